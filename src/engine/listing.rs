@@ -1,0 +1,112 @@
+//! The blacklist lifecycle: listing (with repeat-offender escalation), reason updates while
+//! listed, and delisting by a passing re-inspection (Art. 16's exit rule).
+
+use crate::model::{
+    BlacklistEvent, BlacklistStatus, Output, Priority, Reinspection, ReinspectionRef, RuleId, Secs,
+};
+
+use super::context::{day_label, label, measured, Context};
+use super::VehicleState;
+
+/// Lists the vehicle for `rule` on evidence at `at`, or adds `rule` to a current listing.
+///
+/// Evidence from before the re-inspection that ended the previous listing cannot list again;
+/// an unchanged reason set emits nothing, so duplicate evidence is harmless.
+pub(crate) fn list(cx: &mut Context, state: &mut VehicleState, rule: RuleId, at: Secs) {
+    let listing = &mut state.listing;
+    if !listing.listed_at.is_never() {
+        if listing.reasons & rule.bit() != 0 {
+            return;
+        }
+        listing.reasons |= rule.bit();
+        let event = blacklist_event(cx, state, BlacklistStatus::Listed, None);
+        cx.push(Output::Blacklist(event));
+        return;
+    }
+    if at <= listing.delisted_at {
+        return;
+    }
+    let params = &cx.rules.repeat_offender;
+    let within = params.within.0;
+    let repeat_count = 1 + listing
+        .history
+        .iter()
+        .filter(|h| !h.is_never() && at.0.saturating_sub(h.0) <= within)
+        .count() as u32;
+    listing.listed_at = at;
+    listing.reasons = rule.bit();
+    listing.high_priority = repeat_count >= params.listings;
+    listing.history = [at, listing.history[0]];
+    let event = blacklist_event(cx, state, BlacklistStatus::Listed, None);
+    cx.push(Output::Blacklist(event));
+    if state.listing.high_priority {
+        let evidence = cx.evidence(
+            at,
+            at,
+            None,
+            vec![measured("listings_within_window", f64::from(repeat_count), Some(f64::from(params.listings)), "count")],
+        );
+        let fine = params.fine_yuan;
+        cx.case(state, RuleId::RepeatOffender, &day_label(at), fine, evidence);
+    }
+}
+
+/// A passing re-inspection tested after the listing ends it.
+pub(crate) fn reinspection(cx: &mut Context, state: &mut VehicleState, test: &Reinspection) {
+    let listed_at = state.listing.listed_at;
+    if !test.passed || listed_at.is_never() || cx.now <= listed_at {
+        return;
+    }
+    let reinspection = ReinspectionRef {
+        station_id: test.station_id.clone(),
+        report_id: test.report_id.clone(),
+        tested_at: cx.now.time(),
+        record: cx.event.source.clone(),
+    };
+    let event = blacklist_event(cx, state, BlacklistStatus::Delisted, Some(reinspection));
+    cx.push(Output::Blacklist(event));
+    state.listing.listed_at = Secs(0);
+    state.listing.reasons = 0;
+    state.listing.high_priority = false;
+    state.listing.delisted_at = cx.now;
+}
+
+fn blacklist_event(
+    cx: &Context,
+    state: &VehicleState,
+    status: BlacklistStatus,
+    reinspection: Option<ReinspectionRef>,
+) -> BlacklistEvent {
+    let listing = &state.listing;
+    let within = cx.rules.repeat_offender.within.0;
+    let repeat_count = listing
+        .history
+        .iter()
+        .filter(|h| !h.is_never() && listing.listed_at.0.saturating_sub(h.0) <= within)
+        .count() as u32;
+    let reasons = RuleId::from_bits(listing.reasons);
+    let id = match status {
+        BlacklistStatus::Listed => format!(
+            "{}:LISTED:{}:{}",
+            cx.event.vin,
+            label(listing.listed_at),
+            reasons.len()
+        ),
+        BlacklistStatus::Delisted => {
+            format!("{}:DELISTED:{}", cx.event.vin, label(cx.now))
+        }
+    };
+    BlacklistEvent {
+        id,
+        vin: cx.event.vin,
+        plate: state.plate,
+        status,
+        reasons,
+        source: cx.source(),
+        listed_at: listing.listed_at.time(),
+        repeat_count,
+        priority: if listing.high_priority { Priority::High } else { Priority::Normal },
+        event_time: cx.now.time(),
+        reinspection,
+    }
+}

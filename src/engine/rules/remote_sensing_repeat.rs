@@ -1,0 +1,73 @@
+//! `remote_sensing_repeat`: two remote-sensing exceedances of the same pollutant within six
+//! months. One exceedance is a suspect, not a verdict. Blacklist and a case with a fine.
+//!
+//! Only audit-valid passes of diesel (or unstated-fuel) vehicles count. Passes are taken in
+//! time order per pollutant: one no later than the last counted exceedance is a duplicate.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Span};
+use crate::engine::context::{label, Context};
+use crate::engine::listing::list;
+use crate::engine::VehicleState;
+use crate::model::{Measurement, Output, RemoteSensing, RuleId};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub standard: String,
+    pub opacity_pct: f64,
+    pub no_ppm: f32,
+    pub max_ringelmann: u32,
+    pub repeat_within: Span,
+    pub fine_yuan: u32,
+}
+
+impl Params {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        if !(self.opacity_pct > 0.0 && self.opacity_pct <= 100.0) {
+            return Err(Invalid { key: "remote_sensing_repeat.opacity_pct", message: "must be in (0, 100]".into() });
+        }
+        if !(self.no_ppm > 0.0) {
+            return Err(Invalid { key: "remote_sensing_repeat.no_ppm", message: "must be positive".into() });
+        }
+        if self.repeat_within.0 == 0 {
+            return Err(Invalid { key: "remote_sensing_repeat.repeat_within", message: "must be positive".into() });
+        }
+        Ok(())
+    }
+}
+
+/// Pollutants in state order: opacity, NO, Ringelmann.
+const POLLUTANTS: [(&str, &str); 3] = [("opacity", "%"), ("no", "ppm"), ("ringelmann", "grade")];
+
+pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSensing) {
+    let p = &cx.rules.remote_sensing_repeat;
+    if !pass.audit_valid || !pass.diesel {
+        return;
+    }
+    let readings = [
+        (pass.opacity_pct, p.opacity_pct),
+        (pass.no.map(|v| f64::from(v.0)), f64::from(p.no_ppm)),
+        (pass.ringelmann.map(f64::from), f64::from(p.max_ringelmann)),
+    ];
+    let (within, fine, standard) = (p.repeat_within.0, p.fine_yuan, p.standard.clone());
+    let now = cx.now;
+    for (i, (value, limit)) in readings.into_iter().enumerate() {
+        let Some(value) = value.filter(|&v| v > limit) else { continue };
+        let previous = state.remote_sensing[i];
+        if now <= previous {
+            cx.push(Output::Duplicates(1));
+            continue;
+        }
+        state.remote_sensing[i] = now;
+        if previous.is_never() || now.0 - previous.0 > within {
+            continue;
+        }
+        let (name, unit) = POLLUTANTS[i];
+        list(cx, state, RuleId::RemoteSensingRepeat, now);
+        let measurement = Measurement { name, value, limit: Some(limit), unit, standard: standard.clone() };
+        let evidence = cx.evidence(previous, now, pass.position, vec![measurement]);
+        cx.case(state, RuleId::RemoteSensingRepeat, &format!("{name}:{}", label(now)), fine, evidence);
+    }
+}

@@ -1,0 +1,57 @@
+//! `roadside_fail`: a manual check with any measured value over its GB 3847-2018 limit,
+//! Ringelmann blackness over the limit, or a failed OBD check (MIL on, or no communication).
+//! Blacklist immediately; the penalty is issued on site, so no non-site case.
+
+use serde::{Deserialize, Serialize};
+
+use super::Invalid;
+use crate::engine::context::Context;
+use crate::engine::listing::list;
+use crate::engine::VehicleState;
+use crate::model::{ManualCheck, RuleId};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub standard: String,
+    pub free_acceleration_opacity_per_m: f64,
+    pub lug_down_opacity_per_m: f64,
+    pub lug_down_nox_ppm: f32,
+    pub max_ringelmann: u32,
+}
+
+impl Params {
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        let positive = [
+            ("roadside_fail.free_acceleration_opacity_per_m", self.free_acceleration_opacity_per_m),
+            ("roadside_fail.lug_down_opacity_per_m", self.lug_down_opacity_per_m),
+            ("roadside_fail.lug_down_nox_ppm", f64::from(self.lug_down_nox_ppm)),
+        ];
+        for (key, value) in positive {
+            if !(value > 0.0) {
+                return Err(Invalid { key, message: "must be positive".into() });
+            }
+        }
+        if self.max_ringelmann > 5 {
+            return Err(Invalid { key: "roadside_fail.max_ringelmann", message: "must be 0 to 5".into() });
+        }
+        Ok(())
+    }
+
+    /// Whether the check fails, by any measurement or the OBD check.
+    pub fn fails(&self, c: &ManualCheck) -> bool {
+        c.free_acceleration_opacity.is_some_and(|v| v > self.free_acceleration_opacity_per_m)
+            || c.lug_down_opacity.is_some_and(|v| v > self.lug_down_opacity_per_m)
+            || c.lug_down_nox.is_some_and(|v| v.0 > self.lug_down_nox_ppm)
+            || c.ringelmann.is_some_and(|v| v > self.max_ringelmann)
+            || c.obd_mil_on == Some(true)
+            || c.obd_communication_ok == Some(false)
+    }
+}
+
+pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, check: &ManualCheck) {
+    if cx.rules.roadside_fail.fails(check) {
+        let now = cx.now;
+        list(cx, state, RuleId::RoadsideFail, now);
+    }
+}

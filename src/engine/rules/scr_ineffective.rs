@@ -1,0 +1,84 @@
+//! `scr_ineffective`: a window counts when enough NOx-valid samples have upstream NOx at or
+//! over the minimum and their mean conversion `1 − down/up` is below the threshold; three
+//! counting windows within 24 h: blacklist and a case (tampering suspected).
+
+use serde::{Deserialize, Serialize};
+
+use super::{validate_episodes, Invalid, Span};
+use crate::engine::context::{label, measured, Context};
+use crate::engine::listing::list;
+use crate::engine::state::WindowSlot;
+use crate::engine::windows::count_window;
+use crate::engine::VehicleState;
+use crate::model::{RuleId, Secs};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub min_valid_samples: u32,
+    pub min_upstream_ppm: f32,
+    pub max_mean_conversion: f64,
+    pub windows_per_episode: u32,
+    pub episode_span: Span,
+    pub fine_yuan: u32,
+}
+
+impl Params {
+    pub(crate) fn validate(&self, window: u32) -> Result<(), Invalid> {
+        validate_episodes(
+            self.windows_per_episode,
+            self.episode_span,
+            self.min_valid_samples,
+            window,
+            [
+                "scr_ineffective.windows_per_episode",
+                "scr_ineffective.episode_span",
+                "scr_ineffective.min_valid_samples",
+            ],
+        )?;
+        if !(self.max_mean_conversion > 0.0 && self.max_mean_conversion <= 1.0) {
+            return Err(Invalid {
+                key: "scr_ineffective.max_mean_conversion",
+                message: "must be in (0, 1]".into(),
+            });
+        }
+        if !(self.min_upstream_ppm > 0.0) {
+            return Err(Invalid {
+                key: "scr_ineffective.min_upstream_ppm",
+                message: "must be positive".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &WindowSlot) {
+    let p = &cx.rules.scr_ineffective;
+    if slot.conversion_samples == 0 || u32::from(slot.conversion_samples) < p.min_valid_samples {
+        return;
+    }
+    let mean = f64::from(slot.conversion_sum) / 1000.0 / f64::from(slot.conversion_samples);
+    if mean >= p.max_mean_conversion {
+        return;
+    }
+    let window = cx.rules.nox_validity.window.0;
+    let span = p.episode_span.0 / window;
+    let needed = p.windows_per_episode;
+    let Some(first) = count_window(&mut state.scr_ineffective, slot.index, needed, span) else {
+        return;
+    };
+    let (min_valid, max_mean, fine) = (p.min_valid_samples, p.max_mean_conversion, p.fine_yuan);
+    let end = Secs((slot.index.max(state.scr_ineffective.recent[0]) + 1) * window - 1);
+    list(cx, state, RuleId::ScrIneffective, end);
+    let evidence = cx.evidence(
+        Secs(first * window),
+        end,
+        None,
+        vec![
+            measured("counting_windows", f64::from(needed), Some(f64::from(needed)), "count"),
+            measured("window_conversion_samples", f64::from(slot.conversion_samples), Some(f64::from(min_valid)), "count"),
+            measured("window_mean_conversion", mean, Some(max_mean), "ratio"),
+        ],
+    );
+    cx.case(state, RuleId::ScrIneffective, &label(Secs(first * window)), fine, evidence);
+}

@@ -1,0 +1,56 @@
+//! `terminal_tamper`: a terminal-removal alarm (HJ 1239 0x06), an OBD-reported VIN that is not
+//! the frame's VIN, or a changed calibration ID / CVN. A case (tampering suspected), at most
+//! one per vehicle per Beijing day; no blacklist.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::context::{day_label, measured, Context};
+use crate::engine::VehicleState;
+use crate::model::{Obd, Position, RuleId, Secs};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub fine_yuan: u32,
+}
+
+pub(crate) fn removal_alarm(cx: &mut Context, state: &mut VehicleState, position: Option<Position>) {
+    let now = cx.now;
+    raise(cx, state, now, "removal_alarm", position);
+}
+
+pub(crate) fn obd(cx: &mut Context, state: &mut VehicleState, t: Secs, obd: &Obd, backfill: bool) {
+    if obd.vin.as_deref().is_some_and(|v| v != cx.event.vin.as_str()) {
+        raise(cx, state, t, "obd_vin_mismatch", None);
+    }
+    // Reissued reports carry the firmware of their day; comparing them with live data would
+    // flag every reissue after a legitimate reflash.
+    if backfill {
+        return;
+    }
+    let firmware = fingerprint(&obd.calibration_id, &obd.cvn);
+    let before = std::mem::replace(&mut state.tamper.firmware, firmware);
+    if before != 0 && before != firmware {
+        raise(cx, state, t, "calibration_changed", None);
+    }
+}
+
+fn raise(cx: &mut Context, state: &mut VehicleState, t: Secs, what: &'static str, position: Option<Position>) {
+    let day = t.beijing_day();
+    if day <= state.days.terminal_tamper {
+        return;
+    }
+    state.days.terminal_tamper = day;
+    let fine = cx.rules.terminal_tamper.fine_yuan;
+    let evidence = cx.evidence(t, t, position, vec![measured(what, 1.0, None, "flag")]);
+    cx.case(state, RuleId::TerminalTamper, &day_label(t), fine, evidence);
+}
+
+/// FNV-1a of calibration ID and CVN; never 0 so 0 can mean "not seen".
+fn fingerprint(calibration_id: &str, cvn: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in calibration_id.bytes().chain([0]).chain(cvn.bytes()) {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    h.max(1)
+}

@@ -1,0 +1,24 @@
+//! tailwatch: heavy-truck emission enforcement from Kafka streams.
+//!
+//! Layout, in pipeline order:
+//! - `topics`    — topic names and what each carries
+//! - `recording` — JSON Lines recordings of Kafka records (`Record`)
+//! - `decode`    — record bytes → validated `model::Event` (the input edge)
+//! - `model`     — domain types: `Vin`, `Plate`, `EventTime`, readings, `Event`, `Output`
+//! - `engine`    — the pure rules engine: `evaluate(&Rules, &VehicleState, &Event)`
+//! - `state`     — `StateStore`: per-vehicle state over DashMap, partition-aware, TTL
+//! - `encode`    — `model::Output` → protobuf messages (the output edge)
+//! - `pipeline`  — the only place the stages meet: one record in, outputs out
+//! - `replay`    — offline replay of a recording into output files
+//! - `sim`       — the simulated fleet
+//! - `config`    — loading rule parameters; `proto` — generated protobuf code
+//!
+//! Dependencies point down the pipeline: `engine` depends only on `model`; `decode` and
+//! `encode` on `model` and `proto`; `pipeline` on all of them; nothing depends on `app`.
+
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod proto;
+pub mod recording;
+pub mod topics;

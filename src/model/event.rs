@@ -1,0 +1,130 @@
+//! The engine's input: one decoded, validated record about one vehicle.
+
+use std::sync::Arc;
+
+use super::{Celsius, EventTime, Kilometres, Kmh, Percent, Plate, Ppm, Reading, Rpm, Vin};
+
+/// Where the record came from: Kafka coordinates, carried into case evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    /// False when the terminal resent its last valid fix.
+    pub valid: bool,
+    /// Signed degrees.
+    pub lon: f64,
+    pub lat: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub vin: Vin,
+    /// The evidence's own time: frame collection time, test time, permit change time…
+    pub time: EventTime,
+    pub source: RecordRef,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    Login,
+    Logout,
+    /// Real-time (0x02) or reissued (0x03, `backfill`) data.
+    Report(Report),
+    RemovalAlarm { position: Option<Position> },
+    /// Time sync, activation: accepted, no rule reads them.
+    Housekeeping,
+    ManualCheck(ManualCheck),
+    RemoteSensing(RemoteSensing),
+    Reinspection(Reinspection),
+    Registration(Registration),
+    Permit(Permit),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    pub backfill: bool,
+    pub samples: Vec<Sample>,
+    pub obd: Vec<Obd>,
+}
+
+/// One 1 Hz data-stream sample: the fields rules read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub time: EventTime,
+    pub speed: Reading<Kmh>,
+    pub engine_rpm: Reading<Rpm>,
+    pub coolant: Reading<Celsius>,
+    pub scr_inlet: Reading<Celsius>,
+    pub nox_upstream: Reading<Ppm>,
+    pub nox_downstream: Reading<Ppm>,
+    pub reagent: Reading<Percent>,
+    pub position: Option<Position>,
+    pub odometer: Reading<Kilometres>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Obd {
+    pub time: EventTime,
+    /// `None` when the terminal reports MIL as invalid.
+    pub mil_on: Option<bool>,
+    /// Decoded codes such as "P2047".
+    pub dtcs: Vec<String>,
+    /// The VIN the engine ECU reports; `None` when not readable.
+    pub vin: Option<String>,
+    pub calibration_id: String,
+    pub cvn: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManualCheck {
+    pub plate: Option<Plate>,
+    pub site_id: String,
+    pub device_id: String,
+    pub position: Option<Position>,
+    /// Light-absorption coefficients, m⁻¹.
+    pub free_acceleration_opacity: Option<f64>,
+    pub lug_down_opacity: Option<f64>,
+    pub lug_down_nox: Option<Ppm>,
+    pub ringelmann: Option<u32>,
+    pub obd_mil_on: Option<bool>,
+    pub obd_communication_ok: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteSensing {
+    pub plate: Option<Plate>,
+    pub site_id: String,
+    pub device_id: String,
+    pub position: Option<Position>,
+    pub opacity_pct: Option<f64>,
+    pub no: Option<Ppm>,
+    pub ringelmann: Option<u32>,
+    /// Diesel or not stated: only then do the diesel limits apply.
+    pub diesel: bool,
+    pub audit_valid: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reinspection {
+    pub station_id: String,
+    pub report_id: String,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    pub plate: Plate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Permit {
+    pub valid_from: EventTime,
+    pub valid_until: EventTime,
+    pub revoked: bool,
+}

@@ -1,0 +1,24 @@
+//! Domain types shared by every stage: identities (`Vin`, `Plate`), time (`EventTime`),
+//! units and readings, the engine's input (`Event`) and output (`Output`).
+//!
+//! Pure data and validation. No I/O, no protobuf, no Kafka.
+
+mod event;
+mod output;
+mod plate;
+mod reading;
+mod time;
+mod vin;
+
+pub use event::{
+    Event, EventKind, ManualCheck, Obd, Permit, Position, RecordRef, Registration, Reinspection,
+    RemoteSensing, Report, Sample,
+};
+pub use output::{
+    BlacklistEvent, BlacklistStatus, Case, Evidence, EvidenceSource, Measurement, Output, Priority,
+    ReinspectionRef, RuleId,
+};
+pub use plate::{Plate, PlateError};
+pub use reading::{Absent, Celsius, Kilometres, Kmh, Percent, Ppm, Reading, Rpm};
+pub use time::{unix_secs_from_civil, EventTime, Secs, BEIJING_OFFSET_SECS};
+pub use vin::{Vin, VinCheck, VinError};
