@@ -17,8 +17,13 @@
 //! `encode` on `model` and `proto`; `pipeline` on all of them; nothing depends on `app`.
 
 pub mod config;
+pub mod decode;
+pub mod encode;
 pub mod engine;
 pub mod model;
+pub mod pipeline;
 pub mod proto;
 pub mod recording;
+pub mod replay;
+pub mod state;
 pub mod topics;

@@ -37,6 +37,7 @@ pub(crate) fn list(cx: &mut Context, state: &mut VehicleState, rule: RuleId, at:
     listing.reasons = rule.bit();
     listing.high_priority = repeat_count >= params.listings;
     listing.history = [at, listing.history[0]];
+    listing.repeat_count = repeat_count.min(u32::from(u8::MAX)) as u8;
     let event = blacklist_event(cx, state, BlacklistStatus::Listed, None);
     cx.push(Output::Blacklist(event));
     if state.listing.high_priority {
@@ -78,12 +79,6 @@ fn blacklist_event(
     reinspection: Option<ReinspectionRef>,
 ) -> BlacklistEvent {
     let listing = &state.listing;
-    let within = cx.rules.repeat_offender.within.0;
-    let repeat_count = listing
-        .history
-        .iter()
-        .filter(|h| !h.is_never() && listing.listed_at.0.saturating_sub(h.0) <= within)
-        .count() as u32;
     let reasons = RuleId::from_bits(listing.reasons);
     let id = match status {
         BlacklistStatus::Listed => format!(
@@ -104,7 +99,7 @@ fn blacklist_event(
         reasons,
         source: cx.source(),
         listed_at: listing.listed_at.time(),
-        repeat_count,
+        repeat_count: u32::from(listing.repeat_count),
         priority: if listing.high_priority { Priority::High } else { Priority::Normal },
         event_time: cx.now.time(),
         reinspection,

@@ -11,6 +11,8 @@ mod report;
 pub mod rules;
 pub mod state;
 mod windows;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub use boundary::Boundary;
 pub use rules::{Rules, Span};
@@ -33,7 +35,7 @@ pub fn evaluate(rules: &Rules, state: &VehicleState, event: &Event) -> (VehicleS
     match &event.kind {
         EventKind::Login | EventKind::Logout => {
             // A new session: the next live sample starts it, so no gap spans two sessions.
-            next.stream.session_open = false;
+            next.session_open = false;
             windows::close_all(&mut cx, &mut next);
         }
         EventKind::Report(report) => report::apply(&mut cx, &mut next, report),
@@ -59,8 +61,8 @@ pub fn evaluate(rules: &Rules, state: &VehicleState, event: &Event) -> (VehicleS
             next.permit = state::PermitState {
                 valid_from: secs(permit.valid_from),
                 valid_until: secs(permit.valid_until),
-                revoked: permit.revoked,
             };
+            next.permit_revoked = permit.revoked;
         }
     }
     rules::data_gap::decide(&mut cx, &mut next, now);

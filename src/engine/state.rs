@@ -11,6 +11,10 @@ pub struct VehicleState {
     pub last_seen: Secs,
     pub plate: Option<Plate>,
     pub permit: PermitState,
+    pub permit_revoked: bool,
+    /// A live sample has been seen since the last login or logout: a gap before the next
+    /// one lies inside a session.
+    pub session_open: bool,
     pub listing: Listing,
     pub stream: StreamState,
     pub nox: Windows,
@@ -18,8 +22,11 @@ pub struct VehicleState {
     pub scr_ineffective: Episodes,
     pub reagent: ReagentBuckets,
     pub mil: MilStreak,
+    /// The current MIL streak has raised its case.
+    pub mil_reported: bool,
     pub tamper: Tamper,
-    pub gap: PendingGap,
+    /// Data gaps waiting for reissue, oldest first.
+    pub gaps: [PendingGap; 2],
     /// Last exceedance per remote-sensing pollutant (opacity, NO, Ringelmann).
     pub remote_sensing: [Secs; 3],
     /// Beijing day numbers of the last case of once-a-day rules.
@@ -30,7 +37,6 @@ pub struct VehicleState {
 pub struct PermitState {
     pub valid_from: Secs,
     pub valid_until: Secs,
-    pub revoked: bool,
 }
 
 /// Blacklist membership and history.
@@ -44,8 +50,10 @@ pub struct Listing {
     /// Test time of the re-inspection that ended the last listing: evidence from before it
     /// cannot list the vehicle again.
     pub delisted_at: Secs,
-    /// The two listings before the current one, newest first (repeat offenders).
+    /// The two newest listings (the current one included while listed), newest first.
     pub history: [Secs; 2],
+    /// Listings within the repeat-offender window, the current one included.
+    pub repeat_count: u8,
 }
 
 /// Where the data stream stands: dedupe cursors, session, odometer.
@@ -59,9 +67,6 @@ pub struct StreamState {
     pub last_obd: Secs,
     /// Odometer at `last_live`, in 0.1 km; 0 = unknown.
     pub odometer_hm: u32,
-    /// A live sample has been seen since the last login or logout: a gap before the next
-    /// one lies inside a session.
-    pub session_open: bool,
 }
 
 /// One open tumbling window of the NOx rules.
@@ -75,8 +80,8 @@ pub struct WindowSlot {
     pub over: u16,
     /// NOx-valid samples with upstream at or over the SCR minimum.
     pub conversion_samples: u16,
-    /// Sum of their conversion efficiencies, in thousandths.
-    pub conversion_sum: u32,
+    /// Sum of their conversion efficiencies, in hundredths (windows are at most 10 min).
+    pub conversion_sum: u16,
 }
 
 /// Two slots: live data and reissued data fill different windows at the same time.
@@ -107,7 +112,6 @@ pub struct ReagentBuckets {
 pub struct MilStreak {
     /// First OBD entry of the current MIL-on-with-emission-DTC streak; 0 = no streak.
     pub since: Secs,
-    pub reported: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -145,5 +149,6 @@ mod tests {
         // aim; BENCHMARKS.md records the measured resident figure.
         let size = std::mem::size_of::<VehicleState>();
         assert!(size <= 192, "VehicleState grew to {size} bytes");
+        println!("VehicleState is {size} bytes");
     }
 }

@@ -45,7 +45,7 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, backfill: bool, t:
         if up.0 >= cx.rules.scr_ineffective.min_upstream_ppm {
             let conversion = (1.0 - down / up.0).clamp(0.0, 1.0);
             slot.conversion_samples = slot.conversion_samples.saturating_add(1);
-            slot.conversion_sum += (conversion * 1000.0).round() as u32;
+            slot.conversion_sum = slot.conversion_sum.saturating_add((conversion * 100.0).round() as u16);
         }
     }
 }

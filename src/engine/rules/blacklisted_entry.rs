@@ -34,7 +34,7 @@ pub(crate) fn check(cx: &mut Context, state: &mut VehicleState, t: Secs, positio
     let listing = &state.listing;
     let out_of_town = state.plate.is_some_and(|p| !p.is_beijing());
     let permit = &state.permit;
-    let permitted = !permit.revoked && permit.valid_from <= t && t < permit.valid_until;
+    let permitted = !state.permit_revoked && permit.valid_from <= t && t < permit.valid_until;
     let day = t.beijing_day();
     if listing.listed_at.is_never()
         || t < listing.listed_at
@@ -52,4 +52,91 @@ pub(crate) fn check(cx: &mut Context, state: &mut VehicleState, t: Secs, positio
     let evidence = cx.evidence(t, t, Some(position), vec![measured("inside_beijing_without_permit", 1.0, None, "flag")]);
     cx.case(state, RuleId::BlacklistedEntry, &day_label(t), fine, evidence);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testkit::{rules, sample, Vehicle, T0};
+    use crate::model::{EventKind, EventTime, ManualCheck, Permit, Position, RuleId};
+
+    fn list(v: &mut Vehicle) {
+        v.send(
+            T0,
+            EventKind::ManualCheck(ManualCheck {
+                plate: None,
+                site_id: "S".into(),
+                device_id: "D".into(),
+                position: None,
+                free_acceleration_opacity: Some(1.5),
+                lug_down_opacity: None,
+                lug_down_nox: None,
+                ringelmann: None,
+                obd_mil_on: None,
+                obd_communication_ok: None,
+            }),
+        );
+    }
+
+    fn drive_at(v: &mut Vehicle, from: i64, lon: f64, lat: f64) {
+        v.drive(from, from + 60, false, |t| {
+            let mut s = sample(t);
+            s.position = Some(Position { valid: true, lon, lat });
+            s
+        });
+    }
+
+    #[test]
+    fn listed_out_of_town_without_permit_inside_beijing() {
+        let mut v = Vehicle::with_plate(rules(""), "冀F12345");
+        list(&mut v);
+        drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
+        drive_at(&mut v, T0 + 3600, 116.3975, 39.9087);
+        let cases = v.cases(RuleId::BlacklistedEntry);
+        assert_eq!(cases.len(), 1, "once per day");
+        assert_eq!(cases[0].id, "blacklisted_entry:LGDCHA1G8MA127733:20261102");
+        assert!(cases[0].legal_basis().contains("Art. 16"));
+        drive_at(&mut v, T0 + 16 * 3600, 116.3975, 39.9087);
+        assert_eq!(v.cases(RuleId::BlacklistedEntry).len(), 2, "next Beijing day");
+    }
+
+    #[test]
+    fn no_case_outside_beijing_for_beijing_plates_or_with_a_permit() {
+        let mut outside = Vehicle::with_plate(rules(""), "冀F12345");
+        list(&mut outside);
+        drive_at(&mut outside, T0 + 60, 117.20, 39.12);
+        assert!(outside.cases(RuleId::BlacklistedEntry).is_empty());
+
+        let mut local = Vehicle::with_plate(rules(""), "京A12345");
+        list(&mut local);
+        drive_at(&mut local, T0 + 60, 116.3975, 39.9087);
+        assert!(local.cases(RuleId::BlacklistedEntry).is_empty());
+
+        let mut permitted = Vehicle::with_plate(rules(""), "冀F12345");
+        let permit = Permit {
+            valid_from: EventTime::from_unix_secs(T0),
+            valid_until: EventTime::from_unix_secs(T0 + 86_400),
+            revoked: false,
+        };
+        permitted.send(T0, EventKind::Permit(permit.clone()));
+        list(&mut permitted);
+        drive_at(&mut permitted, T0 + 60, 116.3975, 39.9087);
+        assert!(permitted.cases(RuleId::BlacklistedEntry).is_empty());
+        // The permit expires: the next positioned evidence inside Beijing is a case.
+        drive_at(&mut permitted, T0 + 86_400, 116.3975, 39.9087);
+        assert_eq!(permitted.cases(RuleId::BlacklistedEntry).len(), 1);
+    }
+
+    #[test]
+    fn evidence_near_the_boundary_is_marked() {
+        let mut v = Vehicle::with_plate(rules("[blacklisted_entry]\nnear_boundary_km = 50.0"), "冀F12345");
+        list(&mut v);
+        drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
+        assert!(v.cases(RuleId::BlacklistedEntry)[0].evidence[0].near_boundary);
+    }
+
+    impl crate::model::Case {
+        fn legal_basis(&self) -> &'static str {
+            self.rule.legal_basis()
+        }
+    }
 }

@@ -151,7 +151,7 @@ impl Rules {
     /// Cross-checks values serde cannot: ranges, ordering, state capacity.
     pub fn validate(&self) -> Result<(), Invalid> {
         let w = self.nox_validity.window.0;
-        check(w > 0 && w <= 3600, "nox_validity.window", "must be between 1s and 1h")?;
+        check(w > 0 && w <= 600, "nox_validity.window", "must be between 1s and 10m")?;
         check(self.time.grace.0 > 0, "time.grace", "must be positive")?;
         check(
             self.time.vehicle_ttl > self.time.grace,
@@ -190,14 +190,4 @@ pub(crate) fn validate_episodes(
         keys[2],
         "must be between 1 and the window length in seconds (1 Hz samples)",
     )
-}
-
-#[cfg(test)]
-pub(crate) mod testing {
-    //! Rules from the checked-in defaults, for unit tests.
-    use super::Rules;
-
-    pub fn defaults() -> Rules {
-        crate::config::default_rules()
-    }
 }

@@ -84,3 +84,115 @@ pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &W
     );
     cx.case(state, RuleId::NoxOverLimit, &label(Secs(first * window)), fine, evidence);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testkit::{rules, sample, Vehicle, T0};
+    use crate::model::{Absent, Ppm, RuleId};
+
+    /// Drives window `w` (5 min from T0 + w·300) with `valid` NOx-valid samples of which
+    /// `over` have downstream NOx at `high` ppm; the rest of the window is not NOx-valid.
+    fn window(v: &mut Vehicle, w: i64, valid: i64, over: i64, high: f32) {
+        let start = T0 + w * 300;
+        v.drive(start, start + 300, false, |t| {
+            let i = t - start;
+            let mut s = sample(t);
+            if i >= valid {
+                s.coolant = Ok(crate::model::Celsius(60.0));
+            } else if i < over {
+                s.nox_downstream = Ok(Ppm(high));
+                s.nox_upstream = Ok(Ppm(1500.0));
+            }
+            s
+        });
+    }
+
+    fn episodes(valid: i64, over: i64, high: f32) -> usize {
+        let mut v = Vehicle::new(rules(""));
+        for w in [0, 10, 20] {
+            window(&mut v, w, valid, over, high);
+        }
+        v.cases(RuleId::NoxOverLimit).len()
+    }
+
+    #[test]
+    fn minimum_valid_samples_boundary() {
+        assert_eq!(episodes(59, 59, 600.0), 0, "59 valid samples");
+        assert_eq!(episodes(60, 60, 600.0), 1, "60 valid samples");
+    }
+
+    #[test]
+    fn over_fraction_boundary() {
+        assert_eq!(episodes(100, 49, 600.0), 0, "49 %");
+        assert_eq!(episodes(100, 50, 600.0), 1, "50 %");
+    }
+
+    #[test]
+    fn downstream_limit_is_strictly_over() {
+        assert_eq!(episodes(100, 100, 500.0), 0, "at the limit");
+        assert_eq!(episodes(100, 100, 500.05), 1, "just over");
+    }
+
+    #[test]
+    fn two_windows_are_not_an_episode_and_three_must_fall_within_24h() {
+        let mut v = Vehicle::new(rules(""));
+        window(&mut v, 0, 100, 100, 800.0);
+        window(&mut v, 10, 100, 100, 800.0);
+        assert!(v.cases(RuleId::NoxOverLimit).is_empty());
+        // 24 h after the first counting window started: outside the span.
+        window(&mut v, 288, 100, 100, 800.0);
+        assert!(v.cases(RuleId::NoxOverLimit).is_empty());
+        window(&mut v, 289, 100, 100, 800.0);
+        let cases = v.cases(RuleId::NoxOverLimit);
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].id, "nox_over_limit:LGDCHA1G8MA127733:20261102T085000");
+        assert!(v.listed());
+        assert_eq!(v.blacklist()[0].reasons, vec![RuleId::NoxOverLimit]);
+    }
+
+    #[test]
+    fn sensor_not_ready_samples_are_not_nox_valid() {
+        let mut v = Vehicle::new(rules(""));
+        for w in [0, 10, 20] {
+            let start = T0 + w * 300;
+            v.drive(start, start + 300, false, |t| {
+                let mut s = sample(t);
+                s.nox_downstream = if t % 2 == 0 { Err(Absent::NotReady) } else { Ok(Ppm(900.0)) };
+                s
+            });
+        }
+        // 150 valid samples per window, all over: still an episode; the not-ready half is ignored.
+        assert_eq!(v.cases(RuleId::NoxOverLimit).len(), 1);
+    }
+
+    #[test]
+    fn duplicate_reports_change_nothing() {
+        let mut once = Vehicle::new(rules(""));
+        let mut twice = Vehicle::new(rules(""));
+        for w in [0, 10] {
+            window(&mut once, w, 100, 100, 800.0);
+            window(&mut twice, w, 100, 100, 800.0);
+            window(&mut twice, w, 100, 100, 800.0);
+        }
+        assert_eq!(once.state, twice.state);
+        assert!(twice.cases(RuleId::NoxOverLimit).is_empty());
+    }
+
+    #[test]
+    fn reissued_windows_count_like_live_ones() {
+        let mut v = Vehicle::new(rules(""));
+        window(&mut v, 100, 100, 100, 800.0);
+        // Reissued data for two earlier windows arrives after the live one.
+        for w in [0, 10] {
+            let start = T0 + w * 300;
+            v.drive(start, start + 300, true, |t| {
+                let mut s = sample(t);
+                s.nox_downstream = Ok(Ppm(800.0));
+                s
+            });
+        }
+        let cases = v.cases(RuleId::NoxOverLimit);
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].first_evidence.unix_secs(), T0);
+    }
+}

@@ -77,3 +77,60 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, t: Secs, s: &Sampl
     );
     cx.case(state, RuleId::ReagentEmpty, &day_label(t), fine, evidence);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testkit::{rules, sample, Vehicle, T0};
+    use crate::model::{Kmh, Percent, RuleId};
+
+    fn drive_empty(seconds: i64, speed: f32) -> Vehicle {
+        let mut v = Vehicle::new(rules(""));
+        v.drive(T0, T0 + 3600, false, |t| {
+            let mut s = sample(t);
+            if t - T0 < seconds {
+                s.reagent = Ok(Percent(0.0));
+                s.speed = Ok(Kmh(speed));
+            }
+            s
+        });
+        v
+    }
+
+    #[test]
+    fn ten_minutes_boundary() {
+        assert!(drive_empty(599, 40.0).cases(RuleId::ReagentEmpty).is_empty());
+        let v = drive_empty(600, 40.0);
+        assert_eq!(v.cases(RuleId::ReagentEmpty).len(), 1);
+        assert!(v.listed());
+    }
+
+    #[test]
+    fn standing_still_does_not_count() {
+        assert!(drive_empty(1800, 0.0).cases(RuleId::ReagentEmpty).is_empty());
+    }
+
+    #[test]
+    fn empty_minutes_spread_over_more_than_an_hour_do_not_count() {
+        let mut v = Vehicle::new(rules(""));
+        // 5 empty minutes, 90 minutes apart, twice.
+        for start in [T0, T0 + 5400] {
+            v.drive(start, start + 300, false, |t| {
+                let mut s = sample(t);
+                s.reagent = Ok(Percent(0.0));
+                s
+            });
+        }
+        assert!(v.cases(RuleId::ReagentEmpty).is_empty());
+    }
+
+    #[test]
+    fn one_case_per_day() {
+        let mut v = drive_empty(3600, 40.0);
+        v.drive(T0 + 3600, T0 + 7200, false, |t| {
+            let mut s = sample(t);
+            s.reagent = Ok(Percent(0.0));
+            s
+        });
+        assert_eq!(v.cases(RuleId::ReagentEmpty).len(), 1);
+    }
+}

@@ -71,3 +71,66 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSen
         cx.case(state, RuleId::RemoteSensingRepeat, &format!("{name}:{}", label(now)), fine, evidence);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testkit::{rules, Vehicle, T0};
+    use crate::model::{EventKind, Ppm, RemoteSensing, RuleId};
+
+    fn pass(opacity: f64, no: f32) -> EventKind {
+        EventKind::RemoteSensing(RemoteSensing {
+            plate: None,
+            site_id: "RS-1".into(),
+            device_id: "RSD-1".into(),
+            position: None,
+            opacity_pct: Some(opacity),
+            no: Some(Ppm(no)),
+            ringelmann: Some(0),
+            diesel: true,
+            audit_valid: true,
+        })
+    }
+
+    #[test]
+    fn one_exceedance_is_only_a_suspect() {
+        let mut v = Vehicle::new(rules(""));
+        v.send(T0, pass(45.0, 100.0));
+        assert!(v.outputs.is_empty());
+    }
+
+    #[test]
+    fn two_exceedances_of_the_same_pollutant_within_183_days() {
+        let mut v = Vehicle::new(rules(""));
+        v.send(T0, pass(45.0, 100.0));
+        v.send(T0 + 183 * 86_400, pass(31.0, 100.0));
+        let cases = v.cases(RuleId::RemoteSensingRepeat);
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].fine_yuan, 200);
+        assert!(v.listed());
+
+        let mut w = Vehicle::new(rules(""));
+        w.send(T0, pass(45.0, 100.0));
+        w.send(T0 + 183 * 86_400 + 1, pass(45.0, 100.0));
+        assert!(w.outputs.is_empty());
+    }
+
+    #[test]
+    fn different_pollutants_and_values_at_the_limit_do_not_repeat() {
+        let mut v = Vehicle::new(rules(""));
+        v.send(T0, pass(45.0, 100.0));
+        v.send(T0 + 3600, pass(10.0, 1600.0));
+        v.send(T0 + 7200, pass(30.0, 1500.0));
+        assert!(v.outputs.is_empty());
+    }
+
+    #[test]
+    fn invalid_audits_are_not_evidence() {
+        let mut v = Vehicle::new(rules(""));
+        for h in 0..3 {
+            let EventKind::RemoteSensing(mut p) = pass(45.0, 100.0) else { unreachable!() };
+            p.audit_valid = false;
+            v.send(T0 + h * 3600, EventKind::RemoteSensing(p));
+        }
+        assert!(v.outputs.is_empty());
+    }
+}

@@ -55,3 +55,59 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, check: &ManualCh
         list(cx, state, RuleId::RoadsideFail, now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testkit::{rules, Vehicle, T0};
+    use crate::model::{EventKind, ManualCheck, Ppm, RuleId};
+
+    fn check() -> ManualCheck {
+        ManualCheck {
+            plate: None,
+            site_id: "S1".into(),
+            device_id: "D1".into(),
+            position: None,
+            free_acceleration_opacity: Some(0.3),
+            lug_down_opacity: None,
+            lug_down_nox: None,
+            ringelmann: Some(0),
+            obd_mil_on: Some(false),
+            obd_communication_ok: Some(true),
+        }
+    }
+
+    fn listed(c: ManualCheck) -> bool {
+        let mut v = Vehicle::new(rules(""));
+        v.send(T0, EventKind::ManualCheck(c));
+        v.listed()
+    }
+
+    #[test]
+    fn limits_are_strictly_over() {
+        assert!(!listed(check()));
+        assert!(!listed(ManualCheck { free_acceleration_opacity: Some(0.7), ..check() }));
+        assert!(listed(ManualCheck { free_acceleration_opacity: Some(0.71), ..check() }));
+        assert!(!listed(ManualCheck { lug_down_opacity: Some(0.7), ..check() }));
+        assert!(listed(ManualCheck { lug_down_opacity: Some(0.71), ..check() }));
+        assert!(!listed(ManualCheck { lug_down_nox: Some(Ppm(900.0)), ..check() }));
+        assert!(listed(ManualCheck { lug_down_nox: Some(Ppm(901.0)), ..check() }));
+        assert!(!listed(ManualCheck { ringelmann: Some(1), ..check() }));
+        assert!(listed(ManualCheck { ringelmann: Some(2), ..check() }));
+    }
+
+    #[test]
+    fn failed_obd_check_lists() {
+        assert!(listed(ManualCheck { obd_mil_on: Some(true), ..check() }));
+        assert!(listed(ManualCheck { obd_communication_ok: Some(false), ..check() }));
+    }
+
+    #[test]
+    fn listing_has_no_case_and_repeats_are_idempotent() {
+        let mut v = Vehicle::new(rules(""));
+        let bad = ManualCheck { ringelmann: Some(3), ..check() };
+        v.send(T0, EventKind::ManualCheck(bad.clone()));
+        v.send(T0, EventKind::ManualCheck(bad));
+        assert_eq!(v.blacklist().len(), 1);
+        assert!(v.cases(RuleId::RoadsideFail).is_empty());
+    }
+}

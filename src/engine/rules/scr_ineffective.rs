@@ -57,7 +57,7 @@ pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &W
     if slot.conversion_samples == 0 || u32::from(slot.conversion_samples) < p.min_valid_samples {
         return;
     }
-    let mean = f64::from(slot.conversion_sum) / 1000.0 / f64::from(slot.conversion_samples);
+    let mean = f64::from(slot.conversion_sum) / 100.0 / f64::from(slot.conversion_samples);
     if mean >= p.max_mean_conversion {
         return;
     }
@@ -81,4 +81,48 @@ pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &W
         ],
     );
     cx.case(state, RuleId::ScrIneffective, &label(Secs(first * window)), fine, evidence);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testkit::{rules, sample, Vehicle, T0};
+    use crate::model::{Ppm, RuleId};
+
+    fn episodes(up: f32, down: f32) -> Vehicle {
+        let mut v = Vehicle::new(rules(""));
+        for w in [0, 1, 2] {
+            let start = T0 + w * 300;
+            v.drive(start, start + 300, false, |t| {
+                let mut s = sample(t);
+                s.nox_upstream = Ok(Ppm(up));
+                s.nox_downstream = Ok(Ppm(down));
+                s
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn mean_conversion_boundary() {
+        // 1 − 280/400 = 0.30: not below the threshold.
+        assert!(episodes(400.0, 280.0).cases(RuleId::ScrIneffective).is_empty());
+        // 1 − 284/400 = 0.29.
+        let v = episodes(400.0, 284.0);
+        let cases = v.cases(RuleId::ScrIneffective);
+        assert_eq!(cases.len(), 1);
+        assert!(v.listed());
+        assert!(v.cases(RuleId::NoxOverLimit).is_empty(), "downstream stays under 500 ppm");
+    }
+
+    #[test]
+    fn upstream_minimum_boundary() {
+        assert!(episodes(199.95, 190.0).cases(RuleId::ScrIneffective).is_empty());
+        assert_eq!(episodes(200.0, 190.0).cases(RuleId::ScrIneffective).len(), 1);
+    }
+
+    #[test]
+    fn working_scr_is_clean() {
+        let v = episodes(800.0, 60.0);
+        assert!(v.outputs.is_empty(), "{:?}", v.outputs);
+    }
 }

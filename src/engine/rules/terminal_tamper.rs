@@ -54,3 +54,44 @@ fn fingerprint(calibration_id: &str, cvn: &str) -> u32 {
     }
     h.max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::testkit::{obd, rules, Vehicle, T0, TIANANMEN};
+    use crate::model::{EventKind, Report, RuleId};
+
+    #[test]
+    fn removal_alarms_raise_one_case_per_beijing_day() {
+        let mut v = Vehicle::new(rules(""));
+        v.send(T0, EventKind::RemovalAlarm { position: Some(TIANANMEN) });
+        v.send(T0 + 3600, EventKind::RemovalAlarm { position: Some(TIANANMEN) });
+        assert_eq!(v.cases(RuleId::TerminalTamper).len(), 1);
+        // T0 is 08:00 Beijing; 16 h later is the next Beijing day.
+        v.send(T0 + 16 * 3600, EventKind::RemovalAlarm { position: None });
+        let cases = v.cases(RuleId::TerminalTamper);
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[1].id, "terminal_tamper:LGDCHA1G8MA127733:20261103");
+        assert!(!v.listed(), "tampering is a case, not a listing");
+    }
+
+    #[test]
+    fn obd_vin_mismatch_and_calibration_change() {
+        let mut v = Vehicle::new(rules(""));
+        let mut o = obd(T0, false, &[]);
+        o.vin = Some("LGDCHA1G8MA127733".into());
+        v.send(T0, EventKind::Report(Report { backfill: false, samples: vec![], obd: vec![o.clone()] }));
+        assert!(v.outputs.is_empty());
+        o.time = crate::model::EventTime::from_unix_secs(T0 + 10);
+        o.vin = Some("LG6ZDANH7EY208182".into());
+        v.send(T0 + 10, EventKind::Report(Report { backfill: false, samples: vec![], obd: vec![o.clone()] }));
+        assert_eq!(v.cases(RuleId::TerminalTamper).len(), 1);
+
+        let mut w = Vehicle::new(rules(""));
+        let mut o = obd(T0, false, &[]);
+        w.send(T0, EventKind::Report(Report { backfill: false, samples: vec![], obd: vec![o.clone()] }));
+        o.time = crate::model::EventTime::from_unix_secs(T0 + 10);
+        o.cvn = "CVN0002".into();
+        w.send(T0 + 10, EventKind::Report(Report { backfill: false, samples: vec![], obd: vec![o] }));
+        assert_eq!(w.cases(RuleId::TerminalTamper).len(), 1);
+    }
+}

@@ -1,0 +1,231 @@
+//! protobuf messages (topics `tw.telemetry`, `tw.inspections`, `tw.reinspections`,
+//! `tw.registry`, `tw.permits`) → events. The only decode file that names generated types.
+
+use prost::Message;
+
+use super::{plausible, DecodeError};
+use crate::model::{
+    Absent, Celsius, Event, EventKind, EventTime, Kilometres, Kmh, ManualCheck, Obd, Percent,
+    Permit, Plate, Position, Ppm, Reading, RecordRef, Registration, Reinspection, RemoteSensing,
+    Report, Rpm, Sample, Vin,
+};
+use crate::proto;
+use crate::recording::Record;
+use crate::topics::TopicKind;
+
+fn message<M: Message + Default>(bytes: &[u8], name: &'static str) -> Result<M, DecodeError> {
+    M::decode(bytes).map_err(|e| DecodeError::Protobuf { message: name, detail: e.to_string() })
+}
+
+fn vin(text: &str) -> Result<Vin, DecodeError> {
+    Vin::parse(text).map_err(|source| DecodeError::InvalidVin { vin: text.to_owned(), source })
+}
+
+fn time(ts: Option<&pbjson_types::Timestamp>, field: &'static str) -> Result<EventTime, DecodeError> {
+    let ts = ts.ok_or(DecodeError::MissingField(field))?;
+    Ok(EventTime(ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))))
+}
+
+fn plate(text: &str) -> Result<Plate, DecodeError> {
+    Plate::parse(text).map_err(|source| DecodeError::InvalidPlate { plate: text.to_owned(), source })
+}
+
+/// Roadside plates are read by cameras and officers: a bad one is dropped to `None` (the VIN
+/// identifies the vehicle), not a reason to lose the evidence.
+fn roadside_plate(text: &str) -> Option<Plate> {
+    Plate::parse(text).ok()
+}
+
+fn position(p: Option<&proto::Position>) -> Option<Position> {
+    let p = p?;
+    let in_range = p.lon.abs() <= 180.0 && p.lat.abs() <= 90.0 && p.lon.is_finite() && p.lat.is_finite();
+    in_range.then_some(Position { valid: p.valid, lon: p.lon, lat: p.lat })
+}
+
+pub(super) fn event(kind: TopicKind, record: &Record, source: RecordRef) -> Result<Event, DecodeError> {
+    let Some(bytes) = record.value.as_deref() else {
+        return tombstone(kind, record, source);
+    };
+    let ts = record.timestamp;
+    let (vin_text, time, kind) = match kind {
+        TopicKind::Telemetry => {
+            let m: proto::TerminalReport = message(bytes, "TerminalReport")?;
+            let (time, kind) = terminal_report(&m, ts)?;
+            (m.vin, time, kind)
+        }
+        TopicKind::Inspections => {
+            let m: proto::Inspection = message(bytes, "Inspection")?;
+            let (time, kind) = inspection(&m)?;
+            (m.vin, time, kind)
+        }
+        TopicKind::Reinspections => {
+            let m: proto::Reinspection = message(bytes, "Reinspection")?;
+            let time = time(m.tested_at.as_ref(), "tested_at")?;
+            let kind = EventKind::Reinspection(Reinspection {
+                station_id: m.station_id,
+                report_id: m.report_id,
+                passed: m.passed,
+            });
+            (m.vin, time, kind)
+        }
+        TopicKind::Registry => {
+            let m: proto::VehicleRegistration = message(bytes, "VehicleRegistration")?;
+            let kind = EventKind::Registration(Registration { plate: plate(&m.plate)? });
+            (m.vin, EventTime(ts), kind)
+        }
+        TopicKind::Permits => {
+            let m: proto::EntryPermit = message(bytes, "EntryPermit")?;
+            let kind = EventKind::Permit(Permit {
+                valid_from: time(m.valid_from.as_ref(), "valid_from")?,
+                valid_until: time(m.valid_until.as_ref(), "valid_until")?,
+                revoked: m.revoked,
+            });
+            (m.vin, EventTime(ts), kind)
+        }
+        TopicKind::TelemetryRaw => return Err(DecodeError::RawFrame),
+        other => return Err(DecodeError::UnknownTopic(other.suffix().to_owned())),
+    };
+    Ok(Event { vin: vin(&vin_text)?, time: plausible(time, ts)?, source, kind })
+}
+
+/// A tombstone on `tw.permits` withdraws the permit; elsewhere it means nothing.
+fn tombstone(kind: TopicKind, record: &Record, source: RecordRef) -> Result<Event, DecodeError> {
+    let key = record.key.as_deref().ok_or(DecodeError::Tombstone)?;
+    if kind != TopicKind::Permits {
+        return Err(DecodeError::Tombstone);
+    }
+    let vin = Vin::from_bytes(key).map_err(|source| DecodeError::InvalidVin {
+        vin: String::from_utf8_lossy(key).into_owned(),
+        source,
+    })?;
+    let never = EventTime::default();
+    let permit = Permit { valid_from: never, valid_until: never, revoked: true };
+    Ok(Event { vin, time: EventTime(record.timestamp), source, kind: EventKind::Permit(permit) })
+}
+
+fn terminal_report(m: &proto::TerminalReport, ts: i64) -> Result<(EventTime, EventKind), DecodeError> {
+    let command = proto::Command::try_from(m.command).map_err(|_| DecodeError::UnknownCommand(m.command))?;
+    let collected = m.collected_at.as_ref().or_else(|| m.samples.first().and_then(|s| s.sampled_at.as_ref()));
+    let at = time(collected, "collected_at")?;
+    let kind = match command {
+        proto::Command::Login => EventKind::Login,
+        proto::Command::Logout => EventKind::Logout,
+        proto::Command::Realtime | proto::Command::Reissue => {
+            let samples = m.samples.iter().map(|s| sample(s, ts)).collect::<Result<_, _>>()?;
+            let obd = m.obd.iter().map(|o| obd(o, at, ts)).collect::<Result<_, _>>()?;
+            EventKind::Report(Report { backfill: command == proto::Command::Reissue, samples, obd })
+        }
+        proto::Command::RemovalAlarm => EventKind::RemovalAlarm {
+            position: position(m.removal_alarm.as_ref().and_then(|a| a.position.as_ref())),
+        },
+        proto::Command::TimeSync | proto::Command::Activation | proto::Command::ActivationResponse => {
+            EventKind::Housekeeping
+        }
+        proto::Command::Unspecified => return Err(DecodeError::UnknownCommand(m.command)),
+    };
+    Ok((at, kind))
+}
+
+/// A value within `[min, max]`, or absent with the reason the gateway gave, or out of range.
+fn reading(value: Option<f64>, field: proto::StreamField, s: &proto::StreamSample, min: f64, max: f64) -> Reading<f32> {
+    match value {
+        Some(v) if v >= min && v <= max => Ok(v as f32),
+        Some(_) => Err(Absent::OutOfRange),
+        None => Err(s
+            .absent
+            .iter()
+            .find(|a| a.field == field as i32)
+            .map_or(Absent::Missing, |a| match proto::Absence::try_from(a.reason) {
+                Ok(proto::Absence::Invalid) => Absent::Invalid,
+                Ok(proto::Absence::Abnormal) => Absent::Abnormal,
+                Ok(proto::Absence::OutOfRange) => Absent::OutOfRange,
+                Ok(proto::Absence::NotReady) => Absent::NotReady,
+                _ => Absent::Missing,
+            })),
+    }
+}
+
+/// NOx −200 ppm is raw 0x0000: the sensor is not ready.
+fn nox(value: Option<f64>, field: proto::StreamField, s: &proto::StreamSample) -> Reading<Ppm> {
+    if value == Some(-200.0) {
+        return Err(Absent::NotReady);
+    }
+    reading(value, field, s, -200.0, 3012.75).map(Ppm)
+}
+
+fn sample(s: &proto::StreamSample, ts: i64) -> Result<Sample, DecodeError> {
+    use proto::StreamField as F;
+    let t = plausible(time(s.sampled_at.as_ref(), "sampled_at")?, ts)?;
+    Ok(Sample {
+        time: t,
+        speed: reading(s.speed_kmh, F::Speed, s, 0.0, 250.996).map(Kmh),
+        engine_rpm: reading(s.engine_rpm, F::EngineRpm, s, 0.0, 8031.875).map(Rpm),
+        coolant: reading(s.coolant_c, F::CoolantTemp, s, -40.0, 210.0).map(Celsius),
+        scr_inlet: reading(s.scr_inlet_c, F::ScrInletTemp, s, -273.0, 1734.96875).map(Celsius),
+        nox_upstream: nox(s.nox_upstream_ppm, F::NoxUpstream, s),
+        nox_downstream: nox(s.nox_downstream_ppm, F::NoxDownstream, s),
+        reagent: reading(s.reagent_pct, F::Reagent, s, 0.0, 100.0).map(Percent),
+        position: position(s.position.as_ref()),
+        odometer: match s.odometer_km {
+            Some(km) if (0.0..=429_496_729.5).contains(&km) => Ok(Kilometres(km)),
+            Some(_) => Err(Absent::OutOfRange),
+            None => Err(Absent::Missing),
+        },
+    })
+}
+
+fn obd(o: &proto::ObdInfo, frame_time: EventTime, ts: i64) -> Result<Obd, DecodeError> {
+    let t = match o.sampled_at.as_ref() {
+        Some(_) => plausible(time(o.sampled_at.as_ref(), "sampled_at")?, ts)?,
+        None => frame_time,
+    };
+    let mil_on = match proto::Mil::try_from(o.mil) {
+        Ok(proto::Mil::On) => Some(true),
+        Ok(proto::Mil::Off) => Some(false),
+        _ => None,
+    };
+    let vin = Some(o.vin.trim()).filter(|v| !v.is_empty() && v.bytes().any(|b| b != b'\xff'));
+    Ok(Obd {
+        time: t,
+        mil_on,
+        dtcs: o.dtcs.iter().map(|d| d.code.clone()).collect(),
+        vin: vin.map(str::to_owned),
+        calibration_id: o.calibration_id.clone(),
+        cvn: o.cvn.clone(),
+    })
+}
+
+fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeError> {
+    use proto::inspection::Kind;
+    match m.kind.as_ref().ok_or(DecodeError::MissingField("manual_check or remote_sensing"))? {
+        Kind::ManualCheck(c) => Ok((
+            time(c.tested_at.as_ref(), "tested_at")?,
+            EventKind::ManualCheck(ManualCheck {
+                plate: roadside_plate(&c.plate),
+                site_id: c.site_id.clone(),
+                device_id: c.device_id.clone(),
+                position: position(c.position.as_ref()),
+                free_acceleration_opacity: c.free_acceleration_opacity.filter(|v| v.is_finite()),
+                lug_down_opacity: c.lug_down_opacity.filter(|v| v.is_finite()),
+                lug_down_nox: c.lug_down_nox_ppm.filter(|v| v.is_finite()).map(|v| Ppm(v as f32)),
+                ringelmann: c.ringelmann,
+                obd_mil_on: c.obd_mil_on,
+                obd_communication_ok: c.obd_communication_ok,
+            }),
+        )),
+        Kind::RemoteSensing(r) => Ok((
+            time(r.measured_at.as_ref(), "measured_at")?,
+            EventKind::RemoteSensing(RemoteSensing {
+                plate: roadside_plate(&r.plate),
+                site_id: r.site_id.clone(),
+                device_id: r.device_id.clone(),
+                position: position(r.position.as_ref()),
+                opacity_pct: r.opacity_pct.filter(|v| v.is_finite()),
+                no: r.no_ppm.filter(|v| v.is_finite()).map(|v| Ppm(v as f32)),
+                ringelmann: r.ringelmann,
+                diesel: r.fuel_type.is_empty() || r.fuel_type.eq_ignore_ascii_case("diesel"),
+                audit_valid: r.audit_valid,
+            }),
+        )),
+    }
+}

@@ -1,0 +1,111 @@
+//! The output edge: `model` outputs → protobuf messages for `tw.blacklist` and `tw.cases`.
+//! Every field comes from the output itself: no clock, so replays are byte-identical.
+
+use crate::model::{
+    BlacklistEvent, BlacklistStatus, Case, EventTime, Evidence, EvidenceSource, Position,
+    Priority, RecordRef,
+};
+use crate::proto;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn timestamp(t: EventTime) -> Option<pbjson_types::Timestamp> {
+    let nanos = (t.0.rem_euclid(1000) * 1_000_000) as i32;
+    Some(pbjson_types::Timestamp { seconds: t.unix_secs(), nanos })
+}
+
+fn source(s: EvidenceSource) -> i32 {
+    (match s {
+        EvidenceSource::RemoteTerminal => proto::EvidenceSource::RemoteTerminal,
+        EvidenceSource::ManualCheck => proto::EvidenceSource::ManualCheck,
+        EvidenceSource::RemoteSensing => proto::EvidenceSource::RemoteSensing,
+        EvidenceSource::Reinspection => proto::EvidenceSource::Reinspection,
+    }) as i32
+}
+
+fn priority(p: Priority) -> i32 {
+    (match p {
+        Priority::Normal => proto::Priority::Normal,
+        Priority::High => proto::Priority::High,
+    }) as i32
+}
+
+fn record(r: &RecordRef) -> Option<proto::RecordRef> {
+    Some(proto::RecordRef { topic: r.topic.to_string(), partition: r.partition, offset: r.offset })
+}
+
+fn position(p: Option<Position>) -> Option<proto::Position> {
+    p.map(|p| proto::Position { valid: p.valid, lon: p.lon, lat: p.lat })
+}
+
+fn evidence(e: &Evidence) -> proto::Evidence {
+    proto::Evidence {
+        source: source(e.source),
+        device_id: e.device_id.clone(),
+        site_id: e.site_id.clone(),
+        from: timestamp(e.from),
+        to: timestamp(e.to),
+        position: position(e.position),
+        near_boundary: e.near_boundary,
+        measurements: e
+            .measurements
+            .iter()
+            .map(|m| proto::Measurement {
+                name: m.name.to_owned(),
+                value: m.value,
+                limit: m.limit,
+                unit: m.unit.to_owned(),
+                standard: m.standard.clone(),
+            })
+            .collect(),
+        record: record(&e.record),
+    }
+}
+
+pub fn blacklist_event(e: &BlacklistEvent) -> proto::BlacklistEvent {
+    proto::BlacklistEvent {
+        schema_version: SCHEMA_VERSION,
+        event_id: e.id.clone(),
+        vin: e.vin.to_string(),
+        plate: e.plate.map(|p| p.to_string()).unwrap_or_default(),
+        status: (match e.status {
+            BlacklistStatus::Listed => proto::BlacklistStatus::Listed,
+            BlacklistStatus::Delisted => proto::BlacklistStatus::Delisted,
+        }) as i32,
+        reasons: e.reasons.iter().map(|r| r.as_str().to_owned()).collect(),
+        source: source(e.source),
+        listed_at: timestamp(e.listed_at),
+        repeat_count: e.repeat_count,
+        out_of_town: e.plate.is_some_and(|p| !p.is_beijing()),
+        priority: priority(e.priority),
+        event_time: timestamp(e.event_time),
+        reinspection: e.reinspection.as_ref().map(|r| proto::ReinspectionRef {
+            station_id: r.station_id.clone(),
+            report_id: r.report_id.clone(),
+            tested_at: timestamp(r.tested_at),
+            record: record(&r.record),
+        }),
+        vin_valid: e.vin.is_valid(),
+    }
+}
+
+pub fn case(c: &Case) -> proto::EnforcementCase {
+    proto::EnforcementCase {
+        schema_version: SCHEMA_VERSION,
+        case_id: c.id.clone(),
+        vin: c.vin.to_string(),
+        vin_valid: c.vin.is_valid(),
+        plate: c.plate.map(|p| p.to_string()).unwrap_or_default(),
+        plate_region: c.plate.map(|p| p.region().to_string()).unwrap_or_default(),
+        out_of_town: c.plate.is_some_and(|p| !p.is_beijing()),
+        rule: c.rule.as_str().to_owned(),
+        legal_basis: c.rule.legal_basis().to_owned(),
+        evidence: c.evidence.iter().map(evidence).collect(),
+        priority: priority(c.priority),
+        fine_yuan: c.fine_yuan,
+        first_evidence_at: timestamp(c.first_evidence),
+        last_evidence_at: timestamp(c.last_evidence),
+        tampering_suspected: c.rule.tampering_suspected(),
+        parameters: c.parameters.iter().cloned().collect(),
+    }
+}

@@ -1,0 +1,121 @@
+//! Test helpers: a vehicle driven through `evaluate` with hand-built events. Test-only.
+
+use std::sync::Arc;
+
+use crate::config::rules_from_str;
+use crate::engine::{evaluate, Rules, VehicleState};
+use crate::model::{
+    BlacklistEvent, Case, Celsius, Event, EventKind, EventTime, Kilometres, Kmh, Obd, Output,
+    Percent, Plate, Position, Ppm, RecordRef, Registration, Report, Rpm, RuleId, Sample, Vin,
+};
+
+/// 2026-11-02T00:00:00Z: a window, hour and Beijing-day (08:00 local) aligned start.
+pub const T0: i64 = 1_793_577_600;
+pub const TIANANMEN: Position = Position { valid: true, lon: 116.3975, lat: 39.9087 };
+
+pub fn rules(overrides: &str) -> Rules {
+    rules_from_str(Some(("test", overrides))).expect("test overrides are valid")
+}
+
+/// A clean, warm, moving sample: NOx-valid, low downstream NOx, good conversion.
+pub fn sample(t: i64) -> Sample {
+    Sample {
+        time: EventTime::from_unix_secs(t),
+        speed: Ok(Kmh(50.0)),
+        engine_rpm: Ok(Rpm(1400.0)),
+        coolant: Ok(Celsius(85.0)),
+        scr_inlet: Ok(Celsius(300.0)),
+        nox_upstream: Ok(Ppm(800.0)),
+        nox_downstream: Ok(Ppm(60.0)),
+        reagent: Ok(Percent(50.0)),
+        position: Some(TIANANMEN),
+        odometer: Ok(Kilometres(10_000.0 + (t - T0) as f64 * 50.0 / 3600.0)),
+    }
+}
+
+pub fn obd(t: i64, mil_on: bool, dtcs: &[&str]) -> Obd {
+    Obd {
+        time: EventTime::from_unix_secs(t),
+        mil_on: Some(mil_on),
+        dtcs: dtcs.iter().map(|s| s.to_string()).collect(),
+        vin: None,
+        calibration_id: "CAL0001".into(),
+        cvn: "CVN0001".into(),
+    }
+}
+
+pub struct Vehicle {
+    pub rules: Rules,
+    pub vin: Vin,
+    pub state: VehicleState,
+    pub outputs: Vec<Output>,
+    offset: i64,
+}
+
+impl Vehicle {
+    pub fn new(rules: Rules) -> Vehicle {
+        Vehicle {
+            rules,
+            vin: Vin::parse("LGDCHA1G8MA127733").unwrap(),
+            state: VehicleState::default(),
+            outputs: Vec::new(),
+            offset: 0,
+        }
+    }
+
+    pub fn with_plate(rules: Rules, plate: &str) -> Vehicle {
+        let mut v = Vehicle::new(rules);
+        v.send(T0 - 86_400, EventKind::Registration(Registration { plate: Plate::parse(plate).unwrap() }));
+        v
+    }
+
+    /// Applies one event; returns its outputs (also kept in `outputs`).
+    pub fn send(&mut self, t: i64, kind: EventKind) -> Vec<Output> {
+        let event = Event {
+            vin: self.vin,
+            time: EventTime::from_unix_secs(t),
+            source: RecordRef { topic: Arc::from("tw.telemetry"), partition: 0, offset: self.offset },
+            kind,
+        };
+        self.offset += 1;
+        let (next, outputs) = evaluate(&self.rules, &self.state, &event);
+        self.state = next;
+        self.outputs.extend(outputs.iter().cloned());
+        outputs
+    }
+
+    /// Sends samples `make(t)` for `t` in `from..to` as 10-sample reports.
+    pub fn drive(&mut self, from: i64, to: i64, backfill: bool, make: impl Fn(i64) -> Sample) {
+        let mut t = from;
+        while t < to {
+            let end = (t + 10).min(to);
+            let samples = (t..end).map(&make).collect();
+            self.send(t, EventKind::Report(Report { backfill, samples, obd: Vec::new() }));
+            t = end;
+        }
+    }
+
+    pub fn cases(&self, rule: RuleId) -> Vec<&Case> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Case(c) if c.rule == rule => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn blacklist(&self) -> Vec<&BlacklistEvent> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Blacklist(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn listed(&self) -> bool {
+        !self.state.listing.listed_at.is_never()
+    }
+}

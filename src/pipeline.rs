@@ -1,0 +1,109 @@
+//! Where the stages meet: one input record → decode → engine (through the state store) →
+//! encoded outputs. The offline replay and the live Kafka service both call `Processor`, so
+//! they produce the same outputs for the same records in the same order.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::decode::{self, DecodeError};
+use crate::engine::{self, Rules};
+use crate::model::{Output, Secs, Vin, VinCheck};
+use crate::proto;
+use crate::recording::Record;
+use crate::state::StateStore;
+use crate::topics::Topics;
+use crate::encode;
+
+/// Expired vehicles are swept when a partition's event time passes the next hour boundary.
+const SWEEP_EVERY_SECS: u32 = 3600;
+
+/// What one record produced, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Emitted {
+    Blacklist(proto::BlacklistEvent),
+    Case(proto::EnforcementCase),
+    /// The record goes to the DLQ with this reason (a `DecodeError::reason` or `late`).
+    Dlq { reason: &'static str, message: String },
+}
+
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub emitted: Vec<Emitted>,
+    /// Samples or evidence already seen, ignored.
+    pub duplicates: u32,
+    /// The record's VIN failed its check digit or charset (still processed).
+    pub vin_flagged: bool,
+    /// Vehicles that expired (TTL) on this record's partition, sorted: changelog tombstones.
+    pub expired: Vec<Vin>,
+}
+
+pub struct Processor {
+    rules: Rules,
+    topics: Topics,
+    store: StateStore,
+    /// Per partition: the next event time at which to sweep for expired vehicles.
+    next_sweep: Mutex<BTreeMap<i32, Secs>>,
+}
+
+impl Processor {
+    pub fn new(rules: Rules, topics: Topics) -> Processor {
+        Processor { rules, topics, store: StateStore::new(), next_sweep: Mutex::default() }
+    }
+
+    pub fn store(&self) -> &StateStore {
+        &self.store
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    pub fn process(&self, record: &Record) -> Processed {
+        let mut processed = Processed::default();
+        let event = match decode::record(record, &self.topics) {
+            Ok(event) => event,
+            Err(e) => {
+                processed.emitted.push(dlq(&e));
+                return processed;
+            }
+        };
+        processed.vin_flagged = event.vin.check() != VinCheck::Valid;
+        let outputs = self.store.update(record.partition, event.vin, |state| {
+            engine::evaluate(&self.rules, state, &event)
+        });
+        for output in outputs {
+            match output {
+                Output::Blacklist(e) => processed.emitted.push(Emitted::Blacklist(encode::blacklist_event(&e))),
+                Output::Case(c) => processed.emitted.push(Emitted::Case(encode::case(&c))),
+                Output::Late => processed.emitted.push(Emitted::Dlq {
+                    reason: "late",
+                    message: format!(
+                        "evidence at {} is more than {} behind the vehicle's newest",
+                        event.time.rfc3339(),
+                        self.rules.time.grace
+                    ),
+                }),
+                Output::Duplicates(n) => processed.duplicates += n,
+            }
+        }
+        if let Some(now) = event.time.secs() {
+            processed.expired = self.sweep(record.partition, now);
+        }
+        processed
+    }
+
+    fn sweep(&self, partition: i32, now: Secs) -> Vec<Vin> {
+        let mut next = self.next_sweep.lock().expect("sweep lock is never poisoned");
+        let due = next.entry(partition).or_insert(Secs(now.0 - now.0 % SWEEP_EVERY_SECS + SWEEP_EVERY_SECS));
+        if now < *due {
+            return Vec::new();
+        }
+        *due = Secs(now.0 - now.0 % SWEEP_EVERY_SECS + SWEEP_EVERY_SECS);
+        drop(next);
+        self.store.expire(partition, |last_seen| engine::is_expired(&self.rules, last_seen, now))
+    }
+}
+
+fn dlq(e: &DecodeError) -> Emitted {
+    Emitted::Dlq { reason: e.reason(), message: e.to_string() }
+}

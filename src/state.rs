@@ -1,0 +1,158 @@
+//! `StateStore`: per-vehicle state in memory, one DashMap per input partition, so a revoked
+//! partition's vehicles are dropped together and expiry sweeps one partition at a time.
+//!
+//! Sync methods only: no lock guard can cross an `.await`. Memory per vehicle is budgeted
+//! (BENCHMARKS.md): the key is the VIN packed into a `u128` (17 base-36 digits fit in 88
+//! bits) and states are boxed, so a bucket is 24 bytes; hash tables run between 44 % and 88 %
+//! full, and empty buckets of inline states would cost more than the boxes.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use dashmap::DashMap;
+
+use crate::engine::VehicleState;
+use crate::model::{Secs, Vin};
+
+type Vehicles = DashMap<u128, Box<VehicleState>>;
+
+#[derive(Default)]
+pub struct StateStore {
+    partitions: RwLock<BTreeMap<i32, std::sync::Arc<Vehicles>>>,
+}
+
+fn key(vin: &Vin) -> u128 {
+    vin.as_bytes().iter().fold(0u128, |k, &b| {
+        let digit = if b.is_ascii_digit() { b - b'0' } else { b - b'A' + 10 };
+        k * 36 + u128::from(digit)
+    })
+}
+
+fn vin(mut key: u128) -> Vin {
+    let mut bytes = [0u8; 17];
+    for slot in bytes.iter_mut().rev() {
+        let digit = (key % 36) as u8;
+        *slot = if digit < 10 { b'0' + digit } else { b'A' + digit - 10 };
+        key /= 36;
+    }
+    Vin::from_bytes(&bytes).expect("keys are made from VINs")
+}
+
+impl StateStore {
+    pub fn new() -> StateStore {
+        StateStore::default()
+    }
+
+    fn partition(&self, partition: i32) -> std::sync::Arc<Vehicles> {
+        if let Some(map) = self.partitions.read().expect("not poisoned").get(&partition) {
+            return map.clone();
+        }
+        self.partitions.write().expect("not poisoned").entry(partition).or_default().clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.partitions.read().expect("not poisoned").values().map(|m| m.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `f` on the vehicle's state (default for a new vehicle) and stores what it returns.
+    pub fn update<R>(
+        &self,
+        partition: i32,
+        vin: Vin,
+        f: impl FnOnce(&VehicleState) -> (VehicleState, R),
+    ) -> R {
+        let map = self.partition(partition);
+        let mut state = map.entry(key(&vin)).or_default();
+        let (next, result) = f(&state);
+        **state = next;
+        result
+    }
+
+    pub fn get(&self, vin: &Vin) -> Option<VehicleState> {
+        let k = key(vin);
+        let partitions = self.partitions.read().expect("not poisoned");
+        partitions.values().find_map(|m| m.get(&k).map(|s| (**s).clone()))
+    }
+
+    /// Restores a vehicle (from the changelog).
+    pub fn insert(&self, partition: i32, vin: Vin, state: VehicleState) {
+        self.partition(partition).insert(key(&vin), Box::new(state));
+    }
+
+    /// Drops every vehicle of a revoked partition; returns how many.
+    pub fn drop_partition(&self, partition: i32) -> usize {
+        let removed = self.partitions.write().expect("not poisoned").remove(&partition);
+        removed.map_or(0, |m| m.len())
+    }
+
+    /// Removes the partition's vehicles for which `expired(last_seen)` holds and returns their
+    /// VINs sorted, so tombstones are emitted in a deterministic order.
+    pub fn expire(&self, partition: i32, expired: impl Fn(Secs) -> bool) -> Vec<Vin> {
+        let map = self.partition(partition);
+        let mut gone = Vec::new();
+        map.retain(|k, state| {
+            let drop = expired(state.last_seen);
+            if drop {
+                gone.push(vin(*k));
+            }
+            !drop
+        });
+        gone.sort();
+        gone
+    }
+
+    /// The partition's vehicles, sorted by VIN.
+    pub fn vehicles(&self, partition: i32) -> Vec<Vin> {
+        let mut vins: Vec<Vin> = self.partition(partition).iter().map(|e| vin(*e.key())).collect();
+        vins.sort();
+        vins
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vin(n: u32) -> Vin {
+        let text = format!("LTEST{n:06}000000");
+        Vin::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn keys_round_trip_every_vin_character() {
+        for text in ["LGDCHA1G8MA127733", "00000000000000000", "ZZZZZZZZZZZZZZZZZ", "IOQ9X8Y7W6V5U4T3S"] {
+            let v = Vin::parse(text).unwrap();
+            assert_eq!(super::vin(key(&v)), v);
+        }
+    }
+
+    #[test]
+    fn update_creates_and_replaces() {
+        let store = StateStore::new();
+        let seen = store.update(0, vin(1), |s| {
+            let mut next = s.clone();
+            next.last_seen = Secs(10);
+            (next, s.last_seen)
+        });
+        assert_eq!(seen, Secs(0));
+        assert_eq!(store.get(&vin(1)).unwrap().last_seen, Secs(10));
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn partitions_drop_and_expire_independently() {
+        let store = StateStore::new();
+        for n in 0..10 {
+            let state = VehicleState { last_seen: Secs(n * 100), ..Default::default() };
+            store.insert((n % 2) as i32, vin(n), state);
+        }
+        let gone = store.expire(0, |last| last.0 < 500);
+        assert_eq!(gone, vec![vin(0), vin(2), vin(4)]);
+        assert_eq!(store.drop_partition(1), 5);
+        assert_eq!(store.vehicles(0), vec![vin(6), vin(8)]);
+    }
+}
