@@ -1,1 +1,54 @@
-fn main() {}
+//! Engine throughput: `evaluate` through the state store over a simulated recording, in
+//! data-stream samples per second on one core (criterion). Decoding happens once, outside the
+//! measured loop: this is the pure core. Run: `cargo bench --bench engine`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use tailwatch::config;
+use tailwatch::decode;
+use tailwatch::engine;
+use tailwatch::model::{Event, EventKind};
+use tailwatch::sim::{SimConfig, Simulation};
+use tailwatch::state::StateStore;
+use tailwatch::topics::Topics;
+
+fn events() -> Vec<(i32, Event)> {
+    let topics = Topics::default();
+    let cfg = SimConfig { vehicles: 200, duration_secs: 3600, seed: 7, ..SimConfig::default() };
+    Simulation::new(cfg)
+        .filter_map(|r| decode::record(&r, &topics).ok().map(|e| (r.partition, e)))
+        .collect()
+}
+
+fn throughput(c: &mut Criterion) {
+    let rules = config::default_rules();
+    let events = events();
+    let samples: usize = events
+        .iter()
+        .map(|(_, e)| match &e.kind {
+            EventKind::Report(r) => r.samples.len(),
+            _ => 0,
+        })
+        .sum();
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(samples as u64));
+    group.sample_size(20);
+    group.bench_function(format!("evaluate_{}_events_{samples}_samples", events.len()), |b| {
+        b.iter(|| {
+            let store = StateStore::new();
+            let mut outputs = 0usize;
+            for (partition, event) in &events {
+                outputs += store.update(*partition, event.vin, |s| {
+                    let (next, out) = engine::evaluate(&rules, s, event);
+                    let n = out.len();
+                    (next, n)
+                });
+            }
+            outputs
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, throughput);
+criterion_main!(benches);
