@@ -14,7 +14,12 @@ use tailwatch::topics::Topics;
 
 fn events() -> Vec<(i32, Event)> {
     let topics = Topics::default();
-    let cfg = SimConfig { vehicles: 200, duration_secs: 3600, seed: 7, ..SimConfig::default() };
+    let cfg = SimConfig {
+        vehicles: 200,
+        duration_secs: 3600,
+        seed: 7,
+        ..SimConfig::default()
+    };
     Simulation::new(cfg)
         .filter_map(|r| decode::record(&r, &topics).ok().map(|e| (r.partition, e)))
         .collect()
@@ -33,20 +38,23 @@ fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(samples as u64));
     group.sample_size(20);
-    group.bench_function(format!("evaluate_{}_events_{samples}_samples", events.len()), |b| {
-        b.iter(|| {
-            let store = StateStore::new();
-            let mut outputs = 0usize;
-            for (partition, event) in &events {
-                outputs += store.update(*partition, event.vin, |s| {
-                    let (next, out) = engine::evaluate(&rules, s, event);
-                    let n = out.len();
-                    (next, n)
-                });
-            }
-            outputs
-        })
-    });
+    group.bench_function(
+        format!("evaluate_{}_events_{samples}_samples", events.len()),
+        |b| {
+            b.iter(|| {
+                let store = StateStore::new();
+                let mut outputs = 0usize;
+                for (partition, event) in &events {
+                    outputs += store.update(*partition, event.vin, |s| {
+                        let (next, out) = engine::evaluate(&rules, s, event);
+                        let n = out.len();
+                        (next, n)
+                    });
+                }
+                outputs
+            })
+        },
+    );
     group.finish();
 }
 

@@ -53,7 +53,11 @@ fn measure(partitions: i32) {
     let before = resident_bytes();
     for n in 0..VEHICLES {
         let vin = vin(n);
-        let source = RecordRef { topic: topic.clone(), partition: 0, offset: i64::from(n) };
+        let source = RecordRef {
+            topic: topic.clone(),
+            partition: 0,
+            offset: i64::from(n),
+        };
         let t = t0 + i64::from(n % 3600);
         let sample = Sample {
             time: EventTime::from_unix_secs(t),
@@ -64,16 +68,29 @@ fn measure(partitions: i32) {
             nox_upstream: Ok(Ppm(700.0)),
             nox_downstream: Ok(Ppm(60.0)),
             reagent: Ok(Percent(50.0)),
-            position: Some(Position { valid: true, lon: 116.4, lat: 39.9 }),
+            position: Some(Position {
+                valid: true,
+                lon: 116.4,
+                lat: 39.9,
+            }),
             odometer: Ok(Kilometres(1000.0)),
         };
         let events = [
             EventKind::Registration(Registration { plate }),
-            EventKind::Report(Report { backfill: false, samples: vec![sample], obd: vec![] }),
+            EventKind::Report(Report {
+                backfill: false,
+                samples: vec![sample],
+                obd: vec![],
+            }),
         ];
         let partition = (n % partitions as u32) as i32;
         for kind in events {
-            let event = Event { vin, time: EventTime::from_unix_secs(t), source: source.clone(), kind };
+            let event = Event {
+                vin,
+                time: EventTime::from_unix_secs(t),
+                source: source.clone(),
+                kind,
+            };
             store.update(partition, vin, |s| engine::evaluate(&rules, s, &event));
         }
     }

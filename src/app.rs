@@ -15,7 +15,11 @@ use crate::sim;
 use crate::topics::Topics;
 
 #[derive(Parser)]
-#[command(name = "tailwatch", version, about = "Heavy-truck emission enforcement from Kafka streams")]
+#[command(
+    name = "tailwatch",
+    version,
+    about = "Heavy-truck emission enforcement from Kafka streams"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,7 +79,14 @@ fn parse_utc(text: &str) -> anyhow::Result<EventTime> {
     if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
         bail!("expected YYYY-MM-DDTHH:MM:SSZ, got {text:?}");
     }
-    let secs = unix_secs_from_civil(i64::from(num(0..4)?), num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let secs = unix_secs_from_civil(
+        i64::from(num(0..4)?),
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     Ok(EventTime::from_unix_secs(secs))
 }
 
@@ -109,14 +120,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let simulation = sim::Simulation::new(cfg);
             let mut truth_file = std::io::BufWriter::new(
-                std::fs::File::create(&truth).with_context(|| format!("creating {}", truth.display()))?,
+                std::fs::File::create(&truth)
+                    .with_context(|| format!("creating {}", truth.display()))?,
             );
             for t in simulation.truth() {
                 writeln!(truth_file, "{}", t.to_json_line())?;
             }
             truth_file.flush()?;
             let mut out_file = std::io::BufWriter::new(
-                std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?,
+                std::fs::File::create(&out)
+                    .with_context(|| format!("creating {}", out.display()))?,
             );
             let mut count = 0u64;
             for record in simulation {
@@ -124,9 +137,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 count += 1;
             }
             out_file.flush()?;
-            eprintln!("wrote {count} records to {} and ground truth to {}", out.display(), truth.display());
+            eprintln!(
+                "wrote {count} records to {} and ground truth to {}",
+                out.display(),
+                truth.display()
+            );
         }
-        Command::Replay { input, out, rules, topic_prefix } => {
+        Command::Replay {
+            input,
+            out,
+            rules,
+            topic_prefix,
+        } => {
             let rules = config::load_rules(rules.as_deref())?;
             let topics = Topics::with_prefix(&topic_prefix);
             let processor = Processor::new(rules, topics.clone());

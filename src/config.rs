@@ -11,7 +11,10 @@ pub const DEFAULT_RULES: &str = include_str!("../config/rules.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("invalid value for `{key}`: {message}")]
@@ -30,15 +33,20 @@ pub fn load_rules(overrides: Option<&Path>) -> Result<Rules, ConfigError> {
     let text = overrides
         .map(|path| {
             std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })
+                .map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
                 .map(|text| (path.display().to_string(), text))
         })
         .transpose()?;
     let mut rules = rules_from_str(text.as_ref().map(|(o, t)| (o.as_str(), t.as_str())))?;
     if !rules.blacklisted_entry.boundary.is_empty() {
         let path = PathBuf::from(&rules.blacklisted_entry.boundary);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
         rules.boundary = Boundary::from_geojson(&text)
             .map_err(|message| ConfigError::Boundary { path, message })?;
     }
@@ -48,8 +56,10 @@ pub fn load_rules(overrides: Option<&Path>) -> Result<Rules, ConfigError> {
 /// Parses defaults plus an optional `(origin, toml text)` override. Does not read files.
 pub fn rules_from_str(overrides: Option<(&str, &str)>) -> Result<Rules, ConfigError> {
     let parse = |origin: &str, text: &str| {
-        text.parse::<toml::Table>()
-            .map_err(|e| ConfigError::Parse { origin: origin.to_owned(), message: e.to_string() })
+        text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })
     };
     let mut table = parse("config/rules.toml", DEFAULT_RULES)?;
     let origin = overrides.map_or("config/rules.toml", |(o, _)| o);
@@ -62,9 +72,10 @@ pub fn rules_from_str(overrides: Option<(&str, &str)>) -> Result<Rules, ConfigEr
             message: format!("{} (in {origin})", e.inner().message()),
         },
     )?;
-    rules
-        .validate()
-        .map_err(|e| ConfigError::Invalid { key: e.key.to_owned(), message: e.message })?;
+    rules.validate().map_err(|e| ConfigError::Invalid {
+        key: e.key.to_owned(),
+        message: e.message,
+    })?;
     Ok(rules)
 }
 
@@ -74,12 +85,22 @@ fn merge(base: &mut toml::Table, overrides: toml::Table, prefix: &str) -> Result
     for (key, value) in overrides {
         let path = format!("{prefix}{key}");
         match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o, &format!("{path}."))?,
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => {
+                merge(b, o, &format!("{path}."))?
+            }
             (Some(slot), value) if !slot.is_table() && !value.is_table() => *slot = value,
             (Some(_), _) => {
-                return Err(ConfigError::Invalid { key: path, message: "wrong shape (table vs value)".into() })
+                return Err(ConfigError::Invalid {
+                    key: path,
+                    message: "wrong shape (table vs value)".into(),
+                })
             }
-            (None, _) => return Err(ConfigError::Invalid { key: path, message: "unknown key".into() }),
+            (None, _) => {
+                return Err(ConfigError::Invalid {
+                    key: path,
+                    message: "unknown key".into(),
+                })
+            }
         }
     }
     Ok(())
@@ -90,7 +111,9 @@ mod tests {
     use super::*;
 
     fn error(text: &str) -> String {
-        rules_from_str(Some(("override.toml", text))).unwrap_err().to_string()
+        rules_from_str(Some(("override.toml", text)))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -114,9 +137,12 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        assert!(error("[nox_over_limit]\nmin_over_fraction = 1.5").contains("nox_over_limit.min_over_fraction"));
-        assert!(error("[nox_over_limit]\nmin_valid_samples = 900").contains("nox_over_limit.min_valid_samples"));
-        assert!(error("[nox_over_limit]\nwindows_per_episode = 4").contains("nox_over_limit.windows_per_episode"));
+        assert!(error("[nox_over_limit]\nmin_over_fraction = 1.5")
+            .contains("nox_over_limit.min_over_fraction"));
+        assert!(error("[nox_over_limit]\nmin_valid_samples = 900")
+            .contains("nox_over_limit.min_valid_samples"));
+        assert!(error("[nox_over_limit]\nwindows_per_episode = 4")
+            .contains("nox_over_limit.windows_per_episode"));
         assert!(error("[data_gap]\nmin_gap = \"soon\"").contains("min_gap"));
         assert!(error("[data_gap]\nmin_gapp = \"1h\"").contains("data_gap.min_gapp"));
         assert!(error("[time]\nvehicle_ttl = \"1d\"").contains("time.vehicle_ttl"));
@@ -128,7 +154,11 @@ mod tests {
     fn a_missing_boundary_file_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rules.toml");
-        std::fs::write(&path, "[blacklisted_entry]\nboundary = \"/nonexistent/b.geojson\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[blacklisted_entry]\nboundary = \"/nonexistent/b.geojson\"\n",
+        )
+        .unwrap();
         let err = load_rules(Some(&path)).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/b.geojson"), "{err}");
     }

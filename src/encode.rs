@@ -2,8 +2,8 @@
 //! Every field comes from the output itself: no clock, so replays are byte-identical.
 
 use crate::model::{
-    BlacklistEvent, BlacklistStatus, Case, EventTime, Evidence, EvidenceSource, Position,
-    Priority, RecordRef,
+    BlacklistEvent, BlacklistStatus, Case, EventTime, Evidence, EvidenceSource, Position, Priority,
+    RecordRef,
 };
 use crate::proto;
 
@@ -11,7 +11,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 fn timestamp(t: EventTime) -> Option<pbjson_types::Timestamp> {
     let nanos = (t.0.rem_euclid(1000) * 1_000_000) as i32;
-    Some(pbjson_types::Timestamp { seconds: t.unix_secs(), nanos })
+    Some(pbjson_types::Timestamp {
+        seconds: t.unix_secs(),
+        nanos,
+    })
 }
 
 fn source(s: EvidenceSource) -> i32 {
@@ -31,11 +34,19 @@ fn priority(p: Priority) -> i32 {
 }
 
 fn record(r: &RecordRef) -> Option<proto::RecordRef> {
-    Some(proto::RecordRef { topic: r.topic.to_string(), partition: r.partition, offset: r.offset })
+    Some(proto::RecordRef {
+        topic: r.topic.to_string(),
+        partition: r.partition,
+        offset: r.offset,
+    })
 }
 
 fn position(p: Option<Position>) -> Option<proto::Position> {
-    p.map(|p| proto::Position { valid: p.valid, lon: p.lon, lat: p.lat })
+    p.map(|p| proto::Position {
+        valid: p.valid,
+        lon: p.lon,
+        lat: p.lat,
+    })
 }
 
 fn evidence(e: &Evidence) -> proto::Evidence {

@@ -16,6 +16,7 @@
 //! Dependencies point down the pipeline: `engine` depends only on `model`; `decode` and
 //! `encode` on `model` and `proto`; `pipeline` on all of them; nothing depends on `app`.
 
+pub mod app;
 pub mod config;
 pub mod decode;
 pub mod encode;
@@ -25,5 +26,6 @@ pub mod pipeline;
 pub mod proto;
 pub mod recording;
 pub mod replay;
+pub mod sim;
 pub mod state;
 pub mod topics;

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::decode::{self, DecodeError};
+use crate::encode;
 use crate::engine::{self, Rules};
 use crate::model::{Output, Secs, Vin, VinCheck};
 use crate::proto;
 use crate::recording::Record;
 use crate::state::StateStore;
 use crate::topics::Topics;
-use crate::encode;
 
 /// Expired vehicles are swept when a partition's event time passes the next hour boundary.
 const SWEEP_EVERY_SECS: u32 = 3600;
@@ -23,7 +23,10 @@ pub enum Emitted {
     Blacklist(proto::BlacklistEvent),
     Case(proto::EnforcementCase),
     /// The record goes to the DLQ with this reason (a `DecodeError::reason` or `late`).
-    Dlq { reason: &'static str, message: String },
+    Dlq {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -47,7 +50,12 @@ pub struct Processor {
 
 impl Processor {
     pub fn new(rules: Rules, topics: Topics) -> Processor {
-        Processor { rules, topics, store: StateStore::new(), next_sweep: Mutex::default() }
+        Processor {
+            rules,
+            topics,
+            store: StateStore::new(),
+            next_sweep: Mutex::default(),
+        }
     }
 
     pub fn store(&self) -> &StateStore {
@@ -73,7 +81,9 @@ impl Processor {
         });
         for output in outputs {
             match output {
-                Output::Blacklist(e) => processed.emitted.push(Emitted::Blacklist(encode::blacklist_event(&e))),
+                Output::Blacklist(e) => processed
+                    .emitted
+                    .push(Emitted::Blacklist(encode::blacklist_event(&e))),
                 Output::Case(c) => processed.emitted.push(Emitted::Case(encode::case(&c))),
                 Output::Late => processed.emitted.push(Emitted::Dlq {
                     reason: "late",
@@ -93,17 +103,27 @@ impl Processor {
     }
 
     fn sweep(&self, partition: i32, now: Secs) -> Vec<Vin> {
-        let mut next = self.next_sweep.lock().expect("sweep lock is never poisoned");
-        let due = next.entry(partition).or_insert(Secs(now.0 - now.0 % SWEEP_EVERY_SECS + SWEEP_EVERY_SECS));
+        let mut next = self
+            .next_sweep
+            .lock()
+            .expect("sweep lock is never poisoned");
+        let due = next
+            .entry(partition)
+            .or_insert(Secs(now.0 - now.0 % SWEEP_EVERY_SECS + SWEEP_EVERY_SECS));
         if now < *due {
             return Vec::new();
         }
         *due = Secs(now.0 - now.0 % SWEEP_EVERY_SECS + SWEEP_EVERY_SECS);
         drop(next);
-        self.store.expire(partition, |last_seen| engine::is_expired(&self.rules, last_seen, now))
+        self.store.expire(partition, |last_seen| {
+            engine::is_expired(&self.rules, last_seen, now)
+        })
     }
 }
 
 fn dlq(e: &DecodeError) -> Emitted {
-    Emitted::Dlq { reason: e.reason(), message: e.to_string() }
+    Emitted::Dlq {
+        reason: e.reason(),
+        message: e.to_string(),
+    }
 }

@@ -134,7 +134,10 @@ impl Record {
             partition: self.partition,
             offset: self.offset,
             timestamp: self.timestamp,
-            key: self.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
+            key: self
+                .key
+                .as_ref()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
             headers: self.headers.clone(),
             value: match &self.value {
                 Some(bytes) => value_to_json(topics.kind(&self.topic), bytes),
@@ -172,8 +175,10 @@ pub fn read(input: impl BufRead, topics: &Topics) -> Result<Vec<Record>, Recordi
         if line.trim().is_empty() {
             continue;
         }
-        let record = Record::from_line(&line, topics)
-            .map_err(|message| RecordingError::Line { line: i + 1, message })?;
+        let record = Record::from_line(&line, topics).map_err(|message| RecordingError::Line {
+            line: i + 1,
+            message,
+        })?;
         records.push(record);
     }
     Ok(records)
@@ -213,14 +218,20 @@ mod tests {
             schema_version: 1,
             vin: "LGDCHA1G8MA127733".into(),
             permit_number: "P-1".into(),
-            valid_from: Some(pbjson_types::Timestamp { seconds: 1_764_288_000, nanos: 0 }),
+            valid_from: Some(pbjson_types::Timestamp {
+                seconds: 1_764_288_000,
+                nanos: 0,
+            }),
             valid_until: None,
             revoked: true,
         };
         let rec = record("tw.permits", Some(permit.encode_to_vec()));
         let line = rec.to_line(&topics);
         assert!(line.contains(r#""permit_number":"P-1""#), "{line}");
-        assert!(line.contains(r#""valid_from":"2025-11-28T00:00:00+00:00""#), "{line}");
+        assert!(
+            line.contains(r#""valid_from":"2025-11-28T00:00:00+00:00""#),
+            "{line}"
+        );
         assert_eq!(Record::from_line(&line, &topics).unwrap(), rec);
     }
 

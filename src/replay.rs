@@ -46,7 +46,11 @@ pub fn order(records: &mut [Record]) {
 }
 
 /// Runs records (already in processing order) through the processor.
-pub fn run<'a>(processor: &Processor, topics: &Topics, records: impl IntoIterator<Item = &'a Record>) -> Outputs {
+pub fn run<'a>(
+    processor: &Processor,
+    topics: &Topics,
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Outputs {
     let mut out = Outputs::default();
     for record in records {
         feed(processor, topics, record, &mut out);
@@ -73,12 +77,14 @@ pub fn feed(processor: &Processor, topics: &Topics, record: &Record, out: &mut O
                 } else {
                     s.listed += 1;
                 }
-                out.blacklist.push(serde_json::to_string(&e).expect("messages serialise"));
+                out.blacklist
+                    .push(serde_json::to_string(&e).expect("messages serialise"));
             }
             Emitted::Case(c) => {
                 s.cases += 1;
                 *s.cases_by_rule.entry(c.rule.clone()).or_default() += 1;
-                out.cases.push(serde_json::to_string(&c).expect("messages serialise"));
+                out.cases
+                    .push(serde_json::to_string(&c).expect("messages serialise"));
             }
             Emitted::Dlq { reason, message } => {
                 s.dlq += 1;
@@ -128,9 +134,15 @@ pub fn write(dir: &Path, out: &Outputs) -> std::io::Result<()> {
 }
 
 /// Reads a recording file, replays it, writes the outputs.
-pub fn replay_file(processor: &Processor, topics: &Topics, input: &Path, dir: &Path) -> anyhow::Result<Summary> {
+pub fn replay_file(
+    processor: &Processor,
+    topics: &Topics,
+    input: &Path,
+    dir: &Path,
+) -> anyhow::Result<Summary> {
     use anyhow::Context as _;
-    let file = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let file =
+        std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
     let mut records = recording::read(std::io::BufReader::new(file), topics)
         .with_context(|| format!("reading {}", input.display()))?;
     order(&mut records);

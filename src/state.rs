@@ -23,7 +23,11 @@ pub struct StateStore {
 
 fn key(vin: &Vin) -> u128 {
     vin.as_bytes().iter().fold(0u128, |k, &b| {
-        let digit = if b.is_ascii_digit() { b - b'0' } else { b - b'A' + 10 };
+        let digit = if b.is_ascii_digit() {
+            b - b'0'
+        } else {
+            b - b'A' + 10
+        };
         k * 36 + u128::from(digit)
     })
 }
@@ -32,7 +36,11 @@ fn vin(mut key: u128) -> Vin {
     let mut bytes = [0u8; 17];
     for slot in bytes.iter_mut().rev() {
         let digit = (key % 36) as u8;
-        *slot = if digit < 10 { b'0' + digit } else { b'A' + digit - 10 };
+        *slot = if digit < 10 {
+            b'0' + digit
+        } else {
+            b'A' + digit - 10
+        };
         key /= 36;
     }
     Vin::from_bytes(&bytes).expect("keys are made from VINs")
@@ -44,14 +52,29 @@ impl StateStore {
     }
 
     fn partition(&self, partition: i32) -> std::sync::Arc<Vehicles> {
-        if let Some(map) = self.partitions.read().expect("not poisoned").get(&partition) {
+        if let Some(map) = self
+            .partitions
+            .read()
+            .expect("not poisoned")
+            .get(&partition)
+        {
             return map.clone();
         }
-        self.partitions.write().expect("not poisoned").entry(partition).or_default().clone()
+        self.partitions
+            .write()
+            .expect("not poisoned")
+            .entry(partition)
+            .or_default()
+            .clone()
     }
 
     pub fn len(&self) -> usize {
-        self.partitions.read().expect("not poisoned").values().map(|m| m.len()).sum()
+        self.partitions
+            .read()
+            .expect("not poisoned")
+            .values()
+            .map(|m| m.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -75,7 +98,9 @@ impl StateStore {
     pub fn get(&self, vin: &Vin) -> Option<VehicleState> {
         let k = key(vin);
         let partitions = self.partitions.read().expect("not poisoned");
-        partitions.values().find_map(|m| m.get(&k).map(|s| (**s).clone()))
+        partitions
+            .values()
+            .find_map(|m| m.get(&k).map(|s| (**s).clone()))
     }
 
     /// Restores a vehicle (from the changelog).
@@ -85,7 +110,11 @@ impl StateStore {
 
     /// Drops every vehicle of a revoked partition; returns how many.
     pub fn drop_partition(&self, partition: i32) -> usize {
-        let removed = self.partitions.write().expect("not poisoned").remove(&partition);
+        let removed = self
+            .partitions
+            .write()
+            .expect("not poisoned")
+            .remove(&partition);
         removed.map_or(0, |m| m.len())
     }
 
@@ -107,7 +136,11 @@ impl StateStore {
 
     /// The partition's vehicles, sorted by VIN.
     pub fn vehicles(&self, partition: i32) -> Vec<Vin> {
-        let mut vins: Vec<Vin> = self.partition(partition).iter().map(|e| vin(*e.key())).collect();
+        let mut vins: Vec<Vin> = self
+            .partition(partition)
+            .iter()
+            .map(|e| vin(*e.key()))
+            .collect();
         vins.sort();
         vins
     }
@@ -124,7 +157,12 @@ mod tests {
 
     #[test]
     fn keys_round_trip_every_vin_character() {
-        for text in ["LGDCHA1G8MA127733", "00000000000000000", "ZZZZZZZZZZZZZZZZZ", "IOQ9X8Y7W6V5U4T3S"] {
+        for text in [
+            "LGDCHA1G8MA127733",
+            "00000000000000000",
+            "ZZZZZZZZZZZZZZZZZ",
+            "IOQ9X8Y7W6V5U4T3S",
+        ] {
             let v = Vin::parse(text).unwrap();
             assert_eq!(super::vin(key(&v)), v);
         }
@@ -147,7 +185,10 @@ mod tests {
     fn partitions_drop_and_expire_independently() {
         let store = StateStore::new();
         for n in 0..10 {
-            let state = VehicleState { last_seen: Secs(n * 100), ..Default::default() };
+            let state = VehicleState {
+                last_seen: Secs(n * 100),
+                ..Default::default()
+            };
             store.insert((n % 2) as i32, vin(n), state);
         }
         let gone = store.expire(0, |last| last.0 < 500);

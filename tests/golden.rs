@@ -12,7 +12,12 @@ use tailwatch::pipeline::Processor;
 use tailwatch::replay;
 use tailwatch::topics::Topics;
 
-const FILES: [&str; 4] = ["blacklist.jsonl", "cases.jsonl", "dlq.jsonl", "summary.json"];
+const FILES: [&str; 4] = [
+    "blacklist.jsonl",
+    "cases.jsonl",
+    "dlq.jsonl",
+    "summary.json",
+];
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
@@ -51,11 +56,18 @@ fn golden_outputs() {
             }
             let wanted = std::fs::read_to_string(expected.join(file)).unwrap_or_default();
             if actual != wanted {
-                failures.push(format!("{}/{file}:\n--- expected\n{wanted}\n--- actual\n{actual}", dir.display()));
+                failures.push(format!(
+                    "{}/{file}:\n--- expected\n{wanted}\n--- actual\n{actual}",
+                    dir.display()
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "golden outputs differ (TAILWATCH_BLESS=1 to accept):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden outputs differ (TAILWATCH_BLESS=1 to accept):\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -22,15 +22,28 @@ use tailwatch::recording::Record;
 use tailwatch::topics::{TopicKind, Topics};
 
 const T0: i64 = 1_793_577_600;
-const VINS: [&str; 3] = ["LGDCHA1G8MA127733", "LG6ZDANH7EY208182", "LGDCHA1G9MA127733"];
+const VINS: [&str; 3] = [
+    "LGDCHA1G8MA127733",
+    "LG6ZDANH7EY208182",
+    "LGDCHA1G9MA127733",
+];
 
 fn timestamp(secs: i64) -> Option<pbjson_types::Timestamp> {
-    Some(pbjson_types::Timestamp { seconds: secs, nanos: 0 })
+    Some(pbjson_types::Timestamp {
+        seconds: secs,
+        nanos: 0,
+    })
 }
 
 /// A telemetry, inspection or reinspection record for vehicle `v` at `T0 + offset`.
 fn record_strategy() -> impl Strategy<Value = (usize, i64, u8, f64, f64)> {
-    (0..VINS.len(), 0i64..6 * 3600, 0u8..6, 0.0f64..1.0, 0.0f64..1.0)
+    (
+        0..VINS.len(),
+        0i64..6 * 3600,
+        0u8..6,
+        0.0f64..1.0,
+        0.0f64..1.0,
+    )
 }
 
 fn build(v: usize, offset: i64, kind: u8, a: f64, b: f64) -> Record {
@@ -49,18 +62,37 @@ fn build(v: usize, offset: i64, kind: u8, a: f64, b: f64) -> Record {
                     nox_downstream_ppm: Some(900.0 * b),
                     reagent_pct: Some(if a < 0.3 { 0.0 } else { 40.0 }),
                     odometer_km: Some(1000.0 + offset as f64 / 60.0),
-                    position: Some(proto::Position { valid: true, lon: 116.4, lat: 39.9 }),
+                    position: Some(proto::Position {
+                        valid: true,
+                        lon: 116.4,
+                        lat: 39.9,
+                    }),
                     ..Default::default()
                 })
                 .collect();
             let obd = vec![proto::ObdInfo {
                 sampled_at: timestamp(t),
-                mil: if b > 0.5 { proto::Mil::On } else { proto::Mil::Off } as i32,
-                dtcs: vec![proto::Dtc { raw: vec![0x20, 0x47, 0, 0xAF], code: "P2047".into() }],
-                calibration_id: if a > 0.95 { "CAL2".into() } else { "CAL1".into() },
+                mil: if b > 0.5 {
+                    proto::Mil::On
+                } else {
+                    proto::Mil::Off
+                } as i32,
+                dtcs: vec![proto::Dtc {
+                    raw: vec![0x20, 0x47, 0, 0xAF],
+                    code: "P2047".into(),
+                }],
+                calibration_id: if a > 0.95 {
+                    "CAL2".into()
+                } else {
+                    "CAL1".into()
+                },
                 ..Default::default()
             }];
-            let command = if kind == 2 { proto::Command::Reissue } else { proto::Command::Realtime };
+            let command = if kind == 2 {
+                proto::Command::Reissue
+            } else {
+                proto::Command::Realtime
+            };
             let m = proto::TerminalReport {
                 vin: vin.clone(),
                 command: command as i32,
@@ -101,7 +133,12 @@ fn build(v: usize, offset: i64, kind: u8, a: f64, b: f64) -> Record {
             (TopicKind::Inspections, m.encode_to_vec())
         }
         _ => {
-            let m = proto::Reinspection { vin: vin.clone(), tested_at: timestamp(t), passed: a > 0.5, ..Default::default() };
+            let m = proto::Reinspection {
+                vin: vin.clone(),
+                tested_at: timestamp(t),
+                passed: a > 0.5,
+                ..Default::default()
+            };
             (TopicKind::Reinspections, m.encode_to_vec())
         }
     };
@@ -145,7 +182,10 @@ fn outputs(records: &[Record]) -> BTreeMap<String, Vec<String>> {
 
 fn sorted(mut specs: Vec<(usize, i64, u8, f64, f64)>) -> Vec<Record> {
     specs.sort_by_key(|s| s.1);
-    specs.into_iter().map(|(v, o, k, a, b)| build(v, o, k, a, b)).collect()
+    specs
+        .into_iter()
+        .map(|(v, o, k, a, b)| build(v, o, k, a, b))
+        .collect()
 }
 
 proptest! {
@@ -209,7 +249,9 @@ proptest! {
     }
 }
 
-fn reading<T: std::fmt::Debug + Clone + 'static>(f: impl Fn(f32) -> T + Clone + 'static) -> impl Strategy<Value = Result<T, Absent>> {
+fn reading<T: std::fmt::Debug + Clone + 'static>(
+    f: impl Fn(f32) -> T + Clone + 'static,
+) -> impl Strategy<Value = Result<T, Absent>> {
     prop_oneof![
         any::<f32>().prop_map(move |v| Ok(f(v))),
         Just(Err(Absent::NotReady)),
@@ -219,7 +261,16 @@ fn reading<T: std::fmt::Debug + Clone + 'static>(f: impl Fn(f32) -> T + Clone + 
 
 fn event_strategy() -> impl Strategy<Value = Event> {
     let time = prop_oneof![0i64..5_000_000_000, (T0 - 100..T0 + 10 * 86_400)];
-    let sample = (time.clone(), reading(Kmh), reading(Rpm), reading(Celsius), reading(Ppm), reading(Ppm), reading(Percent), any::<f64>())
+    let sample = (
+        time.clone(),
+        reading(Kmh),
+        reading(Rpm),
+        reading(Celsius),
+        reading(Ppm),
+        reading(Ppm),
+        reading(Percent),
+        any::<f64>(),
+    )
         .prop_map(|(t, speed, rpm, temp, up, down, reagent, odo)| Sample {
             time: EventTime::from_unix_secs(t),
             speed,
@@ -229,44 +280,93 @@ fn event_strategy() -> impl Strategy<Value = Event> {
             nox_upstream: up,
             nox_downstream: down,
             reagent,
-            position: Some(Position { valid: true, lon: 116.4, lat: 39.9 }),
+            position: Some(Position {
+                valid: true,
+                lon: 116.4,
+                lat: 39.9,
+            }),
             odometer: Ok(Kilometres(odo)),
         });
     let kind = prop_oneof![
-        (proptest::collection::vec(sample, 0..12), any::<bool>(), time.clone(), any::<bool>()).prop_map(|(samples, backfill, t, mil)| {
-            let obd = Obd {
-                time: EventTime::from_unix_secs(t),
-                mil_on: Some(mil),
-                dtcs: vec!["P2047".into()],
-                vin: Some("LG6ZDANH7EY208182".into()),
-                calibration_id: format!("C{}", t % 3),
-                cvn: String::new(),
-            };
-            EventKind::Report(Report { backfill, samples, obd: vec![obd] })
-        }),
+        (
+            proptest::collection::vec(sample, 0..12),
+            any::<bool>(),
+            time.clone(),
+            any::<bool>()
+        )
+            .prop_map(|(samples, backfill, t, mil)| {
+                let obd = Obd {
+                    time: EventTime::from_unix_secs(t),
+                    mil_on: Some(mil),
+                    dtcs: vec!["P2047".into()],
+                    vin: Some("LG6ZDANH7EY208182".into()),
+                    calibration_id: format!("C{}", t % 3),
+                    cvn: String::new(),
+                };
+                EventKind::Report(Report {
+                    backfill,
+                    samples,
+                    obd: vec![obd],
+                })
+            }),
         Just(EventKind::Login),
         Just(EventKind::Logout),
-        Just(EventKind::RemovalAlarm { position: Some(Position { valid: true, lon: 116.4, lat: 39.9 }) }),
+        Just(EventKind::RemovalAlarm {
+            position: Some(Position {
+                valid: true,
+                lon: 116.4,
+                lat: 39.9
+            })
+        }),
         (any::<f64>(), any::<u32>()).prop_map(|(o, r)| EventKind::ManualCheck(ManualCheck {
-            plate: None, site_id: String::new(), device_id: String::new(),
-            position: Some(Position { valid: true, lon: 116.4, lat: 39.9 }),
-            free_acceleration_opacity: Some(o), lug_down_opacity: None, lug_down_nox: None,
-            ringelmann: Some(r), obd_mil_on: None, obd_communication_ok: None,
+            plate: None,
+            site_id: String::new(),
+            device_id: String::new(),
+            position: Some(Position {
+                valid: true,
+                lon: 116.4,
+                lat: 39.9
+            }),
+            free_acceleration_opacity: Some(o),
+            lug_down_opacity: None,
+            lug_down_nox: None,
+            ringelmann: Some(r),
+            obd_mil_on: None,
+            obd_communication_ok: None,
         })),
         (any::<f64>(), any::<f32>()).prop_map(|(o, no)| EventKind::RemoteSensing(RemoteSensing {
-            plate: None, site_id: String::new(), device_id: String::new(), position: None,
-            opacity_pct: Some(o), no: Some(Ppm(no)), ringelmann: None, diesel: true, audit_valid: true,
+            plate: None,
+            site_id: String::new(),
+            device_id: String::new(),
+            position: None,
+            opacity_pct: Some(o),
+            no: Some(Ppm(no)),
+            ringelmann: None,
+            diesel: true,
+            audit_valid: true,
         })),
-        any::<bool>().prop_map(|passed| EventKind::Reinspection(Reinspection { station_id: String::new(), report_id: String::new(), passed })),
-        Just(EventKind::Registration(Registration { plate: Plate::parse("冀F12345").unwrap() })),
+        any::<bool>().prop_map(|passed| EventKind::Reinspection(Reinspection {
+            station_id: String::new(),
+            report_id: String::new(),
+            passed
+        })),
+        Just(EventKind::Registration(Registration {
+            plate: Plate::parse("冀F12345").unwrap()
+        })),
         (time.clone(), time.clone()).prop_map(|(a, b)| EventKind::Permit(Permit {
-            valid_from: EventTime::from_unix_secs(a), valid_until: EventTime::from_unix_secs(b), revoked: false,
+            valid_from: EventTime::from_unix_secs(a),
+            valid_until: EventTime::from_unix_secs(b),
+            revoked: false,
         })),
     ];
     (time, kind).prop_map(|(t, kind)| Event {
         vin: Vin::parse("LGDCHA1G8MA127733").unwrap(),
         time: EventTime::from_unix_secs(t),
-        source: RecordRef { topic: Arc::from("tw.telemetry"), partition: 0, offset: 0 },
+        source: RecordRef {
+            topic: Arc::from("tw.telemetry"),
+            partition: 0,
+            offset: 0,
+        },
         kind,
     })
 }

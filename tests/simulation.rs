@@ -12,14 +12,20 @@ use tailwatch::pipeline::{Emitted, Processor};
 use tailwatch::sim::{SimConfig, Simulation};
 use tailwatch::topics::Topics;
 
-const OVERRIDES: &str = "[mil_emission_fault]\nmin_duration = \"2h\"\n[data_gap]\nfill_within = \"1h\"\n";
+const OVERRIDES: &str =
+    "[mil_emission_fault]\nmin_duration = \"2h\"\n[data_gap]\nfill_within = \"1h\"\n";
 
 #[test]
 fn every_injected_fault_is_detected_and_clean_vehicles_are_left_alone() {
     let topics = Topics::default();
     let rules = config::rules_from_str(Some(("simulation overrides", OVERRIDES))).unwrap();
     let processor = Processor::new(rules, topics.clone());
-    let cfg = SimConfig { vehicles: 500, duration_secs: 6 * 3600, seed: 2026, ..SimConfig::default() };
+    let cfg = SimConfig {
+        vehicles: 500,
+        duration_secs: 6 * 3600,
+        seed: 2026,
+        ..SimConfig::default()
+    };
     let simulation = Simulation::new(cfg);
     let truth: BTreeMap<String, BTreeSet<RuleId>> = simulation
         .truth()
@@ -39,13 +45,19 @@ fn every_injected_fault_is_detected_and_clean_vehicles_are_left_alone() {
                     set.extend(b.reasons.iter().map(|r| RuleId::parse(r).unwrap()));
                 }
                 Emitted::Case(c) => {
-                    detected.entry(c.vin.clone()).or_default().insert(RuleId::parse(&c.rule).unwrap());
+                    detected
+                        .entry(c.vin.clone())
+                        .or_default()
+                        .insert(RuleId::parse(&c.rule).unwrap());
                 }
                 Emitted::Dlq { reason, .. } => *dlq.entry(reason).or_default() += 1,
             }
         }
     }
-    assert!(dlq.is_empty(), "simulated input is all valid, yet DLQ: {dlq:?}");
+    assert!(
+        dlq.is_empty(),
+        "simulated input is all valid, yet DLQ: {dlq:?}"
+    );
 
     let mut missed = Vec::new();
     let mut false_alarms = Vec::new();
@@ -55,18 +67,42 @@ fn every_injected_fault_is_detected_and_clean_vehicles_are_left_alone() {
         faulty += usize::from(!faults.is_empty());
         for f in faults {
             if !found.contains(f) {
-                missed.push(format!("{vin}: {} not detected (found {found:?})", f.as_str()));
+                missed.push(format!(
+                    "{vin}: {} not detected (found {found:?})",
+                    f.as_str()
+                ));
             }
         }
         // A repeat offender escalation is a consequence of listings, not a separate fault.
-        let extra: Vec<_> = found.difference(faults).filter(|r| **r != RuleId::RepeatOffender).collect();
+        let extra: Vec<_> = found
+            .difference(faults)
+            .filter(|r| **r != RuleId::RepeatOffender)
+            .collect();
         if !extra.is_empty() {
             false_alarms.push(format!("{vin} (faults {faults:?}): unexpected {extra:?}"));
         }
     }
     let kinds: BTreeSet<RuleId> = truth.values().flatten().copied().collect();
-    println!("{records} records, {} vehicles, {faulty} with faults, fault kinds {}", truth.len(), kinds.len());
-    assert_eq!(kinds.len(), 9, "every injectable fault kind appears: {kinds:?}");
-    assert!(missed.is_empty(), "{} missed:\n{}", missed.len(), missed.join("\n"));
-    assert!(false_alarms.is_empty(), "{} false alarms:\n{}", false_alarms.len(), false_alarms.join("\n"));
+    println!(
+        "{records} records, {} vehicles, {faulty} with faults, fault kinds {}",
+        truth.len(),
+        kinds.len()
+    );
+    assert_eq!(
+        kinds.len(),
+        9,
+        "every injectable fault kind appears: {kinds:?}"
+    );
+    assert!(
+        missed.is_empty(),
+        "{} missed:\n{}",
+        missed.len(),
+        missed.join("\n")
+    );
+    assert!(
+        false_alarms.is_empty(),
+        "{} false alarms:\n{}",
+        false_alarms.len(),
+        false_alarms.join("\n")
+    );
 }

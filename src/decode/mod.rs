@@ -24,7 +24,10 @@ pub enum DecodeError {
     #[error("raw terminal frames are not decoded by this version")]
     RawFrame,
     #[error("not a valid {message}: {detail}")]
-    Protobuf { message: &'static str, detail: String },
+    Protobuf {
+        message: &'static str,
+        detail: String,
+    },
     #[error("invalid VIN {vin:?}: {source}")]
     InvalidVin { vin: String, source: VinError },
     #[error("record key {key:?} is not the message VIN {vin}")]
@@ -34,7 +37,10 @@ pub enum DecodeError {
     #[error("impossible time {0}")]
     ImpossibleTime(String),
     #[error("invalid plate {plate:?}: {source}")]
-    InvalidPlate { plate: String, source: crate::model::PlateError },
+    InvalidPlate {
+        plate: String,
+        source: crate::model::PlateError,
+    },
     #[error("unknown terminal command {0}")]
     UnknownCommand(i32),
 }

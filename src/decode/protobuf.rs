@@ -14,20 +14,36 @@ use crate::recording::Record;
 use crate::topics::TopicKind;
 
 fn message<M: Message + Default>(bytes: &[u8], name: &'static str) -> Result<M, DecodeError> {
-    M::decode(bytes).map_err(|e| DecodeError::Protobuf { message: name, detail: e.to_string() })
+    M::decode(bytes).map_err(|e| DecodeError::Protobuf {
+        message: name,
+        detail: e.to_string(),
+    })
 }
 
 fn vin(text: &str) -> Result<Vin, DecodeError> {
-    Vin::parse(text).map_err(|source| DecodeError::InvalidVin { vin: text.to_owned(), source })
+    Vin::parse(text).map_err(|source| DecodeError::InvalidVin {
+        vin: text.to_owned(),
+        source,
+    })
 }
 
-fn time(ts: Option<&pbjson_types::Timestamp>, field: &'static str) -> Result<EventTime, DecodeError> {
+fn time(
+    ts: Option<&pbjson_types::Timestamp>,
+    field: &'static str,
+) -> Result<EventTime, DecodeError> {
     let ts = ts.ok_or(DecodeError::MissingField(field))?;
-    Ok(EventTime(ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))))
+    Ok(EventTime(
+        ts.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(ts.nanos / 1_000_000)),
+    ))
 }
 
 fn plate(text: &str) -> Result<Plate, DecodeError> {
-    Plate::parse(text).map_err(|source| DecodeError::InvalidPlate { plate: text.to_owned(), source })
+    Plate::parse(text).map_err(|source| DecodeError::InvalidPlate {
+        plate: text.to_owned(),
+        source,
+    })
 }
 
 /// Roadside plates are read by cameras and officers: a bad one is dropped to `None` (the VIN
@@ -38,11 +54,20 @@ fn roadside_plate(text: &str) -> Option<Plate> {
 
 fn position(p: Option<&proto::Position>) -> Option<Position> {
     let p = p?;
-    let in_range = p.lon.abs() <= 180.0 && p.lat.abs() <= 90.0 && p.lon.is_finite() && p.lat.is_finite();
-    in_range.then_some(Position { valid: p.valid, lon: p.lon, lat: p.lat })
+    let in_range =
+        p.lon.abs() <= 180.0 && p.lat.abs() <= 90.0 && p.lon.is_finite() && p.lat.is_finite();
+    in_range.then_some(Position {
+        valid: p.valid,
+        lon: p.lon,
+        lat: p.lat,
+    })
 }
 
-pub(super) fn event(kind: TopicKind, record: &Record, source: RecordRef) -> Result<Event, DecodeError> {
+pub(super) fn event(
+    kind: TopicKind,
+    record: &Record,
+    source: RecordRef,
+) -> Result<Event, DecodeError> {
     let Some(bytes) = record.value.as_deref() else {
         return tombstone(kind, record, source);
     };
@@ -70,7 +95,9 @@ pub(super) fn event(kind: TopicKind, record: &Record, source: RecordRef) -> Resu
         }
         TopicKind::Registry => {
             let m: proto::VehicleRegistration = message(bytes, "VehicleRegistration")?;
-            let kind = EventKind::Registration(Registration { plate: plate(&m.plate)? });
+            let kind = EventKind::Registration(Registration {
+                plate: plate(&m.plate)?,
+            });
             (m.vin, EventTime(ts), kind)
         }
         TopicKind::Permits => {
@@ -85,7 +112,12 @@ pub(super) fn event(kind: TopicKind, record: &Record, source: RecordRef) -> Resu
         TopicKind::TelemetryRaw => return Err(DecodeError::RawFrame),
         other => return Err(DecodeError::UnknownTopic(other.suffix().to_owned())),
     };
-    Ok(Event { vin: vin(&vin_text)?, time: plausible(time, ts)?, source, kind })
+    Ok(Event {
+        vin: vin(&vin_text)?,
+        time: plausible(time, ts)?,
+        source,
+        kind,
+    })
 }
 
 /// A tombstone on `tw.permits` withdraws the permit; elsewhere it means nothing.
@@ -99,49 +131,87 @@ fn tombstone(kind: TopicKind, record: &Record, source: RecordRef) -> Result<Even
         source,
     })?;
     let never = EventTime::default();
-    let permit = Permit { valid_from: never, valid_until: never, revoked: true };
-    Ok(Event { vin, time: EventTime(record.timestamp), source, kind: EventKind::Permit(permit) })
+    let permit = Permit {
+        valid_from: never,
+        valid_until: never,
+        revoked: true,
+    };
+    Ok(Event {
+        vin,
+        time: EventTime(record.timestamp),
+        source,
+        kind: EventKind::Permit(permit),
+    })
 }
 
-fn terminal_report(m: &proto::TerminalReport, ts: i64) -> Result<(EventTime, EventKind), DecodeError> {
-    let command = proto::Command::try_from(m.command).map_err(|_| DecodeError::UnknownCommand(m.command))?;
-    let collected = m.collected_at.as_ref().or_else(|| m.samples.first().and_then(|s| s.sampled_at.as_ref()));
+fn terminal_report(
+    m: &proto::TerminalReport,
+    ts: i64,
+) -> Result<(EventTime, EventKind), DecodeError> {
+    let command =
+        proto::Command::try_from(m.command).map_err(|_| DecodeError::UnknownCommand(m.command))?;
+    let collected = m
+        .collected_at
+        .as_ref()
+        .or_else(|| m.samples.first().and_then(|s| s.sampled_at.as_ref()));
     let at = time(collected, "collected_at")?;
     let kind = match command {
         proto::Command::Login => EventKind::Login,
         proto::Command::Logout => EventKind::Logout,
         proto::Command::Realtime | proto::Command::Reissue => {
-            let samples = m.samples.iter().map(|s| sample(s, ts)).collect::<Result<_, _>>()?;
-            let obd = m.obd.iter().map(|o| obd(o, at, ts)).collect::<Result<_, _>>()?;
-            EventKind::Report(Report { backfill: command == proto::Command::Reissue, samples, obd })
+            let samples = m
+                .samples
+                .iter()
+                .map(|s| sample(s, ts))
+                .collect::<Result<_, _>>()?;
+            let obd = m
+                .obd
+                .iter()
+                .map(|o| obd(o, at, ts))
+                .collect::<Result<_, _>>()?;
+            EventKind::Report(Report {
+                backfill: command == proto::Command::Reissue,
+                samples,
+                obd,
+            })
         }
         proto::Command::RemovalAlarm => EventKind::RemovalAlarm {
             position: position(m.removal_alarm.as_ref().and_then(|a| a.position.as_ref())),
         },
-        proto::Command::TimeSync | proto::Command::Activation | proto::Command::ActivationResponse => {
-            EventKind::Housekeeping
-        }
+        proto::Command::TimeSync
+        | proto::Command::Activation
+        | proto::Command::ActivationResponse => EventKind::Housekeeping,
         proto::Command::Unspecified => return Err(DecodeError::UnknownCommand(m.command)),
     };
     Ok((at, kind))
 }
 
 /// A value within `[min, max]`, or absent with the reason the gateway gave, or out of range.
-fn reading(value: Option<f64>, field: proto::StreamField, s: &proto::StreamSample, min: f64, max: f64) -> Reading<f32> {
+fn reading(
+    value: Option<f64>,
+    field: proto::StreamField,
+    s: &proto::StreamSample,
+    min: f64,
+    max: f64,
+) -> Reading<f32> {
     match value {
         Some(v) if v >= min && v <= max => Ok(v as f32),
         Some(_) => Err(Absent::OutOfRange),
-        None => Err(s
-            .absent
-            .iter()
-            .find(|a| a.field == field as i32)
-            .map_or(Absent::Missing, |a| match proto::Absence::try_from(a.reason) {
-                Ok(proto::Absence::Invalid) => Absent::Invalid,
-                Ok(proto::Absence::Abnormal) => Absent::Abnormal,
-                Ok(proto::Absence::OutOfRange) => Absent::OutOfRange,
-                Ok(proto::Absence::NotReady) => Absent::NotReady,
-                _ => Absent::Missing,
-            })),
+        None => {
+            Err(s
+                .absent
+                .iter()
+                .find(|a| a.field == field as i32)
+                .map_or(Absent::Missing, |a| {
+                    match proto::Absence::try_from(a.reason) {
+                        Ok(proto::Absence::Invalid) => Absent::Invalid,
+                        Ok(proto::Absence::Abnormal) => Absent::Abnormal,
+                        Ok(proto::Absence::OutOfRange) => Absent::OutOfRange,
+                        Ok(proto::Absence::NotReady) => Absent::NotReady,
+                        _ => Absent::Missing,
+                    }
+                }))
+        }
     }
 }
 
@@ -197,7 +267,11 @@ fn obd(o: &proto::ObdInfo, frame_time: EventTime, ts: i64) -> Result<Obd, Decode
 
 fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeError> {
     use proto::inspection::Kind;
-    match m.kind.as_ref().ok_or(DecodeError::MissingField("manual_check or remote_sensing"))? {
+    match m
+        .kind
+        .as_ref()
+        .ok_or(DecodeError::MissingField("manual_check or remote_sensing"))?
+    {
         Kind::ManualCheck(c) => Ok((
             time(c.tested_at.as_ref(), "tested_at")?,
             EventKind::ManualCheck(ManualCheck {
@@ -207,7 +281,10 @@ fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeErr
                 position: position(c.position.as_ref()),
                 free_acceleration_opacity: c.free_acceleration_opacity.filter(|v| v.is_finite()),
                 lug_down_opacity: c.lug_down_opacity.filter(|v| v.is_finite()),
-                lug_down_nox: c.lug_down_nox_ppm.filter(|v| v.is_finite()).map(|v| Ppm(v as f32)),
+                lug_down_nox: c
+                    .lug_down_nox_ppm
+                    .filter(|v| v.is_finite())
+                    .map(|v| Ppm(v as f32)),
                 ringelmann: c.ringelmann,
                 obd_mil_on: c.obd_mil_on,
                 obd_communication_ok: c.obd_communication_ok,

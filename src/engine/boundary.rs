@@ -25,7 +25,9 @@ impl Default for Boundary {
 }
 
 fn ring(value: &Value) -> Result<Vec<(f64, f64)>, String> {
-    let points = value.as_array().ok_or("a ring must be an array of positions")?;
+    let points = value
+        .as_array()
+        .ok_or("a ring must be an array of positions")?;
     let mut ring = points
         .iter()
         .map(|p| match p.as_array().map(Vec::as_slice) {
@@ -66,7 +68,10 @@ impl Boundary {
         };
         let mut rings = Vec::new();
         for polygon in polygons {
-            for r in polygon.as_array().ok_or("polygon coordinates must be an array")? {
+            for r in polygon
+                .as_array()
+                .ok_or("polygon coordinates must be an array")?
+            {
                 rings.push(ring(r)?);
             }
         }
@@ -75,7 +80,12 @@ impl Boundary {
         }
         let mut bbox = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
         for &(lon, lat) in rings.iter().flatten() {
-            bbox = [bbox[0].min(lon), bbox[1].min(lat), bbox[2].max(lon), bbox[3].max(lat)];
+            bbox = [
+                bbox[0].min(lon),
+                bbox[1].min(lat),
+                bbox[2].max(lon),
+                bbox[3].max(lat),
+            ];
         }
         Ok(Boundary { rings, bbox })
     }
@@ -118,7 +128,11 @@ impl Boundary {
                 let (bx, by) = project(ring[i]);
                 let (dx, dy) = (bx - ax, by - ay);
                 let len2 = dx * dx + dy * dy;
-                let t = if len2 == 0.0 { 0.0 } else { (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0) };
+                let t = if len2 == 0.0 {
+                    0.0
+                } else {
+                    (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
+                };
                 let (px, py) = (ax + t * dx, ay + t * dy);
                 best = best.min((px * px + py * py).sqrt());
                 j = i;
@@ -155,7 +169,10 @@ mod tests {
     /// with the built-in polygon on the known points and on most of the bounding box.
     #[test]
     fn built_in_polygon_agrees_with_the_reference() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/beijing-boundary.geojson");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/beijing-boundary.geojson"
+        );
         let Ok(text) = std::fs::read_to_string(path) else {
             panic!("reference boundary missing at {path}");
         };
@@ -180,7 +197,8 @@ mod tests {
 
     #[test]
     fn distance_to_boundary() {
-        let square = r#"{"type":"Polygon","coordinates":[[[116,40],[117,40],[117,41],[116,41],[116,40]]]}"#;
+        let square =
+            r#"{"type":"Polygon","coordinates":[[[116,40],[117,40],[117,41],[116,41],[116,40]]]}"#;
         let b = Boundary::from_geojson(square).unwrap();
         assert!(b.contains(116.5, 40.5));
         assert!(!b.contains(117.01, 40.5));
@@ -193,6 +211,8 @@ mod tests {
     fn rejects_bad_geojson() {
         assert!(Boundary::from_geojson("{}").is_err());
         assert!(Boundary::from_geojson(r#"{"type":"Point","coordinates":[1,2]}"#).is_err());
-        assert!(Boundary::from_geojson(r#"{"type":"Polygon","coordinates":[[[1,2],[3,4]]]}"#).is_err());
+        assert!(
+            Boundary::from_geojson(r#"{"type":"Polygon","coordinates":[[[1,2],[3,4]]]}"#).is_err()
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! Builds cases with the fields every case shares (plate, priority, legal basis, parameters).
 
 use crate::model::{
-    Case, Event, EventKind, Evidence, EvidenceSource, Measurement, Output, Position,
-    Priority, RuleId, Secs,
+    Case, Event, EventKind, Evidence, EvidenceSource, Measurement, Output, Position, Priority,
+    RuleId, Secs,
 };
 
 use super::{Rules, VehicleState};
@@ -17,7 +17,12 @@ pub(crate) struct Context<'a> {
 
 impl<'a> Context<'a> {
     pub fn new(rules: &'a Rules, event: &'a Event, now: Secs) -> Context<'a> {
-        Context { rules, event, now, outputs: Vec::new() }
+        Context {
+            rules,
+            event,
+            now,
+            outputs: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, output: Output) {
@@ -104,8 +109,19 @@ impl<'a> Context<'a> {
 }
 
 /// A rule parameter limit, not from a standard.
-pub(crate) fn measured(name: &'static str, value: f64, limit: Option<f64>, unit: &'static str) -> Measurement {
-    Measurement { name, value, limit, unit, standard: String::new() }
+pub(crate) fn measured(
+    name: &'static str,
+    value: f64,
+    limit: Option<f64>,
+    unit: &'static str,
+) -> Measurement {
+    Measurement {
+        name,
+        value,
+        limit,
+        unit,
+        standard: String::new(),
+    }
 }
 
 /// Window labels in case ids: Beijing local time of the window start.
@@ -116,4 +132,3 @@ pub(crate) fn label(t: Secs) -> String {
 pub(crate) fn day_label(t: Secs) -> String {
     t.time().beijing_day_label()
 }
-

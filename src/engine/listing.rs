@@ -45,10 +45,21 @@ pub(crate) fn list(cx: &mut Context, state: &mut VehicleState, rule: RuleId, at:
             at,
             at,
             None,
-            vec![measured("listings_within_window", f64::from(repeat_count), Some(f64::from(params.listings)), "count")],
+            vec![measured(
+                "listings_within_window",
+                f64::from(repeat_count),
+                Some(f64::from(params.listings)),
+                "count",
+            )],
         );
         let fine = params.fine_yuan;
-        cx.case(state, RuleId::RepeatOffender, &day_label(at), fine, evidence);
+        cx.case(
+            state,
+            RuleId::RepeatOffender,
+            &day_label(at),
+            fine,
+            evidence,
+        );
     }
 }
 
@@ -100,7 +111,11 @@ fn blacklist_event(
         source: cx.source(),
         listed_at: listing.listed_at.time(),
         repeat_count: u32::from(listing.repeat_count),
-        priority: if listing.high_priority { Priority::High } else { Priority::Normal },
+        priority: if listing.high_priority {
+            Priority::High
+        } else {
+            Priority::Normal
+        },
         event_time: cx.now.time(),
         reinspection,
     }

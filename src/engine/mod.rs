@@ -10,9 +10,9 @@ mod listing;
 mod report;
 pub mod rules;
 pub mod state;
-mod windows;
 #[cfg(test)]
 pub(crate) mod testkit;
+mod windows;
 
 pub use boundary::Boundary;
 pub use rules::{Rules, Span};

@@ -13,7 +13,9 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report)
     let mut duplicates = 0u32;
     let mut entry_checked = false;
     for sample in &report.samples {
-        let Some(t) = sample.time.secs() else { continue };
+        let Some(t) = sample.time.secs() else {
+            continue;
+        };
         let cursor = if report.backfill {
             &mut state.stream.last_backfill
         } else {
@@ -47,7 +49,12 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report)
         mil_emission_fault::add(cx, state, t, obd);
         terminal_tamper::obd(cx, state, t, obd, report.backfill);
     }
-    let last = report.samples.iter().filter_map(|s| s.time.secs()).max().unwrap_or(Secs(0));
+    let last = report
+        .samples
+        .iter()
+        .filter_map(|s| s.time.secs())
+        .max()
+        .unwrap_or(Secs(0));
     windows::close_finished(cx, state, report.backfill, last);
     if duplicates > 0 {
         cx.push(crate::model::Output::Duplicates(duplicates));

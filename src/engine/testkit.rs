@@ -11,7 +11,11 @@ use crate::model::{
 
 /// 2026-11-02T00:00:00Z: a window, hour and Beijing-day (08:00 local) aligned start.
 pub const T0: i64 = 1_793_577_600;
-pub const TIANANMEN: Position = Position { valid: true, lon: 116.3975, lat: 39.9087 };
+pub const TIANANMEN: Position = Position {
+    valid: true,
+    lon: 116.3975,
+    lat: 39.9087,
+};
 
 pub fn rules(overrides: &str) -> Rules {
     rules_from_str(Some(("test", overrides))).expect("test overrides are valid")
@@ -65,7 +69,12 @@ impl Vehicle {
 
     pub fn with_plate(rules: Rules, plate: &str) -> Vehicle {
         let mut v = Vehicle::new(rules);
-        v.send(T0 - 86_400, EventKind::Registration(Registration { plate: Plate::parse(plate).unwrap() }));
+        v.send(
+            T0 - 86_400,
+            EventKind::Registration(Registration {
+                plate: Plate::parse(plate).unwrap(),
+            }),
+        );
         v
     }
 
@@ -74,7 +83,11 @@ impl Vehicle {
         let event = Event {
             vin: self.vin,
             time: EventTime::from_unix_secs(t),
-            source: RecordRef { topic: Arc::from("tw.telemetry"), partition: 0, offset: self.offset },
+            source: RecordRef {
+                topic: Arc::from("tw.telemetry"),
+                partition: 0,
+                offset: self.offset,
+            },
             kind,
         };
         self.offset += 1;
@@ -90,7 +103,14 @@ impl Vehicle {
         while t < to {
             let end = (t + 10).min(to);
             let samples = (t..end).map(&make).collect();
-            self.send(t, EventKind::Report(Report { backfill, samples, obd: Vec::new() }));
+            self.send(
+                t,
+                EventKind::Report(Report {
+                    backfill,
+                    samples,
+                    obd: Vec::new(),
+                }),
+            );
             t = end;
         }
     }

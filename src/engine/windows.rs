@@ -28,8 +28,18 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, backfill: bool, t:
     } else if state.nox.backfill.index == index {
         &mut state.nox.backfill
     } else {
-        let slot = if backfill { &mut state.nox.backfill } else { &mut state.nox.live };
-        let closed = std::mem::replace(slot, WindowSlot { index, ..WindowSlot::default() });
+        let slot = if backfill {
+            &mut state.nox.backfill
+        } else {
+            &mut state.nox.live
+        };
+        let closed = std::mem::replace(
+            slot,
+            WindowSlot {
+                index,
+                ..WindowSlot::default()
+            },
+        );
         close(cx, state, closed);
         if backfill {
             &mut state.nox.backfill
@@ -45,15 +55,26 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, backfill: bool, t:
         if up.0 >= cx.rules.scr_ineffective.min_upstream_ppm {
             let conversion = (1.0 - down / up.0).clamp(0.0, 1.0);
             slot.conversion_samples = slot.conversion_samples.saturating_add(1);
-            slot.conversion_sum = slot.conversion_sum.saturating_add((conversion * 100.0).round() as u16);
+            slot.conversion_sum = slot
+                .conversion_sum
+                .saturating_add((conversion * 100.0).round() as u16);
         }
     }
 }
 
 /// Closes the slot fed by this report if its window's last second has been seen.
-pub(crate) fn close_finished(cx: &mut Context, state: &mut VehicleState, backfill: bool, last: Secs) {
+pub(crate) fn close_finished(
+    cx: &mut Context,
+    state: &mut VehicleState,
+    backfill: bool,
+    last: Secs,
+) {
     let window = cx.rules.nox_validity.window.0;
-    let slot = if backfill { &mut state.nox.backfill } else { &mut state.nox.live };
+    let slot = if backfill {
+        &mut state.nox.backfill
+    } else {
+        &mut state.nox.live
+    };
     if slot.index != 0 && last.0 >= (slot.index + 1) * window - 1 {
         let closed = std::mem::take(slot);
         close(cx, state, closed);

@@ -36,7 +36,9 @@ pub enum EventKind {
     Logout,
     /// Real-time (0x02) or reissued (0x03, `backfill`) data.
     Report(Report),
-    RemovalAlarm { position: Option<Position> },
+    RemovalAlarm {
+        position: Option<Position>,
+    },
     /// Time sync, activation: accepted, no rule reads them.
     Housekeeping,
     ManualCheck(ManualCheck),

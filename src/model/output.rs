@@ -66,12 +66,18 @@ impl RuleId {
 
     /// Rules whose evidence points at tampering rather than a worn part.
     pub fn tampering_suspected(self) -> bool {
-        matches!(self, RuleId::ScrIneffective | RuleId::TerminalTamper | RuleId::DataGap)
+        matches!(
+            self,
+            RuleId::ScrIneffective | RuleId::TerminalTamper | RuleId::DataGap
+        )
     }
 
     /// Rule ids in a reason bit set, in catalogue order.
     pub fn from_bits(bits: u16) -> Vec<RuleId> {
-        RuleId::ALL.into_iter().filter(|r| bits & r.bit() != 0).collect()
+        RuleId::ALL
+            .into_iter()
+            .filter(|r| bits & r.bit() != 0)
+            .collect()
     }
 }
 

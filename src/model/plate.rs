@@ -43,7 +43,10 @@ impl Plate {
             .next()
             .and_then(|c| PROVINCES.iter().position(|&p| p == c))
             .ok_or(PlateError::Province)?;
-        let authority = it.next().filter(char::is_ascii_uppercase).ok_or(PlateError::Authority)?;
+        let authority = it
+            .next()
+            .filter(char::is_ascii_uppercase)
+            .ok_or(PlateError::Authority)?;
         let mut rest: Vec<char> = it.collect();
         let mut suffix = 0;
         if let Some(last) = rest.last() {

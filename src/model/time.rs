@@ -28,7 +28,9 @@ impl EventTime {
 
     /// `None` before 2000 or after 2136: such a time is impossible for this protocol.
     pub fn secs(self) -> Option<Secs> {
-        u32::try_from(self.unix_secs() - EPOCH_2000_SECS).ok().map(Secs)
+        u32::try_from(self.unix_secs() - EPOCH_2000_SECS)
+            .ok()
+            .map(Secs)
     }
 
     /// Beijing calendar date as (year, month, day).
@@ -46,7 +48,13 @@ impl EventTime {
     pub fn beijing_label(self) -> String {
         let local = self.unix_secs() + BEIJING_OFFSET_SECS;
         let s = local.rem_euclid(86_400);
-        format!("{}T{:02}{:02}{:02}", self.beijing_day_label(), s / 3600, s / 60 % 60, s % 60)
+        format!(
+            "{}T{:02}{:02}{:02}",
+            self.beijing_day_label(),
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        )
     }
 }
 
@@ -77,7 +85,12 @@ impl EventTime {
         let secs = self.unix_secs();
         let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
         let s = secs.rem_euclid(86_400);
-        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        )
     }
 }
 
@@ -127,7 +140,10 @@ mod tests {
             assert_eq!(unix_secs_from_civil(y, m, d, 0, 0, 0), secs - secs % 86_400);
             assert!(t.rfc3339().ends_with('Z'));
         }
-        assert_eq!(EventTime::from_unix_secs(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            EventTime::from_unix_secs(951_782_400).rfc3339(),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]

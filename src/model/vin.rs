@@ -52,7 +52,9 @@ impl Vin {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Vin, VinError> {
-        let bytes: [u8; 17] = bytes.try_into().map_err(|_| VinError::Length(bytes.len()))?;
+        let bytes: [u8; 17] = bytes
+            .try_into()
+            .map_err(|_| VinError::Length(bytes.len()))?;
         if !bytes.iter().all(u8::is_ascii_alphanumeric) {
             return Err(VinError::Charset);
         }
@@ -125,7 +127,11 @@ mod tests {
 
     #[test]
     fn known_valid_vins_pass() {
-        for v in ["LGDCHA1G8MA127733", "LG6ZDANH7EY208182", "1M8GDM9AXKP042788"] {
+        for v in [
+            "LGDCHA1G8MA127733",
+            "LG6ZDANH7EY208182",
+            "1M8GDM9AXKP042788",
+        ] {
             assert_eq!(Vin::parse(v).unwrap().check(), VinCheck::Valid, "{v}");
         }
     }
@@ -138,9 +144,18 @@ mod tests {
 
     #[test]
     fn forbidden_letters_are_flagged() {
-        assert_eq!(Vin::parse("LGDCHAIG8MA127733").unwrap().check(), VinCheck::ForbiddenLetter);
-        assert_eq!(Vin::parse("LGDCHAOG8MA127733").unwrap().check(), VinCheck::ForbiddenLetter);
-        assert_eq!(Vin::parse("LGDCHAQG8MA127733").unwrap().check(), VinCheck::ForbiddenLetter);
+        assert_eq!(
+            Vin::parse("LGDCHAIG8MA127733").unwrap().check(),
+            VinCheck::ForbiddenLetter
+        );
+        assert_eq!(
+            Vin::parse("LGDCHAOG8MA127733").unwrap().check(),
+            VinCheck::ForbiddenLetter
+        );
+        assert_eq!(
+            Vin::parse("LGDCHAQG8MA127733").unwrap().check(),
+            VinCheck::ForbiddenLetter
+        );
     }
 
     #[test]
@@ -153,7 +168,10 @@ mod tests {
 
     #[test]
     fn lower_case_is_normalised() {
-        assert_eq!(Vin::parse("lgdcha1g8ma127733").unwrap().as_str(), "LGDCHA1G8MA127733");
+        assert_eq!(
+            Vin::parse("lgdcha1g8ma127733").unwrap().as_str(),
+            "LGDCHA1G8MA127733"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Invalid;
+use super::{non_negative, Invalid};
 use crate::engine::context::{day_label, measured, Context};
 use crate::engine::VehicleState;
 use crate::model::{Position, RuleId, Secs};
@@ -20,8 +20,11 @@ pub struct Params {
 
 impl Params {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
-        if !(self.near_boundary_km >= 0.0) {
-            return Err(Invalid { key: "blacklisted_entry.near_boundary_km", message: "must be at least 0".into() });
+        if !non_negative(self.near_boundary_km) {
+            return Err(Invalid {
+                key: "blacklisted_entry.near_boundary_km",
+                message: "must be at least 0".into(),
+            });
         }
         Ok(())
     }
@@ -29,8 +32,15 @@ impl Params {
 
 /// Returns whether the position was tested against the boundary (so callers can test one
 /// position per report).
-pub(crate) fn check(cx: &mut Context, state: &mut VehicleState, t: Secs, position: Option<Position>) -> bool {
-    let Some(position) = position else { return false };
+pub(crate) fn check(
+    cx: &mut Context,
+    state: &mut VehicleState,
+    t: Secs,
+    position: Option<Position>,
+) -> bool {
+    let Some(position) = position else {
+        return false;
+    };
     let listing = &state.listing;
     let out_of_town = state.plate.is_some_and(|p| !p.is_beijing());
     let permit = &state.permit;
@@ -49,8 +59,19 @@ pub(crate) fn check(cx: &mut Context, state: &mut VehicleState, t: Secs, positio
     }
     state.days.blacklisted_entry = day;
     let fine = cx.rules.blacklisted_entry.fine_yuan;
-    let evidence = cx.evidence(t, t, Some(position), vec![measured("inside_beijing_without_permit", 1.0, None, "flag")]);
-    cx.case(state, RuleId::BlacklistedEntry, &day_label(t), fine, evidence);
+    let evidence = cx.evidence(
+        t,
+        t,
+        Some(position),
+        vec![measured("inside_beijing_without_permit", 1.0, None, "flag")],
+    );
+    cx.case(
+        state,
+        RuleId::BlacklistedEntry,
+        &day_label(t),
+        fine,
+        evidence,
+    );
     true
 }
 
@@ -80,7 +101,11 @@ mod tests {
     fn drive_at(v: &mut Vehicle, from: i64, lon: f64, lat: f64) {
         v.drive(from, from + 60, false, |t| {
             let mut s = sample(t);
-            s.position = Some(Position { valid: true, lon, lat });
+            s.position = Some(Position {
+                valid: true,
+                lon,
+                lat,
+            });
             s
         });
     }
@@ -96,7 +121,11 @@ mod tests {
         assert_eq!(cases[0].id, "blacklisted_entry:LGDCHA1G8MA127733:20261102");
         assert!(cases[0].legal_basis().contains("Art. 16"));
         drive_at(&mut v, T0 + 16 * 3600, 116.3975, 39.9087);
-        assert_eq!(v.cases(RuleId::BlacklistedEntry).len(), 2, "next Beijing day");
+        assert_eq!(
+            v.cases(RuleId::BlacklistedEntry).len(),
+            2,
+            "next Beijing day"
+        );
     }
 
     #[test]
@@ -128,7 +157,10 @@ mod tests {
 
     #[test]
     fn evidence_near_the_boundary_is_marked() {
-        let mut v = Vehicle::with_plate(rules("[blacklisted_entry]\nnear_boundary_km = 50.0"), "冀F12345");
+        let mut v = Vehicle::with_plate(
+            rules("[blacklisted_entry]\nnear_boundary_km = 50.0"),
+            "冀F12345",
+        );
         list(&mut v);
         drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
         assert!(v.cases(RuleId::BlacklistedEntry)[0].evidence[0].near_boundary);

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Span};
+use super::{non_negative, Invalid, Span};
 use crate::engine::context::{label, measured, Context};
 use crate::engine::state::PendingGap;
 use crate::engine::VehicleState;
@@ -26,17 +26,29 @@ pub struct Params {
 impl Params {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if self.min_gap.0 == 0 {
-            return Err(Invalid { key: "data_gap.min_gap", message: "must be positive".into() });
+            return Err(Invalid {
+                key: "data_gap.min_gap",
+                message: "must be positive".into(),
+            });
         }
-        if !(self.min_distance_km >= 0.0) {
-            return Err(Invalid { key: "data_gap.min_distance_km", message: "must be at least 0".into() });
+        if !non_negative(self.min_distance_km) {
+            return Err(Invalid {
+                key: "data_gap.min_distance_km",
+                message: "must be at least 0".into(),
+            });
         }
         Ok(())
     }
 }
 
 /// `before` is the previous live sample's time (0 = none).
-pub(crate) fn on_live(cx: &mut Context, state: &mut VehicleState, before: Secs, t: Secs, s: &Sample) {
+pub(crate) fn on_live(
+    cx: &mut Context,
+    state: &mut VehicleState,
+    before: Secs,
+    t: Secs,
+    s: &Sample,
+) {
     let p = &cx.rules.data_gap;
     let odometer = s.odometer.ok().map(|km| (km.0 * 10.0).round() as u32);
     let previous = state.stream.odometer_hm;
@@ -45,7 +57,12 @@ pub(crate) fn on_live(cx: &mut Context, state: &mut VehicleState, before: Secs, 
         if let Some(now_hm) = odometer.filter(|_| previous != 0) {
             let distance_hm = now_hm.saturating_sub(previous);
             if f64::from(distance_hm) / 10.0 >= p.min_distance_km {
-                let gap = PendingGap { start: before, end: t, filled_to: before, distance_hm };
+                let gap = PendingGap {
+                    start: before,
+                    end: t,
+                    filled_to: before,
+                    distance_hm,
+                };
                 if state.gaps[1].start.is_never() && state.gaps[0].start.is_never() {
                     state.gaps[0] = gap;
                 } else if state.gaps[1].start.is_never() {
@@ -102,9 +119,24 @@ fn raise(cx: &mut Context, state: &mut VehicleState, gap: PendingGap) {
         gap.end,
         None,
         vec![
-            measured("gap_minutes", f64::from(gap.end.0 - gap.start.0) / 60.0, Some(f64::from(min_gap) / 60.0), "min"),
-            measured("distance_km", f64::from(gap.distance_hm) / 10.0, Some(min_km), "km"),
-            measured("unfilled_minutes", f64::from(gap.end.0 - gap.filled_to.0) / 60.0, None, "min"),
+            measured(
+                "gap_minutes",
+                f64::from(gap.end.0 - gap.start.0) / 60.0,
+                Some(f64::from(min_gap) / 60.0),
+                "min",
+            ),
+            measured(
+                "distance_km",
+                f64::from(gap.distance_hm) / 10.0,
+                Some(min_km),
+                "km",
+            ),
+            measured(
+                "unfilled_minutes",
+                f64::from(gap.end.0 - gap.filled_to.0) / 60.0,
+                None,
+                "min",
+            ),
         ],
     );
     cx.case(state, RuleId::DataGap, &label(gap.start), fine, evidence);
@@ -120,7 +152,13 @@ mod tests {
     fn gap(gap: i64, km: f64, logout: bool, reissue: bool) -> Vehicle {
         let mut v = Vehicle::new(rules("[data_gap]\nfill_within = \"1h\""));
         v.send(T0 - 1, EventKind::Login);
-        let odo = move |t: i64| if t >= T0 + 600 { 10_000.0 + km } else { 10_000.0 };
+        let odo = move |t: i64| {
+            if t >= T0 + 600 {
+                10_000.0 + km
+            } else {
+                10_000.0
+            }
+        };
         let make = move |t: i64| {
             let mut s = sample(t);
             s.odometer = Ok(Kilometres(odo(t)));
@@ -142,7 +180,9 @@ mod tests {
 
     #[test]
     fn thirty_minute_boundary() {
-        assert!(gap(1799, 6.0, false, false).cases(RuleId::DataGap).is_empty());
+        assert!(gap(1799, 6.0, false, false)
+            .cases(RuleId::DataGap)
+            .is_empty());
         let v = gap(1800, 6.0, false, false);
         assert_eq!(v.cases(RuleId::DataGap).len(), 1);
         assert!(!v.listed(), "a data gap is a case, not a listing");
@@ -150,18 +190,24 @@ mod tests {
 
     #[test]
     fn five_kilometre_boundary() {
-        assert!(gap(2400, 4.9, false, false).cases(RuleId::DataGap).is_empty());
+        assert!(gap(2400, 4.9, false, false)
+            .cases(RuleId::DataGap)
+            .is_empty());
         assert_eq!(gap(2400, 5.0, false, false).cases(RuleId::DataGap).len(), 1);
     }
 
     #[test]
     fn reissue_fills_the_gap() {
-        assert!(gap(2400, 20.0, false, true).cases(RuleId::DataGap).is_empty());
+        assert!(gap(2400, 20.0, false, true)
+            .cases(RuleId::DataGap)
+            .is_empty());
     }
 
     #[test]
     fn a_logout_ends_the_session() {
-        assert!(gap(2400, 20.0, true, false).cases(RuleId::DataGap).is_empty());
+        assert!(gap(2400, 20.0, true, false)
+            .cases(RuleId::DataGap)
+            .is_empty());
     }
 
     #[test]
@@ -183,7 +229,12 @@ mod tests {
         v.drive(T0 + 4200, T0 + 4800, false, sample);
         assert!(v.cases(RuleId::DataGap).is_empty());
         assert!(!v.state.gaps[0].start.is_never());
-        v.drive(T0 + 4200 + 7 * 86_400, T0 + 4210 + 7 * 86_400, false, sample);
+        v.drive(
+            T0 + 4200 + 7 * 86_400,
+            T0 + 4210 + 7 * 86_400,
+            false,
+            sample,
+        );
         assert_eq!(v.cases(RuleId::DataGap).len(), 1);
     }
 }

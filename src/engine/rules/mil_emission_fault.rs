@@ -21,7 +21,10 @@ pub struct Params {
 impl Params {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if self.min_duration.0 == 0 {
-            return Err(Invalid { key: "mil_emission_fault.min_duration", message: "must be positive".into() });
+            return Err(Invalid {
+                key: "mil_emission_fault.min_duration",
+                message: "must be positive".into(),
+            });
         }
         if self.emission_dtc_prefixes.iter().any(String::is_empty) {
             return Err(Invalid {
@@ -33,7 +36,9 @@ impl Params {
     }
 
     fn emission_relevant(&self, code: &str) -> bool {
-        self.emission_dtc_prefixes.iter().any(|p| code.starts_with(p.as_str()))
+        self.emission_dtc_prefixes
+            .iter()
+            .any(|p| code.starts_with(p.as_str()))
     }
 }
 
@@ -55,16 +60,32 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, t: Secs, obd: &Obd
     }
     state.mil_reported = true;
     let (min, fine) = (p.min_duration.0, p.fine_yuan);
-    let dtc = obd.dtcs.iter().find(|c| p.emission_relevant(c)).cloned().unwrap_or_default();
+    let dtc = obd
+        .dtcs
+        .iter()
+        .find(|c| p.emission_relevant(c))
+        .cloned()
+        .unwrap_or_default();
     list(cx, state, RuleId::MilEmissionFault, t);
     let mut evidence = cx.evidence(
         since,
         t,
         None,
-        vec![measured("mil_on_hours", f64::from(lasted) / 3600.0, Some(f64::from(min) / 3600.0), "h")],
+        vec![measured(
+            "mil_on_hours",
+            f64::from(lasted) / 3600.0,
+            Some(f64::from(min) / 3600.0),
+            "h",
+        )],
     );
     evidence.device_id = dtc;
-    cx.case(state, RuleId::MilEmissionFault, &label(since), fine, evidence);
+    cx.case(
+        state,
+        RuleId::MilEmissionFault,
+        &label(since),
+        fine,
+        evidence,
+    );
 }
 
 #[cfg(test)]
@@ -73,7 +94,11 @@ mod tests {
     use crate::model::{EventKind, Report, RuleId};
 
     fn report(v: &mut Vehicle, t: i64, mil: bool, dtcs: &[&str]) {
-        let r = Report { backfill: false, samples: Vec::new(), obd: vec![obd(t, mil, dtcs)] };
+        let r = Report {
+            backfill: false,
+            samples: Vec::new(),
+            obd: vec![obd(t, mil, dtcs)],
+        };
         v.send(t, EventKind::Report(r));
     }
 
@@ -88,7 +113,9 @@ mod tests {
 
     #[test]
     fn seventy_two_hours_boundary() {
-        assert!(streak(71, 3599, "P2047").cases(RuleId::MilEmissionFault).is_empty());
+        assert!(streak(71, 3599, "P2047")
+            .cases(RuleId::MilEmissionFault)
+            .is_empty());
         let v = streak(72, 0, "P2047");
         let cases = v.cases(RuleId::MilEmissionFault);
         assert_eq!(cases.len(), 1);
@@ -97,9 +124,17 @@ mod tests {
 
     #[test]
     fn non_emission_dtcs_do_not_count() {
-        assert!(streak(80, 0, "P0300").cases(RuleId::MilEmissionFault).is_empty());
-        assert_eq!(streak(80, 0, "P2459").cases(RuleId::MilEmissionFault).len(), 1);
-        assert_eq!(streak(80, 0, "P0401").cases(RuleId::MilEmissionFault).len(), 1);
+        assert!(streak(80, 0, "P0300")
+            .cases(RuleId::MilEmissionFault)
+            .is_empty());
+        assert_eq!(
+            streak(80, 0, "P2459").cases(RuleId::MilEmissionFault).len(),
+            1
+        );
+        assert_eq!(
+            streak(80, 0, "P0401").cases(RuleId::MilEmissionFault).len(),
+            1
+        );
     }
 
     #[test]
@@ -109,7 +144,10 @@ mod tests {
             let mil = h != 40;
             report(&mut v, T0 + h * 3600, mil, &["P2047"]);
         }
-        assert!(v.cases(RuleId::MilEmissionFault).is_empty(), "only 40 h since the break");
+        assert!(
+            v.cases(RuleId::MilEmissionFault).is_empty(),
+            "only 40 h since the break"
+        );
         report(&mut v, T0 + 113 * 3600, true, &["P2047"]);
         assert_eq!(v.cases(RuleId::MilEmissionFault).len(), 1);
     }

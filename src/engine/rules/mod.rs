@@ -28,7 +28,11 @@ pub struct Span(pub u32);
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(std::time::Duration::from_secs(self.0.into())))
+        write!(
+            f,
+            "{}",
+            humantime::format_duration(std::time::Duration::from_secs(self.0.into()))
+        )
     }
 }
 
@@ -103,7 +107,10 @@ fn check(ok: bool, key: &'static str, message: &str) -> Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(Invalid { key, message: message.to_owned() })
+        Err(Invalid {
+            key,
+            message: message.to_owned(),
+        })
     }
 }
 
@@ -151,7 +158,11 @@ impl Rules {
     /// Cross-checks values serde cannot: ranges, ordering, state capacity.
     pub fn validate(&self) -> Result<(), Invalid> {
         let w = self.nox_validity.window.0;
-        check(w > 0 && w <= 600, "nox_validity.window", "must be between 1s and 10m")?;
+        check(
+            w > 0 && w <= 600,
+            "nox_validity.window",
+            "must be between 1s and 10m",
+        )?;
         check(self.time.grace.0 > 0, "time.grace", "must be positive")?;
         check(
             self.time.vehicle_ttl > self.time.grace,
@@ -190,4 +201,14 @@ pub(crate) fn validate_episodes(
         keys[2],
         "must be between 1 and the window length in seconds (1 Hz samples)",
     )
+}
+
+/// False for NaN as well as for values at or below zero.
+pub(crate) fn positive(value: f64) -> bool {
+    value > 0.0
+}
+
+/// False for NaN as well as for negative values.
+pub(crate) fn non_negative(value: f64) -> bool {
+    value >= 0.0
 }

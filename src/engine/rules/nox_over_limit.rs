@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{validate_episodes, Invalid, Span};
+use super::{positive, validate_episodes, Invalid, Span};
 use crate::engine::context::{label, measured, Context};
 use crate::engine::listing::list;
 use crate::engine::state::WindowSlot;
@@ -42,7 +42,7 @@ impl Params {
                 message: "must be in (0, 1]".into(),
             });
         }
-        if !(self.downstream_limit_ppm > 0.0) {
+        if !positive(self.downstream_limit_ppm.into()) {
             return Err(Invalid {
                 key: "nox_over_limit.downstream_limit_ppm",
                 message: "must be positive".into(),
@@ -67,8 +67,12 @@ pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &W
     let Some(first) = count_window(&mut state.nox_over_limit, slot.index, needed, span) else {
         return;
     };
-    let (min_valid, min_fraction, limit, fine) =
-        (p.min_valid_samples, p.min_over_fraction, p.downstream_limit_ppm, p.fine_yuan);
+    let (min_valid, min_fraction, limit, fine) = (
+        p.min_valid_samples,
+        p.min_over_fraction,
+        p.downstream_limit_ppm,
+        p.fine_yuan,
+    );
     let end = Secs((slot.index.max(state.nox_over_limit.recent[0]) + 1) * window - 1);
     list(cx, state, RuleId::NoxOverLimit, end);
     let evidence = cx.evidence(
@@ -76,13 +80,39 @@ pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &W
         end,
         None,
         vec![
-            measured("counting_windows", f64::from(needed), Some(f64::from(needed)), "count"),
-            measured("window_nox_valid_samples", f64::from(slot.valid), Some(f64::from(min_valid)), "count"),
-            measured("window_over_limit_fraction", fraction, Some(min_fraction), "ratio"),
-            measured("nox_downstream_limit_ppm", f64::from(limit), Some(f64::from(limit)), "ppm"),
+            measured(
+                "counting_windows",
+                f64::from(needed),
+                Some(f64::from(needed)),
+                "count",
+            ),
+            measured(
+                "window_nox_valid_samples",
+                f64::from(slot.valid),
+                Some(f64::from(min_valid)),
+                "count",
+            ),
+            measured(
+                "window_over_limit_fraction",
+                fraction,
+                Some(min_fraction),
+                "ratio",
+            ),
+            measured(
+                "nox_downstream_limit_ppm",
+                f64::from(limit),
+                Some(f64::from(limit)),
+                "ppm",
+            ),
         ],
     );
-    cx.case(state, RuleId::NoxOverLimit, &label(Secs(first * window)), fine, evidence);
+    cx.case(
+        state,
+        RuleId::NoxOverLimit,
+        &label(Secs(first * window)),
+        fine,
+        evidence,
+    );
 }
 
 #[cfg(test)]
@@ -145,7 +175,10 @@ mod tests {
         window(&mut v, 289, 100, 100, 800.0);
         let cases = v.cases(RuleId::NoxOverLimit);
         assert_eq!(cases.len(), 1);
-        assert_eq!(cases[0].id, "nox_over_limit:LGDCHA1G8MA127733:20261102T085000");
+        assert_eq!(
+            cases[0].id,
+            "nox_over_limit:LGDCHA1G8MA127733:20261102T085000"
+        );
         assert!(v.listed());
         assert_eq!(v.blacklist()[0].reasons, vec![RuleId::NoxOverLimit]);
     }
@@ -157,7 +190,11 @@ mod tests {
             let start = T0 + w * 300;
             v.drive(start, start + 300, false, |t| {
                 let mut s = sample(t);
-                s.nox_downstream = if t % 2 == 0 { Err(Absent::NotReady) } else { Ok(Ppm(900.0)) };
+                s.nox_downstream = if t % 2 == 0 {
+                    Err(Absent::NotReady)
+                } else {
+                    Ok(Ppm(900.0))
+                };
                 s
             });
         }

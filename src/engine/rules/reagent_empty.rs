@@ -24,7 +24,10 @@ const BUCKETS: u32 = 6;
 impl Params {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if self.within.0 < BUCKETS {
-            return Err(Invalid { key: "reagent_empty.within", message: "must be at least 6s".into() });
+            return Err(Invalid {
+                key: "reagent_empty.within",
+                message: "must be at least 6s".into(),
+            });
         }
         if self.min_duration.0 == 0 || self.min_duration > self.within {
             return Err(Invalid {
@@ -33,7 +36,10 @@ impl Params {
             });
         }
         if !(0.0..100.0).contains(&self.max_reagent_pct) {
-            return Err(Invalid { key: "reagent_empty.max_reagent_pct", message: "must be in [0, 100)".into() });
+            return Err(Invalid {
+                key: "reagent_empty.max_reagent_pct",
+                message: "must be in [0, 100)".into(),
+            });
         }
         Ok(())
     }
@@ -49,7 +55,11 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, t: Secs, s: &Sampl
     let bucket = t.0 / (p.within.0 / BUCKETS);
     let b = &mut state.reagent;
     if b.base == 0 || bucket >= b.base + BUCKETS {
-        let shift = if b.base == 0 { BUCKETS } else { bucket - (b.base + BUCKETS - 1) };
+        let shift = if b.base == 0 {
+            BUCKETS
+        } else {
+            bucket - (b.base + BUCKETS - 1)
+        };
         let keep = BUCKETS.saturating_sub(shift) as usize;
         b.counts.copy_within(BUCKETS as usize - keep.., 0);
         b.counts[keep..].fill(0);
@@ -73,7 +83,12 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, t: Secs, s: &Sampl
         first,
         t,
         s.position,
-        vec![measured("empty_while_moving_seconds", f64::from(total), Some(f64::from(min)), "s")],
+        vec![measured(
+            "empty_while_moving_seconds",
+            f64::from(total),
+            Some(f64::from(min)),
+            "s",
+        )],
     );
     cx.case(state, RuleId::ReagentEmpty, &day_label(t), fine, evidence);
 }
@@ -98,7 +113,9 @@ mod tests {
 
     #[test]
     fn ten_minutes_boundary() {
-        assert!(drive_empty(599, 40.0).cases(RuleId::ReagentEmpty).is_empty());
+        assert!(drive_empty(599, 40.0)
+            .cases(RuleId::ReagentEmpty)
+            .is_empty());
         let v = drive_empty(600, 40.0);
         assert_eq!(v.cases(RuleId::ReagentEmpty).len(), 1);
         assert!(v.listed());
@@ -106,7 +123,9 @@ mod tests {
 
     #[test]
     fn standing_still_does_not_count() {
-        assert!(drive_empty(1800, 0.0).cases(RuleId::ReagentEmpty).is_empty());
+        assert!(drive_empty(1800, 0.0)
+            .cases(RuleId::ReagentEmpty)
+            .is_empty());
     }
 
     #[test]

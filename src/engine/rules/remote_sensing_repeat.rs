@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Span};
+use super::{positive, Invalid, Span};
 use crate::engine::context::{label, Context};
 use crate::engine::listing::list;
 use crate::engine::VehicleState;
@@ -26,13 +26,22 @@ pub struct Params {
 impl Params {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if !(self.opacity_pct > 0.0 && self.opacity_pct <= 100.0) {
-            return Err(Invalid { key: "remote_sensing_repeat.opacity_pct", message: "must be in (0, 100]".into() });
+            return Err(Invalid {
+                key: "remote_sensing_repeat.opacity_pct",
+                message: "must be in (0, 100]".into(),
+            });
         }
-        if !(self.no_ppm > 0.0) {
-            return Err(Invalid { key: "remote_sensing_repeat.no_ppm", message: "must be positive".into() });
+        if !positive(self.no_ppm.into()) {
+            return Err(Invalid {
+                key: "remote_sensing_repeat.no_ppm",
+                message: "must be positive".into(),
+            });
         }
         if self.repeat_within.0 == 0 {
-            return Err(Invalid { key: "remote_sensing_repeat.repeat_within", message: "must be positive".into() });
+            return Err(Invalid {
+                key: "remote_sensing_repeat.repeat_within",
+                message: "must be positive".into(),
+            });
         }
         Ok(())
     }
@@ -54,7 +63,9 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSen
     let (within, fine, standard) = (p.repeat_within.0, p.fine_yuan, p.standard.clone());
     let now = cx.now;
     for (i, (value, limit)) in readings.into_iter().enumerate() {
-        let Some(value) = value.filter(|&v| v > limit) else { continue };
+        let Some(value) = value.filter(|&v| v > limit) else {
+            continue;
+        };
         let previous = state.remote_sensing[i];
         if now <= previous {
             cx.push(Output::Duplicates(1));
@@ -66,9 +77,21 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSen
         }
         let (name, unit) = POLLUTANTS[i];
         list(cx, state, RuleId::RemoteSensingRepeat, now);
-        let measurement = Measurement { name, value, limit: Some(limit), unit, standard: standard.clone() };
+        let measurement = Measurement {
+            name,
+            value,
+            limit: Some(limit),
+            unit,
+            standard: standard.clone(),
+        };
         let evidence = cx.evidence(previous, now, pass.position, vec![measurement]);
-        cx.case(state, RuleId::RemoteSensingRepeat, &format!("{name}:{}", label(now)), fine, evidence);
+        cx.case(
+            state,
+            RuleId::RemoteSensingRepeat,
+            &format!("{name}:{}", label(now)),
+            fine,
+            evidence,
+        );
     }
 }
 
@@ -127,7 +150,9 @@ mod tests {
     fn invalid_audits_are_not_evidence() {
         let mut v = Vehicle::new(rules(""));
         for h in 0..3 {
-            let EventKind::RemoteSensing(mut p) = pass(45.0, 100.0) else { unreachable!() };
+            let EventKind::RemoteSensing(mut p) = pass(45.0, 100.0) else {
+                unreachable!()
+            };
             p.audit_valid = false;
             v.send(T0 + h * 3600, EventKind::RemoteSensing(p));
         }

@@ -54,7 +54,11 @@ mod tests {
     fn pass(v: &mut Vehicle, t: i64, passed: bool) -> Vec<Output> {
         v.send(
             t,
-            EventKind::Reinspection(Reinspection { station_id: "IM-1".into(), report_id: format!("R{t}"), passed }),
+            EventKind::Reinspection(Reinspection {
+                station_id: "IM-1".into(),
+                report_id: format!("R{t}"),
+                passed,
+            }),
         )
     }
 
@@ -63,11 +67,19 @@ mod tests {
         let mut v = Vehicle::new(rules(""));
         pass(&mut v, T0 - 10, true);
         fail(&mut v, T0);
-        assert!(pass(&mut v, T0 + 10, false).is_empty(), "a failed re-test changes nothing");
+        assert!(
+            pass(&mut v, T0 + 10, false).is_empty(),
+            "a failed re-test changes nothing"
+        );
         let out = pass(&mut v, T0 + 20, true);
-        let [Output::Blacklist(e)] = out.as_slice() else { panic!("{out:?}") };
+        let [Output::Blacklist(e)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
         assert_eq!(e.status, BlacklistStatus::Delisted);
-        assert_eq!(e.reinspection.as_ref().unwrap().report_id, format!("R{}", T0 + 20));
+        assert_eq!(
+            e.reinspection.as_ref().unwrap().report_id,
+            format!("R{}", T0 + 20)
+        );
         assert!(!v.listed());
         // Evidence from before the re-inspection cannot list again.
         fail(&mut v, T0 + 15);
@@ -84,7 +96,11 @@ mod tests {
             assert_eq!(listed.repeat_count as usize, i + 1);
             pass(&mut v, t + 3600, true);
         }
-        let listings: Vec<_> = v.blacklist().into_iter().filter(|e| e.status == BlacklistStatus::Listed).collect();
+        let listings: Vec<_> = v
+            .blacklist()
+            .into_iter()
+            .filter(|e| e.status == BlacklistStatus::Listed)
+            .collect();
         assert_eq!(listings[1].priority, Priority::Normal);
         assert_eq!(listings[2].priority, Priority::High);
         assert_eq!(v.cases(RuleId::RepeatOffender).len(), 1);

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Invalid;
+use super::{positive, Invalid};
 use crate::engine::context::Context;
 use crate::engine::listing::list;
 use crate::engine::VehicleState;
@@ -22,26 +22,43 @@ pub struct Params {
 
 impl Params {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
-        let positive = [
-            ("roadside_fail.free_acceleration_opacity_per_m", self.free_acceleration_opacity_per_m),
-            ("roadside_fail.lug_down_opacity_per_m", self.lug_down_opacity_per_m),
-            ("roadside_fail.lug_down_nox_ppm", f64::from(self.lug_down_nox_ppm)),
+        let limits = [
+            (
+                "roadside_fail.free_acceleration_opacity_per_m",
+                self.free_acceleration_opacity_per_m,
+            ),
+            (
+                "roadside_fail.lug_down_opacity_per_m",
+                self.lug_down_opacity_per_m,
+            ),
+            (
+                "roadside_fail.lug_down_nox_ppm",
+                f64::from(self.lug_down_nox_ppm),
+            ),
         ];
-        for (key, value) in positive {
-            if !(value > 0.0) {
-                return Err(Invalid { key, message: "must be positive".into() });
+        for (key, value) in limits {
+            if !positive(value) {
+                return Err(Invalid {
+                    key,
+                    message: "must be positive".into(),
+                });
             }
         }
         if self.max_ringelmann > 5 {
-            return Err(Invalid { key: "roadside_fail.max_ringelmann", message: "must be 0 to 5".into() });
+            return Err(Invalid {
+                key: "roadside_fail.max_ringelmann",
+                message: "must be 0 to 5".into(),
+            });
         }
         Ok(())
     }
 
     /// Whether the check fails, by any measurement or the OBD check.
     pub fn fails(&self, c: &ManualCheck) -> bool {
-        c.free_acceleration_opacity.is_some_and(|v| v > self.free_acceleration_opacity_per_m)
-            || c.lug_down_opacity.is_some_and(|v| v > self.lug_down_opacity_per_m)
+        c.free_acceleration_opacity
+            .is_some_and(|v| v > self.free_acceleration_opacity_per_m)
+            || c.lug_down_opacity
+                .is_some_and(|v| v > self.lug_down_opacity_per_m)
             || c.lug_down_nox.is_some_and(|v| v.0 > self.lug_down_nox_ppm)
             || c.ringelmann.is_some_and(|v| v > self.max_ringelmann)
             || c.obd_mil_on == Some(true)
@@ -85,26 +102,59 @@ mod tests {
     #[test]
     fn limits_are_strictly_over() {
         assert!(!listed(check()));
-        assert!(!listed(ManualCheck { free_acceleration_opacity: Some(0.7), ..check() }));
-        assert!(listed(ManualCheck { free_acceleration_opacity: Some(0.71), ..check() }));
-        assert!(!listed(ManualCheck { lug_down_opacity: Some(0.7), ..check() }));
-        assert!(listed(ManualCheck { lug_down_opacity: Some(0.71), ..check() }));
-        assert!(!listed(ManualCheck { lug_down_nox: Some(Ppm(900.0)), ..check() }));
-        assert!(listed(ManualCheck { lug_down_nox: Some(Ppm(901.0)), ..check() }));
-        assert!(!listed(ManualCheck { ringelmann: Some(1), ..check() }));
-        assert!(listed(ManualCheck { ringelmann: Some(2), ..check() }));
+        assert!(!listed(ManualCheck {
+            free_acceleration_opacity: Some(0.7),
+            ..check()
+        }));
+        assert!(listed(ManualCheck {
+            free_acceleration_opacity: Some(0.71),
+            ..check()
+        }));
+        assert!(!listed(ManualCheck {
+            lug_down_opacity: Some(0.7),
+            ..check()
+        }));
+        assert!(listed(ManualCheck {
+            lug_down_opacity: Some(0.71),
+            ..check()
+        }));
+        assert!(!listed(ManualCheck {
+            lug_down_nox: Some(Ppm(900.0)),
+            ..check()
+        }));
+        assert!(listed(ManualCheck {
+            lug_down_nox: Some(Ppm(901.0)),
+            ..check()
+        }));
+        assert!(!listed(ManualCheck {
+            ringelmann: Some(1),
+            ..check()
+        }));
+        assert!(listed(ManualCheck {
+            ringelmann: Some(2),
+            ..check()
+        }));
     }
 
     #[test]
     fn failed_obd_check_lists() {
-        assert!(listed(ManualCheck { obd_mil_on: Some(true), ..check() }));
-        assert!(listed(ManualCheck { obd_communication_ok: Some(false), ..check() }));
+        assert!(listed(ManualCheck {
+            obd_mil_on: Some(true),
+            ..check()
+        }));
+        assert!(listed(ManualCheck {
+            obd_communication_ok: Some(false),
+            ..check()
+        }));
     }
 
     #[test]
     fn listing_has_no_case_and_repeats_are_idempotent() {
         let mut v = Vehicle::new(rules(""));
-        let bad = ManualCheck { ringelmann: Some(3), ..check() };
+        let bad = ManualCheck {
+            ringelmann: Some(3),
+            ..check()
+        };
         v.send(T0, EventKind::ManualCheck(bad.clone()));
         v.send(T0, EventKind::ManualCheck(bad));
         assert_eq!(v.blacklist().len(), 1);

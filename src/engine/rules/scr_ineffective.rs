@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{validate_episodes, Invalid, Span};
+use super::{positive, validate_episodes, Invalid, Span};
 use crate::engine::context::{label, measured, Context};
 use crate::engine::listing::list;
 use crate::engine::state::WindowSlot;
@@ -42,7 +42,7 @@ impl Params {
                 message: "must be in (0, 1]".into(),
             });
         }
-        if !(self.min_upstream_ppm > 0.0) {
+        if !positive(self.min_upstream_ppm.into()) {
             return Err(Invalid {
                 key: "scr_ineffective.min_upstream_ppm",
                 message: "must be positive".into(),
@@ -75,12 +75,28 @@ pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &W
         end,
         None,
         vec![
-            measured("counting_windows", f64::from(needed), Some(f64::from(needed)), "count"),
-            measured("window_conversion_samples", f64::from(slot.conversion_samples), Some(f64::from(min_valid)), "count"),
+            measured(
+                "counting_windows",
+                f64::from(needed),
+                Some(f64::from(needed)),
+                "count",
+            ),
+            measured(
+                "window_conversion_samples",
+                f64::from(slot.conversion_samples),
+                Some(f64::from(min_valid)),
+                "count",
+            ),
             measured("window_mean_conversion", mean, Some(max_mean), "ratio"),
         ],
     );
-    cx.case(state, RuleId::ScrIneffective, &label(Secs(first * window)), fine, evidence);
+    cx.case(
+        state,
+        RuleId::ScrIneffective,
+        &label(Secs(first * window)),
+        fine,
+        evidence,
+    );
 }
 
 #[cfg(test)]
@@ -105,19 +121,29 @@ mod tests {
     #[test]
     fn mean_conversion_boundary() {
         // 1 − 280/400 = 0.30: not below the threshold.
-        assert!(episodes(400.0, 280.0).cases(RuleId::ScrIneffective).is_empty());
+        assert!(episodes(400.0, 280.0)
+            .cases(RuleId::ScrIneffective)
+            .is_empty());
         // 1 − 284/400 = 0.29.
         let v = episodes(400.0, 284.0);
         let cases = v.cases(RuleId::ScrIneffective);
         assert_eq!(cases.len(), 1);
         assert!(v.listed());
-        assert!(v.cases(RuleId::NoxOverLimit).is_empty(), "downstream stays under 500 ppm");
+        assert!(
+            v.cases(RuleId::NoxOverLimit).is_empty(),
+            "downstream stays under 500 ppm"
+        );
     }
 
     #[test]
     fn upstream_minimum_boundary() {
-        assert!(episodes(199.95, 190.0).cases(RuleId::ScrIneffective).is_empty());
-        assert_eq!(episodes(200.0, 190.0).cases(RuleId::ScrIneffective).len(), 1);
+        assert!(episodes(199.95, 190.0)
+            .cases(RuleId::ScrIneffective)
+            .is_empty());
+        assert_eq!(
+            episodes(200.0, 190.0).cases(RuleId::ScrIneffective).len(),
+            1
+        );
     }
 
     #[test]

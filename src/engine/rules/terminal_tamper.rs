@@ -14,13 +14,21 @@ pub struct Params {
     pub fine_yuan: u32,
 }
 
-pub(crate) fn removal_alarm(cx: &mut Context, state: &mut VehicleState, position: Option<Position>) {
+pub(crate) fn removal_alarm(
+    cx: &mut Context,
+    state: &mut VehicleState,
+    position: Option<Position>,
+) {
     let now = cx.now;
     raise(cx, state, now, "removal_alarm", position);
 }
 
 pub(crate) fn obd(cx: &mut Context, state: &mut VehicleState, t: Secs, obd: &Obd, backfill: bool) {
-    if obd.vin.as_deref().is_some_and(|v| v != cx.event.vin.as_str()) {
+    if obd
+        .vin
+        .as_deref()
+        .is_some_and(|v| v != cx.event.vin.as_str())
+    {
         raise(cx, state, t, "obd_vin_mismatch", None);
     }
     // Reissued reports carry the firmware of their day; comparing them with live data would
@@ -35,7 +43,13 @@ pub(crate) fn obd(cx: &mut Context, state: &mut VehicleState, t: Secs, obd: &Obd
     }
 }
 
-fn raise(cx: &mut Context, state: &mut VehicleState, t: Secs, what: &'static str, position: Option<Position>) {
+fn raise(
+    cx: &mut Context,
+    state: &mut VehicleState,
+    t: Secs,
+    what: &'static str,
+    position: Option<Position>,
+) {
     let day = t.beijing_day();
     if day <= state.days.terminal_tamper {
         return;
@@ -63,8 +77,18 @@ mod tests {
     #[test]
     fn removal_alarms_raise_one_case_per_beijing_day() {
         let mut v = Vehicle::new(rules(""));
-        v.send(T0, EventKind::RemovalAlarm { position: Some(TIANANMEN) });
-        v.send(T0 + 3600, EventKind::RemovalAlarm { position: Some(TIANANMEN) });
+        v.send(
+            T0,
+            EventKind::RemovalAlarm {
+                position: Some(TIANANMEN),
+            },
+        );
+        v.send(
+            T0 + 3600,
+            EventKind::RemovalAlarm {
+                position: Some(TIANANMEN),
+            },
+        );
         assert_eq!(v.cases(RuleId::TerminalTamper).len(), 1);
         // T0 is 08:00 Beijing; 16 h later is the next Beijing day.
         v.send(T0 + 16 * 3600, EventKind::RemovalAlarm { position: None });
@@ -79,19 +103,47 @@ mod tests {
         let mut v = Vehicle::new(rules(""));
         let mut o = obd(T0, false, &[]);
         o.vin = Some("LGDCHA1G8MA127733".into());
-        v.send(T0, EventKind::Report(Report { backfill: false, samples: vec![], obd: vec![o.clone()] }));
+        v.send(
+            T0,
+            EventKind::Report(Report {
+                backfill: false,
+                samples: vec![],
+                obd: vec![o.clone()],
+            }),
+        );
         assert!(v.outputs.is_empty());
         o.time = crate::model::EventTime::from_unix_secs(T0 + 10);
         o.vin = Some("LG6ZDANH7EY208182".into());
-        v.send(T0 + 10, EventKind::Report(Report { backfill: false, samples: vec![], obd: vec![o.clone()] }));
+        v.send(
+            T0 + 10,
+            EventKind::Report(Report {
+                backfill: false,
+                samples: vec![],
+                obd: vec![o.clone()],
+            }),
+        );
         assert_eq!(v.cases(RuleId::TerminalTamper).len(), 1);
 
         let mut w = Vehicle::new(rules(""));
         let mut o = obd(T0, false, &[]);
-        w.send(T0, EventKind::Report(Report { backfill: false, samples: vec![], obd: vec![o.clone()] }));
+        w.send(
+            T0,
+            EventKind::Report(Report {
+                backfill: false,
+                samples: vec![],
+                obd: vec![o.clone()],
+            }),
+        );
         o.time = crate::model::EventTime::from_unix_secs(T0 + 10);
         o.cvn = "CVN0002".into();
-        w.send(T0 + 10, EventKind::Report(Report { backfill: false, samples: vec![], obd: vec![o] }));
+        w.send(
+            T0 + 10,
+            EventKind::Report(Report {
+                backfill: false,
+                samples: vec![],
+                obd: vec![o],
+            }),
+        );
         assert_eq!(w.cases(RuleId::TerminalTamper).len(), 1);
     }
 }
