@@ -41,13 +41,19 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report)
     }
     for obd in &report.obd {
         let Some(t) = obd.time.secs() else { continue };
+        // Reissued OBD entries are older than live ones by nature: they can still show a
+        // foreign VIN, but the MIL streak and firmware history follow live reports only.
+        if report.backfill {
+            terminal_tamper::obd(cx, state, t, obd, true);
+            continue;
+        }
         if t <= state.stream.last_obd {
             duplicates += 1;
             continue;
         }
         state.stream.last_obd = t;
         mil_emission_fault::add(cx, state, t, obd);
-        terminal_tamper::obd(cx, state, t, obd, report.backfill);
+        terminal_tamper::obd(cx, state, t, obd, false);
     }
     let last = report
         .samples

@@ -63,7 +63,7 @@ pub struct StreamState {
     pub last_live: Secs,
     /// Newest reissued sample accepted.
     pub last_backfill: Secs,
-    /// Newest OBD entry accepted.
+    /// Newest real-time OBD entry accepted.
     pub last_obd: Secs,
     /// Odometer at `last_live`, in 0.1 km; 0 = unknown.
     pub odometer_hm: u32,
