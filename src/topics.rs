@@ -89,7 +89,9 @@ impl Default for Topics {
 
 impl Topics {
     pub fn with_prefix(prefix: &str) -> Topics {
-        Topics { prefix: prefix.to_owned() }
+        Topics {
+            prefix: prefix.to_owned(),
+        }
     }
 
     pub fn name(&self, kind: TopicKind) -> String {
@@ -100,6 +102,46 @@ impl Topics {
         let suffix = topic.strip_prefix(&self.prefix)?;
         TopicKind::ALL.into_iter().find(|k| k.suffix() == suffix)
     }
+}
+
+/// The partition Kafka's default partitioner picks for a keyed record: murmur2 of the key bytes,
+/// sign bit cleared (`Utils.toPositive`), modulo the partition count, exactly as the Java client
+/// does. librdkafka's `murmur2_random` and kafka-python agree, so a simulated record lands where a
+/// real producer would put it and per-vehicle ordering holds within one partition.
+pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
+    assert!(
+        partitions > 0,
+        "a topic has at least one partition, got {partitions}"
+    );
+    (murmur2(key) & 0x7fff_ffff) as i32 % partitions
+}
+
+/// Kafka's `Utils.murmur2`: MurmurHash2 with seed 0x9747b28c, little-endian 4-byte blocks.
+/// Java `int` arithmetic wraps, hence the wrapping operations on `u32`.
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h = 0x9747_b28c_u32 ^ data.len() as u32;
+    let mut blocks = data.chunks_exact(4);
+    for block in &mut blocks {
+        let mut k = u32::from_le_bytes([block[0], block[1], block[2], block[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        for (i, &b) in tail.iter().enumerate().rev() {
+            h ^= u32::from(b) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
 }
 
 #[cfg(test)]
@@ -115,5 +157,47 @@ mod tests {
             }
         }
         assert_eq!(Topics::default().kind("other.telemetry"), None);
+    }
+
+    /// Values from Kafka's own `UtilsTest.testMurmur2` (Java `int`, so signed).
+    #[test]
+    fn murmur2_matches_the_java_client() {
+        let cases: [(&[u8], i32); 6] = [
+            (b"21", -973_932_308),
+            (b"foobar", -790_332_482),
+            (b"a-little-bit-long-string", -985_981_536),
+            (b"a-little-bit-longer-string", -1_486_304_829),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
+            (b"abc", 479_470_107),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(
+                murmur2(key) as i32,
+                expected,
+                "{}",
+                String::from_utf8_lossy(key)
+            );
+        }
+    }
+
+    /// Partitions over 1000 partitions, as kafka-python checks its partitioner against the Java
+    /// producer (covers the empty key and every tail length).
+    #[test]
+    fn partitions_match_the_java_producer() {
+        let cases: [(&[u8], i32); 6] = [
+            (b"", 681),
+            (b"a", 524),
+            (b"ab", 434),
+            (b"abc", 107),
+            (b"123456789", 566),
+            (b"\x00 ", 742),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(partition_for(key, 1000), expected, "{key:?}");
+        }
+        assert!((0..4).contains(&partition_for(b"LGDCHA1G8MA127733", 4)));
     }
 }

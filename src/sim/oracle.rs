@@ -1,0 +1,277 @@
+//! Test-only: an independent, deliberately plain re-implementation of the rule thresholds of
+//! domain.md §4 (config/rules.toml defaults with the ground-truth overrides: MIL streak 2 h,
+//! data-gap fill window 1 h), used to check that the simulator's ground truth is exactly what
+//! its records show. It shares no code with the engine, so a mistake in one is unlikely to be
+//! mirrored in the other.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prost::Message;
+
+use crate::model::{Plate, RuleId};
+use crate::proto;
+use crate::recording::Record;
+
+pub fn secs(ts: &Option<pbjson_types::Timestamp>) -> i64 {
+    ts.as_ref().expect("timestamps are set").seconds
+}
+
+/// The fields of one realtime sample the rules read.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    pub t: i64,
+    pub speed: f64,
+    pub rpm: f64,
+    pub coolant: f64,
+    pub scr_inlet: f64,
+    pub nox_up: f64,
+    pub nox_down: f64,
+    pub reagent: f64,
+    pub odometer: f64,
+}
+
+impl Live {
+    fn nox_valid(&self) -> bool {
+        self.rpm >= 600.0 && self.coolant >= 70.0 && self.scr_inlet >= 200.0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ObdSeen {
+    pub t: i64,
+    /// MIL on together with an emission-relevant DTC.
+    pub emission_fault: bool,
+    pub vin: String,
+    pub calibration_id: String,
+    pub cvn: String,
+}
+
+/// What one vehicle's records show, reduced to what the rules read.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub out_of_town: bool,
+    pub permit: bool,
+    /// Realtime samples, deduplicated as the engine does: only later than the previous one.
+    pub live: Vec<Live>,
+    pub reissued: BTreeSet<i64>,
+    pub logouts: Vec<i64>,
+    pub obd: Vec<ObdSeen>,
+    pub removal_at: Option<i64>,
+    pub roadside_fail_at: Option<i64>,
+    /// Remote-sensing exceedance times per pollutant.
+    pub exceedances: BTreeMap<&'static str, Vec<i64>>,
+}
+
+pub fn observe(records: impl Iterator<Item = Record>) -> BTreeMap<String, Seen> {
+    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+    for record in records {
+        let vin = String::from_utf8(record.key.clone().expect("keyed")).expect("ASCII VIN");
+        let s = seen.entry(vin).or_default();
+        let value = record.value.as_deref().expect("no tombstones");
+        match record.topic.as_str() {
+            "tw.registry" => {
+                let plate = proto::VehicleRegistration::decode(value).unwrap().plate;
+                s.out_of_town = !Plate::parse(&plate).unwrap().is_beijing();
+            }
+            "tw.permits" => s.permit = true,
+            "tw.telemetry" => observe_report(s, &proto::TerminalReport::decode(value).unwrap()),
+            "tw.inspections" => match proto::Inspection::decode(value).unwrap().kind.unwrap() {
+                proto::inspection::Kind::ManualCheck(c) => {
+                    let fail =
+                        c.free_acceleration_opacity.unwrap() > 0.7 || c.ringelmann.unwrap() > 1;
+                    let obd_fail =
+                        c.obd_mil_on == Some(true) || c.obd_communication_ok == Some(false);
+                    if fail || obd_fail {
+                        s.roadside_fail_at = s.roadside_fail_at.or(Some(secs(&c.tested_at)));
+                    }
+                }
+                proto::inspection::Kind::RemoteSensing(p) => {
+                    assert!(p.audit_valid && p.fuel_type == "diesel");
+                    let at = secs(&p.measured_at);
+                    if p.opacity_pct.unwrap() > 30.0 {
+                        s.exceedances.entry("opacity").or_default().push(at);
+                    }
+                    if p.no_ppm.unwrap() > 1_500.0 {
+                        s.exceedances.entry("no").or_default().push(at);
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+    seen
+}
+
+fn observe_report(s: &mut Seen, r: &proto::TerminalReport) {
+    match proto::Command::try_from(r.command).unwrap() {
+        proto::Command::Realtime => {
+            for x in &r.samples {
+                let t = secs(&x.sampled_at);
+                if s.live.last().is_none_or(|l| t > l.t) {
+                    s.live.push(Live {
+                        t,
+                        speed: x.speed_kmh.unwrap(),
+                        rpm: x.engine_rpm.unwrap(),
+                        coolant: x.coolant_c.unwrap(),
+                        scr_inlet: x.scr_inlet_c.unwrap(),
+                        nox_up: x.nox_upstream_ppm.unwrap(),
+                        nox_down: x.nox_downstream_ppm.unwrap(),
+                        reagent: x.reagent_pct.unwrap(),
+                        odometer: x.odometer_km.unwrap(),
+                    });
+                }
+            }
+        }
+        proto::Command::Reissue => {
+            s.reissued
+                .extend(r.samples.iter().map(|x| secs(&x.sampled_at)));
+        }
+        proto::Command::Logout => s.logouts.push(secs(&r.collected_at)),
+        proto::Command::RemovalAlarm => {
+            s.removal_at = s.removal_at.or(Some(secs(&r.collected_at)));
+        }
+        _ => {}
+    }
+    for o in &r.obd {
+        let emission_dtc = o
+            .dtcs
+            .iter()
+            .any(|d| ["P20", "P24", "P04"].iter().any(|p| d.code.starts_with(p)));
+        s.obd.push(ObdSeen {
+            t: secs(&o.sampled_at),
+            emission_fault: o.mil == proto::Mil::On as i32 && emission_dtc,
+            vin: o.vin.clone(),
+            calibration_id: o.calibration_id.clone(),
+            cvn: o.cvn.clone(),
+        });
+    }
+}
+
+/// Every rule that fires for the vehicle, with the time it would, in time order.
+pub fn fired(vin: &str, s: &Seen) -> Vec<(RuleId, i64)> {
+    let mut out = Vec::new();
+    out.extend(nox_windows(s));
+    out.extend(reagent_empty(s).map(|t| (RuleId::ReagentEmpty, t)));
+    out.extend(mil_streak(s).map(|t| (RuleId::MilEmissionFault, t)));
+    out.extend(tamper(vin, s).map(|t| (RuleId::TerminalTamper, t)));
+    out.extend(unfilled_gap(s).map(|t| (RuleId::DataGap, t)));
+    out.extend(s.roadside_fail_at.map(|t| (RuleId::RoadsideFail, t)));
+    let repeat = s
+        .exceedances
+        .values()
+        .filter_map(|times| times.get(1).copied())
+        .min();
+    out.extend(repeat.map(|t| (RuleId::RemoteSensingRepeat, t)));
+
+    // Out-of-town, listed, no permit, and seen in Beijing after the listing.
+    let listed_at = out
+        .iter()
+        .filter(|(r, _)| !matches!(r, RuleId::TerminalTamper | RuleId::DataGap))
+        .map(|o| o.1)
+        .min();
+    if let Some(listed) = listed_at.filter(|_| s.out_of_town && !s.permit) {
+        let seen_after = s.live.iter().map(|l| l.t).find(|&t| t > listed);
+        out.extend(seen_after.map(|t| (RuleId::BlacklistedEntry, t)));
+    }
+    out.sort_by_key(|&(r, t)| (t, r));
+    out
+}
+
+/// `nox_over_limit` and `scr_ineffective`: 5-minute windows aligned to the epoch, the third
+/// counting window fires (the run is far shorter than the 24 h episode span).
+fn nox_windows(s: &Seen) -> Vec<(RuleId, i64)> {
+    #[derive(Default)]
+    struct Window {
+        valid: u32,
+        over: u32,
+        converting: u32,
+        conversion_sum: f64,
+    }
+    let mut windows: BTreeMap<i64, Window> = BTreeMap::new();
+    for l in s.live.iter().filter(|l| l.nox_valid()) {
+        let w = windows.entry(l.t.div_euclid(300)).or_default();
+        w.valid += 1;
+        w.over += u32::from(l.nox_down > 500.0);
+        if l.nox_up >= 200.0 {
+            w.converting += 1;
+            w.conversion_sum += 1.0 - l.nox_down / l.nox_up;
+        }
+    }
+    let third = |counts: &dyn Fn(&Window) -> bool| {
+        let counting: Vec<i64> = windows
+            .iter()
+            .filter(|(_, w)| counts(w))
+            .map(|(&k, _)| k)
+            .collect();
+        counting.get(2).map(|w| w * 300 + 300)
+    };
+    let over = third(&|w| w.valid >= 60 && 2 * w.over >= w.valid);
+    let ineffective =
+        third(&|w| w.converting >= 60 && w.conversion_sum / f64::from(w.converting) < 0.3);
+    let mut out = Vec::new();
+    out.extend(over.map(|t| (RuleId::NoxOverLimit, t)));
+    out.extend(ineffective.map(|t| (RuleId::ScrIneffective, t)));
+    out
+}
+
+/// 600 moving samples at 0 % within an hour.
+fn reagent_empty(s: &Seen) -> Option<i64> {
+    let empty: Vec<i64> = s
+        .live
+        .iter()
+        .filter(|l| l.reagent == 0.0 && l.speed > 0.0)
+        .map(|l| l.t)
+        .collect();
+    empty
+        .windows(600)
+        .find(|w| w[599] - w[0] < 3_600)
+        .map(|w| w[599])
+}
+
+/// Every OBD entry showing MIL + emission DTC for 2 h.
+fn mil_streak(s: &Seen) -> Option<i64> {
+    let mut from = None;
+    for o in &s.obd {
+        from = if o.emission_fault {
+            from.or(Some(o.t))
+        } else {
+            None
+        };
+        if from.is_some_and(|f| o.t - f >= 7_200) {
+            return Some(o.t);
+        }
+    }
+    None
+}
+
+/// Removal alarm, OBD VIN not the frame VIN, or calibration ID / CVN changing.
+fn tamper(vin: &str, s: &Seen) -> Option<i64> {
+    let obd = s.obd.iter().enumerate().find(|(i, o)| {
+        let changed = *i > 0 && {
+            let before = &s.obd[i - 1];
+            before.calibration_id != o.calibration_id || before.cvn != o.cvn
+        };
+        o.vin != vin || changed
+    });
+    [s.removal_at, obd.map(|(_, o)| o.t)]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+/// A gap ≥ 30 min between consecutive realtime samples with no logout in it, ≥ 5 km driven,
+/// not covered by reissued samples; decided at the first evidence an hour after its end.
+fn unfilled_gap(s: &Seen) -> Option<i64> {
+    for pair in s.live.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let logged_out = s.logouts.iter().any(|t| (a.t..=b.t).contains(t));
+        if b.t - a.t >= 1_800 && b.odometer - a.odometer >= 5.0 && !logged_out {
+            let filled = (a.t + 1..b.t).all(|t| s.reissued.contains(&t));
+            if !filled {
+                let decided = s.live.iter().map(|l| l.t).find(|&t| t >= b.t + 3_600);
+                return Some(decided.expect("evidence after the fill window"));
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,387 @@
+//! One simulated vehicle, run tick by tick into records: its registration and permit, terminal
+//! sessions (LOGIN, a REALTIME report every 10 s, LOGOUT), outages caught up by REISSUE,
+//! deliberate silences, tampering and OBD faults, and its roadside encounters.
+//!
+//! A vehicle hands out its records in timestamp order using only a small buffer: a tick
+//! produces records stamped at or after its own start, so whatever is buffered at or before the
+//! next tick's start can be released. Memory per vehicle is one tick's records plus, during an
+//! outage, the stored reports awaiting reissue.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+
+use prost::Message;
+use rand::rngs::SmallRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+use super::fleet::{Assignment, Identity};
+use super::messages::{self, timestamp};
+use super::plan::{Plan, Tamper, REISSUE_PER_TICK};
+use super::truck::Truck;
+use crate::proto;
+use crate::topics::TopicKind;
+
+/// The topics a vehicle writes to. The discriminants index the simulation's offset table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    Registry,
+    Permits,
+    Telemetry,
+    Inspections,
+    Reinspections,
+}
+
+impl Out {
+    pub const ALL: [Out; 5] = [
+        Out::Registry,
+        Out::Permits,
+        Out::Telemetry,
+        Out::Inspections,
+        Out::Reinspections,
+    ];
+
+    pub fn kind(self) -> TopicKind {
+        match self {
+            Out::Registry => TopicKind::Registry,
+            Out::Permits => TopicKind::Permits,
+            Out::Telemetry => TopicKind::Telemetry,
+            Out::Inspections => TopicKind::Inspections,
+            Out::Reinspections => TopicKind::Reinspections,
+        }
+    }
+}
+
+/// A record waiting to be merged into the fleet's stream.
+#[derive(Debug)]
+pub struct Pending {
+    /// Kafka record timestamp, ms.
+    pub timestamp: i64,
+    /// Order of creation within the vehicle: breaks timestamp ties deterministically.
+    pub seq: u64,
+    pub topic: Out,
+    pub value: Vec<u8>,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.timestamp, self.seq).cmp(&(other.timestamp, other.seq))
+    }
+}
+
+/// Emission-relevant DTCs a faulty truck may show (SCR/reductant, DPF, EGR/catalyst).
+const FAULT_DTCS: [&str; 6] = ["P2047", "P20EE", "P20B9", "P2463", "P0401", "P0420"];
+
+pub struct Vehicle {
+    pub id: Identity,
+    pub partition: i32,
+    plan: Plan,
+    truck: Truck,
+    rng: SmallRng,
+    /// Unix seconds at which tick 0 starts.
+    base: i64,
+    tick: u32,
+    out: BinaryHeap<Reverse<Pending>>,
+    seq: u64,
+    /// Encoded REISSUE reports stored during an outage, oldest first.
+    backlog: VecDeque<Vec<u8>>,
+    frame_serial: u32,
+    login_serial: u32,
+    iupr: Vec<u8>,
+    dtc: &'static str,
+}
+
+/// The run as a vehicle sees it.
+pub struct Run {
+    pub start_ms: i64,
+    pub duration_secs: u64,
+    pub partitions: i32,
+}
+
+impl Vehicle {
+    pub fn new(index: usize, assignment: &Assignment, run: &Run, seed: u64) -> Vehicle {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let id = Identity::draw(index, assignment.fault, &mut rng);
+        // Terminals are not synchronised: each reports on its own 10-second phase.
+        let start_secs = run.start_ms.div_euclid(1_000);
+        let base = start_secs + rng.random_range(1..=10);
+        let ticks = run.duration_secs.saturating_sub((base - start_secs) as u64) / 10;
+        let plan = Plan::draw(
+            u32::try_from(ticks).unwrap_or(u32::MAX),
+            assignment,
+            &mut rng,
+        );
+        let truck = Truck::new(assignment.fault, &mut rng);
+        let iupr = (0..9)
+            .flat_map(|_| {
+                let denominator: u16 = rng.random_range(200..800);
+                let numerator = denominator / 10 * rng.random_range(6..10);
+                [numerator.to_be_bytes(), denominator.to_be_bytes()].concat()
+            })
+            .collect();
+        let dtc = FAULT_DTCS.choose(&mut rng).expect("non-empty");
+        let mut vehicle = Vehicle {
+            partition: crate::topics::partition_for(id.vin.as_bytes(), run.partitions),
+            id,
+            plan,
+            truck,
+            rng,
+            base,
+            tick: 0,
+            out: BinaryHeap::new(),
+            seq: 0,
+            backlog: VecDeque::new(),
+            frame_serial: 0,
+            login_serial: 0,
+            iupr,
+            dtc,
+        };
+        vehicle.push(
+            run.start_ms,
+            Out::Registry,
+            messages::registration(&vehicle.id).encode_to_vec(),
+        );
+        if let Some(number) = vehicle.id.permit.clone() {
+            let from = start_secs - 86_400 * vehicle.rng.random_range(1..=5);
+            let until =
+                start_secs + run.duration_secs as i64 + 86_400 * vehicle.rng.random_range(1..=7);
+            let permit = messages::permit(&vehicle.id, &number, from, until);
+            vehicle.push(run.start_ms, Out::Permits, permit.encode_to_vec());
+        }
+        vehicle
+    }
+
+    /// The vehicle's next record in (timestamp, creation) order, or `None` when its run is over.
+    pub fn next_record(&mut self) -> Option<Pending> {
+        loop {
+            let done = self.tick >= self.plan.ticks;
+            match self.out.peek() {
+                Some(Reverse(next)) if done || next.timestamp <= self.horizon_ms() => {
+                    return self.out.pop().map(|Reverse(p)| p);
+                }
+                None if done => return None,
+                _ => self.step(),
+            }
+        }
+    }
+
+    /// No record created from now on is stamped before this.
+    fn horizon_ms(&self) -> i64 {
+        self.tick_secs(self.tick) * 1_000
+    }
+
+    fn tick_secs(&self, tick: u32) -> i64 {
+        self.base + 10 * i64::from(tick)
+    }
+
+    fn push(&mut self, timestamp: i64, topic: Out, value: Vec<u8>) {
+        self.seq += 1;
+        self.out.push(Reverse(Pending {
+            timestamp,
+            seq: self.seq,
+            topic,
+            value,
+        }));
+    }
+
+    fn step(&mut self) {
+        let k = self.tick;
+        let t = self.tick_secs(k);
+        match self.plan.session_at(k).cloned() {
+            Some(session) => {
+                if k == session.start {
+                    self.truck.start_engine(&mut self.rng);
+                    self.login(t);
+                }
+                let sent = self.report(k, t, &session);
+                self.roadside(k, t);
+                if k + 1 == session.end && session.end < self.plan.ticks {
+                    // Anything still stored goes out before the terminal logs out.
+                    let last = self.send_backlog(sent, usize::MAX, 100);
+                    self.logout(t + 10, last.max((t + 10) * 1_000 + 2_000) + 500);
+                }
+            }
+            None => self.truck.park(10.0),
+        }
+        if self.plan.reinspection == Some(k) {
+            let at = t + self.rng.random_range(0..10);
+            let value = messages::reinspection(&self.id, at, &mut self.rng).encode_to_vec();
+            let published = (at + self.rng.random_range(60..=600)) * 1_000;
+            self.push(published, Out::Reinspections, value);
+        }
+        self.tick += 1;
+    }
+
+    fn frame(&mut self, command: proto::Command, collected_at: i64) -> proto::TerminalReport {
+        self.frame_serial = self.frame_serial % 65_535 + 1;
+        proto::TerminalReport {
+            schema_version: 1,
+            vin: self.id.vin.to_string(),
+            command: command as i32,
+            collected_at: timestamp(collected_at),
+            serial: self.frame_serial,
+            ..proto::TerminalReport::default()
+        }
+    }
+
+    fn login(&mut self, t: i64) {
+        self.login_serial += 1;
+        let mut frame = self.frame(proto::Command::Login, t);
+        frame.login = Some(proto::Login {
+            login_serial: self.login_serial,
+            iccid: self.id.iccid.clone(),
+        });
+        let sent = t * 1_000 + self.rng.random_range(0..800);
+        self.push(sent, Out::Telemetry, frame.encode_to_vec());
+    }
+
+    fn logout(&mut self, t: i64, sent: i64) {
+        let mut frame = self.frame(proto::Command::Logout, t);
+        frame.logout = Some(proto::Logout {
+            login_serial: self.login_serial,
+        });
+        self.push(sent, Out::Telemetry, frame.encode_to_vec());
+    }
+
+    /// Ten seconds of driving as one report: sent live, stored for reissue, or lost. Returns
+    /// when the live report was (or would have been) sent.
+    fn report(&mut self, k: u32, t: i64, session: &std::ops::Range<u32>) -> i64 {
+        let drive = self.plan.drive_at(k, session);
+        let mut frame = self.frame(proto::Command::Realtime, t);
+        frame.samples = (0..10)
+            .map(|i| {
+                let values = self.truck.step(drive, &mut self.rng);
+                messages::sample(t + i, &values)
+            })
+            .collect();
+        frame.obd = vec![self.obd(k, t)];
+        let sent = (t + 10) * 1_000 + self.rng.random_range(0..=2_000);
+        match self.plan.silent_at(k) {
+            None => {
+                self.push(sent, Out::Telemetry, frame.encode_to_vec());
+                self.send_backlog(sent, REISSUE_PER_TICK as usize, 2_000);
+            }
+            Some(true) => {
+                frame.command = proto::Command::Reissue as i32;
+                self.backlog.push_back(frame.encode_to_vec());
+            }
+            Some(false) => {}
+        }
+        if let Some((at, Tamper::RemovalAlarm)) = self.plan.tamper {
+            if at == k {
+                self.removal_alarm(t + 5);
+            }
+        }
+        sent
+    }
+
+    /// Sends up to `count` stored reports after `after` ms, `spacing` ms apart; returns the
+    /// last send time (or `after`).
+    fn send_backlog(&mut self, after: i64, count: usize, spacing: i64) -> i64 {
+        let mut last = after;
+        for _ in 0..count {
+            let Some(value) = self.backlog.pop_front() else {
+                break;
+            };
+            last += spacing;
+            self.push(last, Out::Telemetry, value);
+        }
+        last
+    }
+
+    fn removal_alarm(&mut self, t: i64) {
+        let (lon, lat) = self.truck.position();
+        let mut frame = self.frame(proto::Command::RemovalAlarm, t);
+        frame.removal_alarm = Some(proto::RemovalAlarm {
+            serial: self.frame_serial,
+            position: messages::position(lon, lat),
+        });
+        let sent = t * 1_000 + self.rng.random_range(0..1_000);
+        self.push(sent, Out::Telemetry, frame.encode_to_vec());
+    }
+
+    fn obd(&self, k: u32, t: i64) -> proto::ObdInfo {
+        let mil_on = self.plan.mil_from.is_some_and(|from| k >= from);
+        let tampered = |kind: Tamper| {
+            self.plan
+                .tamper
+                .is_some_and(|(from, what)| what == kind && k >= from)
+        };
+        let id = &self.id;
+        let (calibration_id, cvn) = if tampered(Tamper::Reflash) {
+            (&id.other_calibration_id, &id.other_cvn)
+        } else {
+            (&id.calibration_id, &id.cvn)
+        };
+        proto::ObdInfo {
+            sampled_at: timestamp(t),
+            protocol: proto::ObdProtocol::Iso15765 as i32,
+            mil: if mil_on {
+                proto::Mil::On
+            } else {
+                proto::Mil::Off
+            } as i32,
+            diagnostic_support: messages::DIESEL_MONITORS,
+            // All supported monitors complete (0 = complete in the readiness word).
+            readiness: 0,
+            vin: if tampered(Tamper::ObdVin) {
+                id.other_vin
+            } else {
+                id.vin
+            }
+            .to_string(),
+            calibration_id: calibration_id.clone(),
+            cvn: cvn.clone(),
+            iupr: self.iupr.clone(),
+            dtcs: if mil_on {
+                vec![messages::dtc(self.dtc)]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Checks and remote-sensing passes falling in this tick.
+    fn roadside(&mut self, k: u32, t: i64) {
+        let position = self.truck.position();
+        let checks: Vec<_> = self
+            .plan
+            .stops
+            .iter()
+            .filter(|s| s.check_at == k)
+            .map(|s| s.verdict)
+            .collect();
+        for verdict in checks {
+            let at = t + self.rng.random_range(0..10);
+            let value = messages::manual_check(&self.id, at, position, verdict, &mut self.rng)
+                .encode_to_vec();
+            let published = (at + self.rng.random_range(30..=120)) * 1_000;
+            self.push(published, Out::Inspections, value);
+        }
+        let passes: Vec<_> = self
+            .plan
+            .passes
+            .iter()
+            .filter(|p| p.tick == k)
+            .map(|p| p.emission)
+            .collect();
+        for emission in passes {
+            let at = t + self.rng.random_range(0..10);
+            let value = messages::remote_sensing(&self.id, at, position, emission, &mut self.rng)
+                .encode_to_vec();
+            let published = (at + self.rng.random_range(5..=60)) * 1_000;
+            self.push(published, Out::Inspections, value);
+        }
+    }
+}
