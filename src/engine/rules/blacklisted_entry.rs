@@ -77,26 +77,8 @@ pub(crate) fn check(
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::testkit::{rules, sample, Vehicle, T0};
-    use crate::model::{EventKind, EventTime, ManualCheck, Permit, Position, RuleId};
-
-    fn list(v: &mut Vehicle) {
-        v.send(
-            T0,
-            EventKind::ManualCheck(ManualCheck {
-                plate: None,
-                site_id: "S".into(),
-                device_id: "D".into(),
-                position: None,
-                free_acceleration_opacity: Some(1.5),
-                lug_down_opacity: None,
-                lug_down_nox: None,
-                ringelmann: None,
-                obd_mil_on: None,
-                obd_communication_ok: None,
-            }),
-        );
-    }
+    use crate::engine::testkit::{fail_check, rules, sample, Vehicle, T0};
+    use crate::model::{EventKind, EventTime, Permit, Position, RuleId};
 
     fn drive_at(v: &mut Vehicle, from: i64, lon: f64, lat: f64) {
         v.drive(from, from + 60, false, |t| {
@@ -113,7 +95,7 @@ mod tests {
     #[test]
     fn listed_out_of_town_without_permit_inside_beijing() {
         let mut v = Vehicle::with_plate(rules(""), "冀F12345");
-        list(&mut v);
+        fail_check(&mut v, T0);
         drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
         drive_at(&mut v, T0 + 3600, 116.3975, 39.9087);
         let cases = v.cases(RuleId::BlacklistedEntry);
@@ -131,12 +113,12 @@ mod tests {
     #[test]
     fn no_case_outside_beijing_for_beijing_plates_or_with_a_permit() {
         let mut outside = Vehicle::with_plate(rules(""), "冀F12345");
-        list(&mut outside);
+        fail_check(&mut outside, T0);
         drive_at(&mut outside, T0 + 60, 117.20, 39.12);
         assert!(outside.cases(RuleId::BlacklistedEntry).is_empty());
 
         let mut local = Vehicle::with_plate(rules(""), "京A12345");
-        list(&mut local);
+        fail_check(&mut local, T0);
         drive_at(&mut local, T0 + 60, 116.3975, 39.9087);
         assert!(local.cases(RuleId::BlacklistedEntry).is_empty());
 
@@ -147,7 +129,7 @@ mod tests {
             revoked: false,
         };
         permitted.send(T0, EventKind::Permit(permit.clone()));
-        list(&mut permitted);
+        fail_check(&mut permitted, T0);
         drive_at(&mut permitted, T0 + 60, 116.3975, 39.9087);
         assert!(permitted.cases(RuleId::BlacklistedEntry).is_empty());
         // The permit expires: the next positioned evidence inside Beijing is a case.
@@ -161,7 +143,7 @@ mod tests {
             rules("[blacklisted_entry]\nnear_boundary_km = 50.0"),
             "冀F12345",
         );
-        list(&mut v);
+        fail_check(&mut v, T0);
         drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
         assert!(v.cases(RuleId::BlacklistedEntry)[0].evidence[0].near_boundary);
     }

@@ -28,28 +28,8 @@ impl Params {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::testkit::{rules, Vehicle, T0};
-    use crate::model::{
-        BlacklistStatus, EventKind, ManualCheck, Output, Priority, Reinspection, RuleId,
-    };
-
-    fn fail(v: &mut Vehicle, t: i64) {
-        v.send(
-            t,
-            EventKind::ManualCheck(ManualCheck {
-                plate: None,
-                site_id: "S".into(),
-                device_id: "D".into(),
-                position: None,
-                free_acceleration_opacity: Some(1.5),
-                lug_down_opacity: None,
-                lug_down_nox: None,
-                ringelmann: None,
-                obd_mil_on: None,
-                obd_communication_ok: None,
-            }),
-        );
-    }
+    use crate::engine::testkit::{fail_check, rules, Vehicle, T0};
+    use crate::model::{BlacklistStatus, EventKind, Output, Priority, Reinspection, RuleId};
 
     fn pass(v: &mut Vehicle, t: i64, passed: bool) -> Vec<Output> {
         v.send(
@@ -66,7 +46,7 @@ mod tests {
     fn delisting_needs_a_passing_reinspection_after_the_listing() {
         let mut v = Vehicle::new(rules(""));
         pass(&mut v, T0 - 10, true);
-        fail(&mut v, T0);
+        fail_check(&mut v, T0);
         assert!(
             pass(&mut v, T0 + 10, false).is_empty(),
             "a failed re-test changes nothing"
@@ -82,7 +62,7 @@ mod tests {
         );
         assert!(!v.listed());
         // Evidence from before the re-inspection cannot list again.
-        fail(&mut v, T0 + 15);
+        fail_check(&mut v, T0 + 15);
         assert!(!v.listed());
     }
 
@@ -91,7 +71,7 @@ mod tests {
         let mut v = Vehicle::new(rules(""));
         for (i, day) in [0, 100, 364].into_iter().enumerate() {
             let t = T0 + day * 86_400;
-            fail(&mut v, t);
+            fail_check(&mut v, t);
             let listed = v.blacklist().last().cloned().unwrap();
             assert_eq!(listed.repeat_count as usize, i + 1);
             pass(&mut v, t + 3600, true);
@@ -111,7 +91,7 @@ mod tests {
         let mut v = Vehicle::new(rules(""));
         for day in [0, 100, 366] {
             let t = T0 + day * 86_400;
-            fail(&mut v, t);
+            fail_check(&mut v, t);
             pass(&mut v, t + 3600, true);
         }
         assert!(v.cases(RuleId::RepeatOffender).is_empty());
