@@ -2,9 +2,10 @@
 //! two slots (live and reissued data), closed when the stream moves past them, a logout, or
 //! the window's last second. A closed window is handed to both rules.
 
-use crate::model::{Sample, Secs};
+use crate::model::{Measurement, RuleId, Sample, Secs};
 
-use super::context::Context;
+use super::context::{label, measured, Context};
+use super::listing::list;
 use super::rules::{nox_over_limit, scr_ineffective};
 use super::state::WindowSlot;
 use super::VehicleState;
@@ -94,6 +95,51 @@ fn close(cx: &mut Context, state: &mut VehicleState, slot: WindowSlot) {
     }
     nox_over_limit::window_closed(cx, state, &slot);
     scr_ineffective::window_closed(cx, state, &slot);
+}
+
+/// A window counted for `rule` (`nox_over_limit` or `scr_ineffective`): records it and, when it
+/// completes an episode, lists the vehicle and raises the case, keyed by the episode's first
+/// window.
+pub(crate) fn counted(
+    cx: &mut Context,
+    state: &mut VehicleState,
+    rule: RuleId,
+    index: u32,
+    mut measurements: Vec<Measurement>,
+) {
+    let window = cx.rules.nox_validity.window.0;
+    let (episodes, needed, span, fine) = match rule {
+        RuleId::NoxOverLimit => {
+            let p = &cx.rules.nox_over_limit;
+            (
+                &mut state.nox_over_limit,
+                p.windows_per_episode,
+                p.episode_span,
+                p.fine_yuan,
+            )
+        }
+        _ => {
+            let p = &cx.rules.scr_ineffective;
+            (
+                &mut state.scr_ineffective,
+                p.windows_per_episode,
+                p.episode_span,
+                p.fine_yuan,
+            )
+        }
+    };
+    let Some(first) = count_window(episodes, index, needed, span.0 / window) else {
+        return;
+    };
+    let end = Secs((index.max(episodes.recent[0]) + 1) * window - 1);
+    list(cx, state, rule, end);
+    let needed = f64::from(needed);
+    measurements.insert(
+        0,
+        measured("counting_windows", needed, Some(needed), "count"),
+    );
+    let evidence = cx.evidence(Secs(first * window), end, None, measurements);
+    cx.case(state, rule, &label(Secs(first * window)), fine, evidence);
 }
 
 /// Records a counting window and says whether it completes a new episode: `needed` counting

@@ -5,12 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{positive, validate_episodes, Invalid, Span};
-use crate::engine::context::{label, measured, Context};
-use crate::engine::listing::list;
+use crate::engine::context::{measured, Context};
 use crate::engine::state::WindowSlot;
-use crate::engine::windows::count_window;
+use crate::engine::windows;
 use crate::engine::VehicleState;
-use crate::model::{RuleId, Secs};
+use crate::model::RuleId;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -61,58 +60,23 @@ pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &W
     if fraction < p.min_over_fraction {
         return;
     }
-    let window = cx.rules.nox_validity.window.0;
-    let span = p.episode_span.0 / window;
-    let needed = p.windows_per_episode;
-    let Some(first) = count_window(&mut state.nox_over_limit, slot.index, needed, span) else {
-        return;
-    };
-    let (min_valid, min_fraction, limit, fine) = (
-        p.min_valid_samples,
-        p.min_over_fraction,
-        p.downstream_limit_ppm,
-        p.fine_yuan,
-    );
-    let end = Secs((slot.index.max(state.nox_over_limit.recent[0]) + 1) * window - 1);
-    list(cx, state, RuleId::NoxOverLimit, end);
-    let evidence = cx.evidence(
-        Secs(first * window),
-        end,
-        None,
-        vec![
-            measured(
-                "counting_windows",
-                f64::from(needed),
-                Some(f64::from(needed)),
-                "count",
-            ),
-            measured(
-                "window_nox_valid_samples",
-                f64::from(slot.valid),
-                Some(f64::from(min_valid)),
-                "count",
-            ),
-            measured(
-                "window_over_limit_fraction",
-                fraction,
-                Some(min_fraction),
-                "ratio",
-            ),
-            measured(
-                "nox_downstream_limit_ppm",
-                f64::from(limit),
-                Some(f64::from(limit)),
-                "ppm",
-            ),
-        ],
-    );
-    cx.case(
-        state,
-        RuleId::NoxOverLimit,
-        &label(Secs(first * window)),
-        fine,
-        evidence,
-    );
+    let limit = f64::from(p.downstream_limit_ppm);
+    let measurements = vec![
+        measured(
+            "window_nox_valid_samples",
+            f64::from(slot.valid),
+            Some(f64::from(p.min_valid_samples)),
+            "count",
+        ),
+        measured(
+            "window_over_limit_fraction",
+            fraction,
+            Some(p.min_over_fraction),
+            "ratio",
+        ),
+        measured("nox_downstream_limit_ppm", limit, Some(limit), "ppm"),
+    ];
+    windows::counted(cx, state, RuleId::NoxOverLimit, slot.index, measurements);
 }
 
 #[cfg(test)]

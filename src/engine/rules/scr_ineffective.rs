@@ -5,12 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{positive, validate_episodes, Invalid, Span};
-use crate::engine::context::{label, measured, Context};
-use crate::engine::listing::list;
+use crate::engine::context::{measured, Context};
 use crate::engine::state::WindowSlot;
-use crate::engine::windows::count_window;
+use crate::engine::windows;
 use crate::engine::VehicleState;
-use crate::model::{RuleId, Secs};
+use crate::model::RuleId;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -54,49 +53,29 @@ impl Params {
 
 pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &WindowSlot) {
     let p = &cx.rules.scr_ineffective;
-    if slot.conversion_samples == 0 || u32::from(slot.conversion_samples) < p.min_valid_samples {
+    let samples = u32::from(slot.conversion_samples);
+    if samples == 0 || samples < p.min_valid_samples {
         return;
     }
-    let mean = f64::from(slot.conversion_sum) / 100.0 / f64::from(slot.conversion_samples);
+    let mean = f64::from(slot.conversion_sum) / 100.0 / f64::from(samples);
     if mean >= p.max_mean_conversion {
         return;
     }
-    let window = cx.rules.nox_validity.window.0;
-    let span = p.episode_span.0 / window;
-    let needed = p.windows_per_episode;
-    let Some(first) = count_window(&mut state.scr_ineffective, slot.index, needed, span) else {
-        return;
-    };
-    let (min_valid, max_mean, fine) = (p.min_valid_samples, p.max_mean_conversion, p.fine_yuan);
-    let end = Secs((slot.index.max(state.scr_ineffective.recent[0]) + 1) * window - 1);
-    list(cx, state, RuleId::ScrIneffective, end);
-    let evidence = cx.evidence(
-        Secs(first * window),
-        end,
-        None,
-        vec![
-            measured(
-                "counting_windows",
-                f64::from(needed),
-                Some(f64::from(needed)),
-                "count",
-            ),
-            measured(
-                "window_conversion_samples",
-                f64::from(slot.conversion_samples),
-                Some(f64::from(min_valid)),
-                "count",
-            ),
-            measured("window_mean_conversion", mean, Some(max_mean), "ratio"),
-        ],
-    );
-    cx.case(
-        state,
-        RuleId::ScrIneffective,
-        &label(Secs(first * window)),
-        fine,
-        evidence,
-    );
+    let measurements = vec![
+        measured(
+            "window_conversion_samples",
+            f64::from(samples),
+            Some(f64::from(p.min_valid_samples)),
+            "count",
+        ),
+        measured(
+            "window_mean_conversion",
+            mean,
+            Some(p.max_mean_conversion),
+            "ratio",
+        ),
+    ];
+    windows::counted(cx, state, RuleId::ScrIneffective, slot.index, measurements);
 }
 
 #[cfg(test)]
