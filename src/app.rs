@@ -7,12 +7,34 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use crate::config;
+use crate::kafka::{self, KafkaConfig};
 use crate::model::{unix_secs_from_civil, EventTime};
 use crate::pipeline::Processor;
+use crate::recording;
 use crate::replay;
 use crate::sim;
 use crate::topics::Topics;
+
+/// SIGTERM or Ctrl-C sets the flag: the service stops fetching, commits and exits.
+fn signal_shutdown(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        });
+        tracing::info!("Shutdown requested.");
+        flag.store(true, Ordering::Relaxed);
+    });
+    Ok(())
+}
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +45,17 @@ use crate::topics::Topics;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Kafka connection settings shared by every command that talks to Kafka.
+#[derive(clap::Args, Clone)]
+struct KafkaArgs {
+    /// Bootstrap servers, e.g. 127.0.0.1:9092.
+    #[arg(long, env = "TAILWATCH_BROKERS")]
+    brokers: Option<String>,
+    /// Prefix of every topic name, so a deployment or a test can be namespaced.
+    #[arg(long, env = "TAILWATCH_TOPIC_PREFIX")]
+    topic_prefix: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -55,19 +88,149 @@ enum Command {
         #[arg(long)]
         truth: PathBuf,
     },
-    /// Run the engine offline over a recording and write its outputs.
+    /// Run the engine offline over a recording and write its outputs (`--out`), or produce the
+    /// recording into Kafka (`--brokers`), keys, headers, timestamps and partitions preserved.
     Replay {
         #[arg(long)]
         input: PathBuf,
         /// Output directory: blacklist.jsonl, cases.jsonl, dlq.jsonl, summary.json.
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required_unless_present = "brokers")]
+        out: Option<PathBuf>,
         /// Rule parameter overrides, merged over config/rules.toml.
         #[arg(long)]
         rules: Option<PathBuf>,
-        #[arg(long, default_value = "tw.")]
-        topic_prefix: String,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// With --brokers: records per second (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
     },
+    /// Capture topics (read_committed) into a recording.
+    Record {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Comma-separated topic names.
+        #[arg(long, value_delimiter = ',')]
+        topics: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after no record arrived for this long.
+        #[arg(long, default_value = "5s")]
+        idle_exit: humantime::Duration,
+    },
+    /// Topic administration.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+    /// The service: consume, evaluate, publish, exactly once.
+    Run(RunArgs),
+    /// The embedded default: an in-process Kafka, a simulated fleet, the real pipeline.
+    Demo {
+        #[arg(long, default_value_t = 300)]
+        vehicles: usize,
+        #[arg(long, default_value = "1h")]
+        duration: humantime::Duration,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Create every tailwatch topic (existing ones are left alone).
+    Create {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Partitions of every keyed topic (all the same: co-partitioning).
+        #[arg(long, env = "TAILWATCH_PARTITIONS", default_value_t = 12)]
+        partitions: i32,
+        #[arg(long, env = "TAILWATCH_REPLICATION", default_value_t = 1)]
+        replication: i32,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Service configuration file (TOML); flags and TAILWATCH_* variables override it.
+    #[arg(long, env = "TAILWATCH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[arg(long, env = "TAILWATCH_GROUP_ID")]
+    group_id: Option<String>,
+    /// Stable per instance: static group membership and the transactional id.
+    #[arg(long, env = "TAILWATCH_INSTANCE_ID")]
+    instance_id: Option<String>,
+    #[arg(long, env = "TAILWATCH_COMMIT_INTERVAL")]
+    commit_interval: Option<humantime::Duration>,
+    /// Rule parameter overrides, merged over config/rules.toml.
+    #[arg(long, env = "TAILWATCH_RULES")]
+    rules: Option<PathBuf>,
+    /// At-least-once delivery, for brokers without transactions.
+    #[arg(long)]
+    at_least_once: bool,
+}
+
+/// The service configuration file.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServiceFile {
+    brokers: Option<String>,
+    topic_prefix: Option<String>,
+    group_id: Option<String>,
+    instance_id: Option<String>,
+    commit_interval: Option<String>,
+    merge_wait: Option<String>,
+    exactly_once: Option<bool>,
+    rules: Option<PathBuf>,
+    /// Extra librdkafka properties.
+    #[serde(default)]
+    librdkafka: std::collections::BTreeMap<String, String>,
+}
+
+fn kafka_config(args: &KafkaArgs, file: &ServiceFile) -> anyhow::Result<KafkaConfig> {
+    let brokers = args
+        .brokers
+        .clone()
+        .or_else(|| file.brokers.clone())
+        .context("--brokers (or TAILWATCH_BROKERS, or `brokers` in the config file) is required")?;
+    let prefix = args.topic_prefix.clone().or_else(|| file.topic_prefix.clone()).unwrap_or_else(|| "tw.".into());
+    let mut cfg = KafkaConfig::new(&brokers, Topics::with_prefix(&prefix));
+    cfg.overrides = file.librdkafka.clone();
+    Ok(cfg)
+}
+
+fn span(text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
+    humantime::parse_duration(text).with_context(|| format!("invalid duration for {key}: {text:?}"))
+}
+
+fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, PathBuf, Option<PathBuf>)> {
+    let file: ServiceFile = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => ServiceFile::default(),
+    };
+    let mut cfg = kafka_config(&args.kafka, &file)?;
+    if let Some(g) = args.group_id.clone().or_else(|| file.group_id.clone()) {
+        cfg.group_id = g;
+    }
+    if let Some(i) = args.instance_id.clone().or_else(|| file.instance_id.clone()).or_else(|| std::env::var("HOSTNAME").ok()) {
+        cfg.instance_id = i;
+    }
+    if let Some(c) = args.commit_interval {
+        cfg.commit_interval = c.into();
+    } else if let Some(c) = &file.commit_interval {
+        cfg.commit_interval = span(c, "commit_interval")?;
+    }
+    if let Some(m) = &file.merge_wait {
+        cfg.merge_wait = span(m, "merge_wait")?;
+    }
+    cfg.exactly_once = !args.at_least_once && file.exactly_once.unwrap_or(true);
+    let rules = args.rules.clone().or_else(|| file.rules.clone());
+    Ok((cfg, PathBuf::new(), rules))
 }
 
 /// Parses "YYYY-MM-DDTHH:MM:SSZ".
@@ -143,14 +306,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 truth.display()
             );
         }
-        Command::Replay {
-            input,
-            out,
-            rules,
-            topic_prefix,
-        } => {
+        Command::Replay { input, out, rules, kafka, rate } => {
+            let prefix = kafka.topic_prefix.clone().unwrap_or_else(|| "tw.".into());
+            let topics = Topics::with_prefix(&prefix);
+            if kafka.brokers.is_some() {
+                let cfg = kafka_config(&kafka, &ServiceFile::default())?;
+                let file = std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?;
+                let mut records = recording::read(std::io::BufReader::new(file), &topics)?;
+                replay::order(&mut records, &topics);
+                let sent = kafka::produce::produce_records(&cfg, &records, rate)?;
+                eprintln!("produced {sent} records to {}", cfg.brokers);
+                return Ok(());
+            }
+            let out = out.context("--out is required without --brokers")?;
             let rules = config::load_rules(rules.as_deref())?;
-            let topics = Topics::with_prefix(&topic_prefix);
             let processor = Processor::new(rules, topics.clone());
             let summary = replay::replay_file(&processor, &topics, &input, &out)?;
             eprintln!(
@@ -162,6 +331,46 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display()
             );
         }
+        Command::Record { kafka, topics, out, idle_exit } => {
+            let cfg = kafka_config(&kafka, &ServiceFile::default())?;
+            let records = kafka::capture::capture(&cfg, &topics, idle_exit.into())?;
+            let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+            recording::write(std::io::BufWriter::new(file), &records, &cfg.topics)?;
+            eprintln!("recorded {} records to {}", records.len(), out.display());
+        }
+        Command::Topics { command: TopicsCommand::Create { kafka, partitions, replication } } => {
+            let cfg = kafka_config(&kafka, &ServiceFile::default())?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let (created, existing) = runtime.block_on(kafka::admin::create_topics(&cfg, partitions, replication))?;
+            eprintln!("created {} topics, {} already existed", created.len(), existing.len());
+        }
+        Command::Run(args) => {
+            let (cfg, _, rules) = run_config(&args)?;
+            let rules = config::load_rules(rules.as_deref())?;
+            let shutdown = Arc::new(AtomicBool::new(false));
+            signal_shutdown(shutdown.clone())?;
+            kafka::service::run(cfg, rules, shutdown, Arc::default())?;
+        }
+        Command::Demo { vehicles, duration, seed } => {
+            crate::demo::run(vehicles, duration.as_secs(), seed)?;
+        }
     }
     Ok(())
+}
+
+impl Cli {
+    /// The demo prints its own summary; service lifecycle lines would drown it.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Demo { .. } => "warn",
+            _ => "info",
+        }
+    }
+}
+
+/// Text logs on stderr; `RUST_LOG` filters (default `info`, `warn` for the demo).
+pub fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_level},rdkafka=warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

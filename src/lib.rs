@@ -9,6 +9,7 @@
 //! - `state`     — `StateStore`: per-vehicle state over DashMap, partition-aware, TTL
 //! - `encode`    — `model::Output` → protobuf messages (the output edge)
 //! - `pipeline`  — the only place the stages meet: one record in, outputs out
+//! - `kafka`     — the Kafka edges: topics, produce/record, the exactly-once service
 //! - `replay`    — offline replay of a recording into output files
 //! - `sim`       — the simulated fleet
 //! - `config`    — loading rule parameters; `proto` — generated protobuf code
@@ -19,8 +20,10 @@
 pub mod app;
 pub mod config;
 pub mod decode;
+pub mod demo;
 pub mod encode;
 pub mod engine;
+pub mod kafka;
 pub mod model;
 pub mod pipeline;
 pub mod proto;

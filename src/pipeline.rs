@@ -36,6 +36,8 @@ pub struct Processed {
     pub duplicates: u32,
     /// The record's VIN failed its check digit or charset (still processed).
     pub vin_flagged: bool,
+    /// The vehicle whose state the record touched (`None` when it went to the DLQ whole).
+    pub vin: Option<Vin>,
     /// Vehicles that expired (TTL) on this record's partition, sorted: changelog tombstones.
     pub expired: Vec<Vin>,
 }
@@ -76,6 +78,7 @@ impl Processor {
             }
         };
         processed.vin_flagged = event.vin.check() != VinCheck::Valid;
+        processed.vin = Some(event.vin);
         let outputs = self.store.update(record.partition, event.vin, |state| {
             engine::evaluate(&self.rules, state, &event)
         });

@@ -40,9 +40,24 @@ pub struct Outputs {
     pub summary: Summary,
 }
 
-/// Sorts by record timestamp, keeping input order for ties.
-pub fn order(records: &mut [Record]) {
-    records.sort_by_key(|r| r.timestamp);
+/// Tie-break between topics for records with the same timestamp: reference data first
+/// (registrations, permits), then re-inspections and roadside evidence, then telemetry. The
+/// live service merges partitions the same way.
+pub fn topic_rank(kind: Option<TopicKind>) -> usize {
+    match kind {
+        Some(TopicKind::Registry) => 0,
+        Some(TopicKind::Permits) => 1,
+        Some(TopicKind::Reinspections) => 2,
+        Some(TopicKind::Inspections) => 3,
+        Some(TopicKind::TelemetryRaw) => 4,
+        Some(TopicKind::Telemetry) => 5,
+        _ => 6,
+    }
+}
+
+/// Sorts by record timestamp, then topic rank; stable, so input order breaks the rest.
+pub fn order(records: &mut [Record], topics: &Topics) {
+    records.sort_by_key(|r| (r.timestamp, topic_rank(topics.kind(&r.topic))));
 }
 
 /// Runs records (already in processing order) through the processor.
@@ -145,7 +160,7 @@ pub fn replay_file(
         std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
     let mut records = recording::read(std::io::BufReader::new(file), topics)
         .with_context(|| format!("reading {}", input.display()))?;
-    order(&mut records);
+    order(&mut records, topics);
     let out = run(processor, topics, &records);
     write(dir, &out).with_context(|| format!("writing {}", dir.display()))?;
     Ok(out.summary)

@@ -108,6 +108,11 @@ impl StateStore {
         self.partition(partition).insert(key(&vin), Box::new(state));
     }
 
+    /// Removes one vehicle (a changelog tombstone).
+    pub fn remove(&self, partition: i32, vin: &Vin) {
+        self.partition(partition).remove(&key(vin));
+    }
+
     /// Drops every vehicle of a revoked partition; returns how many.
     pub fn drop_partition(&self, partition: i32) -> usize {
         let removed = self
@@ -146,6 +151,34 @@ impl StateStore {
     }
 }
 
+/// Changelog encoding of a vehicle's state: a format byte, then postcard (compact, fixed field
+/// order). A new format gets a new byte; old ones stay readable.
+const STATE_FORMAT: u8 = 1;
+
+pub fn encode_state(state: &VehicleState) -> Vec<u8> {
+    let mut bytes = vec![STATE_FORMAT];
+    bytes.extend(postcard::to_stdvec(state).expect("state always serialises"));
+    bytes
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateDecodeError {
+    #[error("unknown state format {0}")]
+    Format(u8),
+    #[error("empty state record")]
+    Empty,
+    #[error("corrupt state: {0}")]
+    Corrupt(#[from] postcard::Error),
+}
+
+pub fn decode_state(bytes: &[u8]) -> Result<VehicleState, StateDecodeError> {
+    match bytes.split_first() {
+        None => Err(StateDecodeError::Empty),
+        Some((&STATE_FORMAT, rest)) => Ok(postcard::from_bytes(rest)?),
+        Some((&other, _)) => Err(StateDecodeError::Format(other)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +199,19 @@ mod tests {
             let v = Vin::parse(text).unwrap();
             assert_eq!(super::vin(key(&v)), v);
         }
+    }
+
+    #[test]
+    fn state_round_trips_through_the_changelog_encoding() {
+        let mut state = VehicleState { last_seen: Secs(123_456), ..Default::default() };
+        state.plate = crate::model::Plate::parse("冀F12345").ok();
+        state.listing.reasons = 0b101;
+        state.remote_sensing = [Secs(1), Secs(2), Secs(3)];
+        let bytes = encode_state(&state);
+        assert!(bytes.len() < 100, "{} bytes", bytes.len());
+        assert_eq!(decode_state(&bytes).unwrap(), state);
+        assert!(matches!(decode_state(&[9, 1, 2]), Err(StateDecodeError::Format(9))));
+        assert!(decode_state(&[]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::model::{Plate, Secs};
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VehicleState {
     /// Newest event time seen (the vehicle's watermark for lateness and TTL).
     pub last_seen: Secs,
@@ -33,14 +33,14 @@ pub struct VehicleState {
     pub days: CaseDays,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PermitState {
     pub valid_from: Secs,
     pub valid_until: Secs,
 }
 
 /// Blacklist membership and history.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Listing {
     /// 0 when not listed.
     pub listed_at: Secs,
@@ -57,7 +57,7 @@ pub struct Listing {
 }
 
 /// Where the data stream stands: dedupe cursors, session, odometer.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StreamState {
     /// Newest real-time sample accepted; older or equal real-time samples are duplicates.
     pub last_live: Secs,
@@ -70,7 +70,7 @@ pub struct StreamState {
 }
 
 /// One open tumbling window of the NOx rules.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WindowSlot {
     /// Window start in seconds since 2000 / window length; 0 = empty.
     pub index: u32,
@@ -85,14 +85,14 @@ pub struct WindowSlot {
 }
 
 /// Two slots: live data and reissued data fill different windows at the same time.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Windows {
     pub live: WindowSlot,
     pub backfill: WindowSlot,
 }
 
 /// Counting windows of one windowed rule and the start of its last episode.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Episodes {
     /// The two newest counting window indices, newest first; 0 = none.
     pub recent: [u32; 2],
@@ -101,27 +101,27 @@ pub struct Episodes {
 }
 
 /// Moving-while-empty sample counts in six buckets covering the reagent rule's span.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReagentBuckets {
     /// Bucket index of `counts[0]`.
     pub base: u32,
     pub counts: [u16; 6],
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MilStreak {
     /// First OBD entry of the current MIL-on-with-emission-DTC streak; 0 = no streak.
     pub since: Secs,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tamper {
     /// Hash of calibration ID and CVN as last reported; 0 = not seen.
     pub firmware: u32,
 }
 
 /// A data gap waiting for reissue to fill it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PendingGap {
     /// 0 = none pending.
     pub start: Secs,
@@ -132,7 +132,7 @@ pub struct PendingGap {
     pub distance_hm: u32,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CaseDays {
     pub terminal_tamper: u16,
     pub blacklisted_entry: u16,

@@ -13,7 +13,7 @@ const PROVINCES: [char; 31] = [
 const SUFFIXES: [char; 5] = ['挂', '学', '警', '港', '澳'];
 
 /// A validated plate. `province` is 1-based into the province list (1 = 京).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Plate {
     province: NonZeroU8,
     /// Authority letter then 5 or 6 ASCII characters; 0-padded.

@@ -1,0 +1,148 @@
+//! The Kafka edges: client settings (every librdkafka setting is made here), topic creation,
+//! producing a recording into Kafka and recording topics out of it, and the exactly-once
+//! service (`service`). Kafka types stay in this module; the engine never sees them.
+//!
+//! An edge: wall-clock timers (commit interval, merge wait, pacing) are allowed here.
+
+#![allow(clippy::disallowed_methods)]
+
+pub mod admin;
+pub mod capture;
+pub mod produce;
+pub mod service;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::ClientConfig;
+
+use crate::recording::Record;
+use crate::topics::Topics;
+
+/// Connection and processing settings shared by every command that talks to Kafka.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub topics: Topics,
+    pub group_id: String,
+    /// Stable per instance (pod name); the transactional id is derived from it.
+    pub instance_id: String,
+    /// How often the service commits its transaction (outputs + changelog + offsets).
+    pub commit_interval: Duration,
+    /// How long an empty input partition holds back the others of its partition number, so
+    /// records are merged across topics in timestamp order.
+    pub merge_wait: Duration,
+    /// Transactions (exactly-once). Off: at-least-once, for brokers without transactions.
+    pub exactly_once: bool,
+    /// Extra librdkafka properties, applied last.
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    pub fn new(brokers: &str, topics: Topics) -> KafkaConfig {
+        KafkaConfig {
+            brokers: brokers.to_owned(),
+            topics,
+            group_id: "tailwatch".to_owned(),
+            instance_id: "tailwatch-0".to_owned(),
+            commit_interval: Duration::from_millis(100),
+            merge_wait: Duration::from_millis(100),
+            exactly_once: true,
+            overrides: BTreeMap::new(),
+        }
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", format!("tailwatch-{}", self.instance_id))
+            .set("log_level", "4");
+        c
+    }
+
+    fn finish(&self, mut c: ClientConfig) -> ClientConfig {
+        for (k, v) in &self.overrides {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// The service's group consumer: manual commits through the transaction, committed
+    /// reads only, partitions of all input topics assigned together (see `service`).
+    pub fn group_consumer(&self) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", &self.group_id)
+            .set("group.instance.id", &self.instance_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("partition.assignment.strategy", "range")
+            .set("session.timeout.ms", "10000")
+            .set("max.poll.interval.ms", "60000")
+            .set("fetch.wait.max.ms", "20");
+        self.finish(c)
+    }
+
+    /// A consumer outside any group, for restoring the changelog and recording topics.
+    pub fn plain_consumer(&self) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", format!("{}-reader", self.group_id))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "20");
+        self.finish(c)
+    }
+
+    /// The service's producer: transactional (or idempotent in at-least-once mode), Kafka's
+    /// Java partitioner so keyed outputs land where Java clients would put them.
+    pub fn service_producer(&self) -> ClientConfig {
+        let mut c = self.base();
+        c.set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("transaction.timeout.ms", "30000");
+        if self.exactly_once {
+            c.set("transactional.id", format!("{}-{}", self.group_id, self.instance_id));
+        }
+        self.finish(c)
+    }
+
+    /// A plain idempotent producer (replaying recordings into Kafka).
+    pub fn producer(&self) -> ClientConfig {
+        let mut c = self.base();
+        c.set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "20");
+        self.finish(c)
+    }
+}
+
+/// A consumed message as a `Record`.
+pub fn record_of(m: &BorrowedMessage<'_>) -> Record {
+    let mut headers = BTreeMap::new();
+    if let Some(h) = m.headers() {
+        for header in h.iter() {
+            let value = header.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            headers.insert(header.key.to_owned(), value);
+        }
+    }
+    Record {
+        topic: m.topic().to_owned(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp: m.timestamp().to_millis().unwrap_or(0),
+        key: m.key().map(<[u8]>::to_vec),
+        headers,
+        value: m.payload().map(<[u8]>::to_vec),
+    }
+}
+
+/// Headers of a record for producing.
+pub fn headers_of(record: &Record) -> rdkafka::message::OwnedHeaders {
+    record.headers.iter().fold(rdkafka::message::OwnedHeaders::new(), |h, (k, v)| {
+        h.insert(rdkafka::message::Header { key: k, value: Some(v.as_bytes()) })
+    })
+}

@@ -1,0 +1,384 @@
+//! `tailwatch run`: the exactly-once service.
+//!
+//! One consumer in the group reads every input topic with `read_committed`. Partitions are
+//! assigned with the range assignor: with equal partition counts it gives one instance the same
+//! partition number of every input topic, which is what per-vehicle state needs (the cooperative
+//! sticky assignor balances topic-partitions independently and can split a vehicle's evidence
+//! across instances). Within a partition number, records of the different topics are merged in
+//! timestamp order, waiting at most `merge_wait` for an empty topic.
+//!
+//! Each commit interval, one transaction carries the outputs (blacklist, cases, DLQ), the
+//! changed vehicles' states (`tw.changelog`, same partition number) and the consumed offsets.
+//! On assignment a partition's vehicles are restored from the changelog before its records are
+//! processed; on revocation the transaction is committed and the vehicles dropped. A failed
+//! commit ends the service with an error: the restarted process restores from the last
+//! committed changelog, so memory never runs ahead of what Kafka holds.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::{headers_of, record_of, KafkaConfig};
+use crate::engine::Rules;
+use crate::model::Vin;
+use crate::pipeline::{Emitted, Processor};
+use crate::recording::Record;
+use crate::replay::dlq_record;
+use crate::state::{decode_state, encode_state};
+use crate::topics::TopicKind;
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Counters readable while the service runs (demo summary, admin endpoints).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub records: AtomicU64,
+    pub blacklist_events: AtomicU64,
+    pub cases: AtomicU64,
+    pub dlq: AtomicU64,
+    pub commits: AtomicU64,
+    pub restored_vehicles: AtomicU64,
+    /// Every assigned partition is restored.
+    pub ready: AtomicBool,
+}
+
+struct Queue {
+    records: VecDeque<Record>,
+    /// When the queue last became empty; it holds the others back until `merge_wait` passed.
+    empty_since: Instant,
+}
+
+struct Worker {
+    cfg: KafkaConfig,
+    processor: Processor,
+    producer: BaseProducer,
+    /// Partition number → input topic → queue.
+    partitions: BTreeMap<i32, BTreeMap<String, Queue>>,
+    in_transaction: bool,
+    offsets: BTreeMap<(String, i32), i64>,
+    dirty: BTreeMap<i32, BTreeSet<Vin>>,
+    expired: BTreeMap<i32, Vec<Vin>>,
+    last_commit: Instant,
+    stats: Arc<Stats>,
+    failed: Option<anyhow::Error>,
+}
+
+/// Topic rank for ties: reference data first, then roadside evidence, then telemetry. The
+/// offline replay orders ties the same way.
+fn rank(cfg: &KafkaConfig, topic: &str) -> usize {
+    crate::replay::topic_rank(cfg.topics.kind(topic))
+}
+
+impl Worker {
+    fn enqueue(&mut self, record: Record) {
+        let Some(topic_queues) = self.partitions.get_mut(&record.partition) else {
+            return;
+        };
+        if let Some(q) = topic_queues.get_mut(&record.topic) {
+            q.records.push_back(record);
+        }
+    }
+
+    /// The next record of partition `p` in merged timestamp order, or `None` to wait.
+    fn next(&mut self, p: i32) -> Option<Record> {
+        let merge_wait = self.cfg.merge_wait;
+        let queues = self.partitions.get_mut(&p)?;
+        let now = Instant::now();
+        if queues.values().any(|q| q.records.is_empty() && now.duration_since(q.empty_since) < merge_wait) {
+            return None;
+        }
+        let cfg = &self.cfg;
+        let (_, q) = queues
+            .iter_mut()
+            .filter(|(_, q)| !q.records.is_empty())
+            .min_by_key(|(topic, q)| {
+                let head = &q.records[0];
+                (head.timestamp, rank(cfg, topic), head.offset)
+            })?;
+        let record = q.records.pop_front();
+        if q.records.is_empty() {
+            q.empty_since = now;
+        }
+        record
+    }
+
+    fn drain(&mut self) -> anyhow::Result<()> {
+        let partitions: Vec<i32> = self.partitions.keys().copied().collect();
+        for p in partitions {
+            while let Some(record) = self.next(p) {
+                self.apply(&record)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, value: Option<&[u8]>, record: Option<&Record>) -> anyhow::Result<()> {
+        let mut message = BaseRecord::<[u8], [u8]>::to(topic);
+        if let Some(p) = partition {
+            message = message.partition(p);
+        }
+        if let Some(k) = key {
+            message = message.key(k);
+        }
+        if let Some(v) = value {
+            message = message.payload(v);
+        }
+        if let Some(r) = record {
+            message = message.headers(headers_of(r)).timestamp(r.timestamp);
+        }
+        loop {
+            match self.producer.send(message) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), m)) => {
+                    self.producer.poll(Duration::from_millis(5));
+                    message = m;
+                }
+                Err((e, _)) => return Err(e).with_context(|| format!("producing to {topic}")),
+            }
+        }
+    }
+
+    fn apply(&mut self, record: &Record) -> anyhow::Result<()> {
+        if self.cfg.exactly_once && !self.in_transaction {
+            self.producer.begin_transaction().context("beginning a transaction")?;
+        }
+        self.in_transaction = true;
+        let processed = self.processor.process(record);
+        let topics = &self.cfg.topics;
+        for emitted in &processed.emitted {
+            match emitted {
+                Emitted::Blacklist(e) => {
+                    self.send(&topics.name(TopicKind::Blacklist), None, Some(e.vin.as_bytes()), Some(&e.encode_to_vec()), None)?;
+                    self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
+                }
+                Emitted::Case(c) => {
+                    self.send(&topics.name(TopicKind::Cases), None, Some(c.case_id.as_bytes()), Some(&c.encode_to_vec()), None)?;
+                    self.stats.cases.fetch_add(1, Ordering::Relaxed);
+                }
+                Emitted::Dlq { reason, message } => {
+                    let dlq = dlq_record(topics, record, reason, message);
+                    self.send(&dlq.topic, None, dlq.key.as_deref(), dlq.value.as_deref(), Some(&dlq))?;
+                    self.stats.dlq.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(vin) = processed.vin {
+            self.dirty.entry(record.partition).or_default().insert(vin);
+        }
+        if !processed.expired.is_empty() {
+            self.expired.entry(record.partition).or_default().extend(processed.expired);
+        }
+        self.offsets.insert((record.topic.clone(), record.partition), record.offset + 1);
+        self.stats.records.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes changed states and commits outputs, states and offsets together.
+    fn commit(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
+        self.last_commit = Instant::now();
+        if !self.in_transaction {
+            return Ok(());
+        }
+        let changelog = self.cfg.topics.name(TopicKind::Changelog);
+        for (&p, vins) in &std::mem::take(&mut self.dirty) {
+            for vin in vins {
+                if let Some(state) = self.processor.store().get(vin) {
+                    self.send(&changelog, Some(p), Some(vin.as_bytes()), Some(&encode_state(&state)), None)?;
+                }
+            }
+        }
+        for (&p, vins) in &std::mem::take(&mut self.expired) {
+            for vin in vins {
+                self.send(&changelog, Some(p), Some(vin.as_bytes()), None, None)?;
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, p), next) in &self.offsets {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(*next))?;
+        }
+        if self.cfg.exactly_once {
+            let group = consumer.group_metadata().context("consumer has no group metadata")?;
+            self.producer.send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT).context("adding offsets to the transaction")?;
+            self.producer.commit_transaction(TXN_TIMEOUT).context("committing the transaction")?;
+        } else {
+            self.producer.flush(TXN_TIMEOUT).context("flushing outputs")?;
+            consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).context("committing offsets")?;
+        }
+        self.offsets.clear();
+        self.in_transaction = false;
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn revoke(&mut self, tpl: &TopicPartitionList) {
+        let numbers: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        for p in numbers {
+            self.partitions.remove(&p);
+            self.dirty.remove(&p);
+            self.expired.remove(&p);
+            let dropped = self.processor.store().drop_partition(p);
+            tracing::info!(partition = p, vehicles = dropped, "Partition revoked; its vehicles were dropped.");
+        }
+        self.stats.ready.store(false, Ordering::Relaxed);
+    }
+
+    fn assign(&mut self, tpl: &TopicPartitionList) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let mut fresh = BTreeSet::new();
+        for e in tpl.elements() {
+            let queues = self.partitions.entry(e.partition()).or_insert_with(|| {
+                fresh.insert(e.partition());
+                BTreeMap::new()
+            });
+            queues.entry(e.topic().to_owned()).or_insert(Queue { records: VecDeque::new(), empty_since: now });
+        }
+        for p in fresh {
+            let started = Instant::now();
+            let restored = restore(&self.cfg, &self.processor, p)?;
+            self.stats.restored_vehicles.fetch_add(restored, Ordering::Relaxed);
+            tracing::info!(partition = p, vehicles = restored, seconds = started.elapsed().as_secs_f64(), "Partition restored from the changelog.");
+        }
+        self.stats.ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Reads changelog partition `p` to its end into the store; returns the vehicles it holds.
+fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Result<u64> {
+    let mut config = cfg.plain_consumer();
+    config.set("enable.partition.eof", "true");
+    let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&cfg.topics.name(TopicKind::Changelog), p, Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let store = processor.store();
+    store.drop_partition(p);
+    loop {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                use rdkafka::Message as _;
+                let Some(vin) = m.key().and_then(|k| Vin::from_bytes(k).ok()) else { continue };
+                match m.payload() {
+                    Some(bytes) => match decode_state(bytes) {
+                        Ok(state) => store.insert(p, vin, state),
+                        Err(e) => tracing::warn!(partition = p, offset = m.offset(), error = %e, "Unreadable changelog state skipped."),
+                    },
+                    None => {
+                        store.remove(p, &vin);
+                    }
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => return Err(e).context("reading the changelog"),
+            None => {}
+        }
+    }
+    Ok(store.vehicles(p).len() as u64)
+}
+
+/// The restore consumer asks for end-of-partition events; they are not errors.
+struct QuietEof;
+
+impl ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF));
+        if !eof {
+            tracing::error!(%error, reason, "Kafka client error.");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEof {}
+
+struct Ctx {
+    worker: Mutex<Worker>,
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Ctx>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let mut w = self.worker.lock().expect("worker lock");
+            if let Err(e) = w.commit(consumer) {
+                w.failed.get_or_insert(e);
+            }
+            w.revoke(tpl);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Ctx>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let mut w = self.worker.lock().expect("worker lock");
+            if let Err(e) = w.assign(tpl) {
+                w.failed.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// Runs until `shutdown` is set, then commits and returns. Blocking: call from a thread.
+pub fn run(cfg: KafkaConfig, rules: Rules, shutdown: Arc<AtomicBool>, stats: Arc<Stats>) -> anyhow::Result<()> {
+    let producer: BaseProducer = cfg.service_producer().create()?;
+    if cfg.exactly_once {
+        producer.init_transactions(TXN_TIMEOUT).context("initialising transactions")?;
+    }
+    let worker = Worker {
+        processor: Processor::new(rules, cfg.topics.clone()),
+        producer,
+        partitions: BTreeMap::new(),
+        in_transaction: false,
+        offsets: BTreeMap::new(),
+        dirty: BTreeMap::new(),
+        expired: BTreeMap::new(),
+        last_commit: Instant::now(),
+        stats,
+        failed: None,
+        cfg: cfg.clone(),
+    };
+    let consumer: BaseConsumer<Ctx> = cfg.group_consumer().create_with_context(Ctx { worker: Mutex::new(worker) })?;
+    let inputs: Vec<String> = TopicKind::INPUTS.iter().map(|k| cfg.topics.name(*k)).collect();
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    consumer.subscribe(&inputs)?;
+    tracing::info!(group = %cfg.group_id, instance = %cfg.instance_id, "Consuming input topics.");
+    while !shutdown.load(Ordering::Relaxed) {
+        let first = consumer.poll(Duration::from_millis(20));
+        let mut batch = Vec::new();
+        let mut next = first;
+        while let Some(result) = next {
+            match result {
+                Ok(m) => batch.push(record_of(&m)),
+                Err(e) => tracing::warn!(error = %e, "Consumer error."),
+            }
+            if batch.len() >= 1000 {
+                break;
+            }
+            next = consumer.poll(Duration::ZERO);
+        }
+        let mut w = consumer.context().worker.lock().expect("worker lock");
+        if let Some(e) = w.failed.take() {
+            return Err(e);
+        }
+        for record in batch {
+            w.enqueue(record);
+        }
+        w.drain()?;
+        if w.last_commit.elapsed() >= cfg.commit_interval {
+            w.commit(&consumer)?;
+        }
+    }
+    let mut w = consumer.context().worker.lock().expect("worker lock");
+    w.drain()?;
+    w.commit(&consumer)?;
+    drop(w);
+    tracing::info!("Stopped: in-flight work committed.");
+    Ok(())
+}
