@@ -168,7 +168,9 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 delete.topic.enable=true
 
-log.retention.hours=168
+# Recordings replay old event times as record timestamps: a development broker must never
+# delete them by age.
+log.retention.ms=-1
 log.retention.check.interval.ms=10000
 log.segment.bytes=104857600
 

@@ -1,6 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite, as a new user runs it from a fresh clone. CI calls this same script.
-# Needs only Rust (cargo); protobuf schemas compile without a system protoc.
+# The whole test suite, as a new user runs it from a fresh clone; CI calls this same script.
+# Needs Rust (cargo), Java 17 and Maven: scripts/kafka-local.sh installs Apache Kafka from
+# Maven Central and starts it on 127.0.0.1:9092 for the real-broker tests, and stops it after
+# (unless it was already running). The protobuf schemas compile without a system protoc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test
+
+started_kafka=0
+if ! scripts/kafka-local.sh status >/dev/null 2>&1; then
+    scripts/kafka-local.sh start
+    started_kafka=1
+fi
+stop_kafka() {
+    if [ "$started_kafka" = 1 ]; then
+        scripts/kafka-local.sh stop || true
+    fi
+}
+trap stop_kafka EXIT
+
+TAILWATCH_TEST_BROKERS="${TAILWATCH_TEST_BROKERS:-127.0.0.1:9092}" cargo test

@@ -21,10 +21,14 @@ use crate::topics::Topics;
 
 /// SIGTERM or Ctrl-C sets the flag: the service stops fetching, commits and exits.
 fn signal_shutdown(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     std::thread::spawn(move || {
         runtime.block_on(async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
@@ -195,7 +199,11 @@ fn kafka_config(args: &KafkaArgs, file: &ServiceFile) -> anyhow::Result<KafkaCon
         .clone()
         .or_else(|| file.brokers.clone())
         .context("--brokers (or TAILWATCH_BROKERS, or `brokers` in the config file) is required")?;
-    let prefix = args.topic_prefix.clone().or_else(|| file.topic_prefix.clone()).unwrap_or_else(|| "tw.".into());
+    let prefix = args
+        .topic_prefix
+        .clone()
+        .or_else(|| file.topic_prefix.clone())
+        .unwrap_or_else(|| "tw.".into());
     let mut cfg = KafkaConfig::new(&brokers, Topics::with_prefix(&prefix));
     cfg.overrides = file.librdkafka.clone();
     Ok(cfg)
@@ -208,7 +216,8 @@ fn span(text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
 fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, PathBuf, Option<PathBuf>)> {
     let file: ServiceFile = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => ServiceFile::default(),
@@ -217,7 +226,12 @@ fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, PathBuf, Option<Pa
     if let Some(g) = args.group_id.clone().or_else(|| file.group_id.clone()) {
         cfg.group_id = g;
     }
-    if let Some(i) = args.instance_id.clone().or_else(|| file.instance_id.clone()).or_else(|| std::env::var("HOSTNAME").ok()) {
+    if let Some(i) = args
+        .instance_id
+        .clone()
+        .or_else(|| file.instance_id.clone())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+    {
         cfg.instance_id = i;
     }
     if let Some(c) = args.commit_interval {
@@ -306,12 +320,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 truth.display()
             );
         }
-        Command::Replay { input, out, rules, kafka, rate } => {
+        Command::Replay {
+            input,
+            out,
+            rules,
+            kafka,
+            rate,
+        } => {
             let prefix = kafka.topic_prefix.clone().unwrap_or_else(|| "tw.".into());
             let topics = Topics::with_prefix(&prefix);
             if kafka.brokers.is_some() {
                 let cfg = kafka_config(&kafka, &ServiceFile::default())?;
-                let file = std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?;
+                let file = std::fs::File::open(&input)
+                    .with_context(|| format!("opening {}", input.display()))?;
                 let mut records = recording::read(std::io::BufReader::new(file), &topics)?;
                 replay::order(&mut records, &topics);
                 let sent = kafka::produce::produce_records(&cfg, &records, rate)?;
@@ -331,18 +352,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display()
             );
         }
-        Command::Record { kafka, topics, out, idle_exit } => {
+        Command::Record {
+            kafka,
+            topics,
+            out,
+            idle_exit,
+        } => {
             let cfg = kafka_config(&kafka, &ServiceFile::default())?;
             let records = kafka::capture::capture(&cfg, &topics, idle_exit.into())?;
-            let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
             recording::write(std::io::BufWriter::new(file), &records, &cfg.topics)?;
             eprintln!("recorded {} records to {}", records.len(), out.display());
         }
-        Command::Topics { command: TopicsCommand::Create { kafka, partitions, replication } } => {
+        Command::Topics {
+            command:
+                TopicsCommand::Create {
+                    kafka,
+                    partitions,
+                    replication,
+                },
+        } => {
             let cfg = kafka_config(&kafka, &ServiceFile::default())?;
             let runtime = tokio::runtime::Runtime::new()?;
-            let (created, existing) = runtime.block_on(kafka::admin::create_topics(&cfg, partitions, replication))?;
-            eprintln!("created {} topics, {} already existed", created.len(), existing.len());
+            let (created, existing) =
+                runtime.block_on(kafka::admin::create_topics(&cfg, partitions, replication))?;
+            eprintln!(
+                "created {} topics, {} already existed",
+                created.len(),
+                existing.len()
+            );
         }
         Command::Run(args) => {
             let (cfg, _, rules) = run_config(&args)?;
@@ -351,7 +390,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             signal_shutdown(shutdown.clone())?;
             kafka::service::run(cfg, rules, shutdown, Arc::default())?;
         }
-        Command::Demo { vehicles, duration, seed } => {
+        Command::Demo {
+            vehicles,
+            duration,
+            seed,
+        } => {
             crate::demo::run(vehicles, duration.as_secs(), seed)?;
         }
     }
@@ -370,7 +413,11 @@ impl Cli {
 
 /// Text logs on stderr; `RUST_LOG` filters (default `info`, `warn` for the demo).
 pub fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_level},rdkafka=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default_level},rdkafka=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -43,11 +43,22 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<()>
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
     };
 
-    let simulation = Simulation::new(SimConfig { vehicles, duration_secs, seed, partitions: PARTITIONS, ..SimConfig::default() });
+    let simulation = Simulation::new(SimConfig {
+        vehicles,
+        duration_secs,
+        seed,
+        partitions: PARTITIONS,
+        ..SimConfig::default()
+    });
     let truth: BTreeMap<String, Vec<String>> = simulation
         .truth()
         .iter()
-        .map(|t| (t.vin.to_string(), t.faults.iter().map(|f| f.as_str().to_owned()).collect()))
+        .map(|t| {
+            (
+                t.vin.to_string(),
+                t.faults.iter().map(|f| f.as_str().to_owned()).collect(),
+            )
+        })
         .collect();
     println!("tailwatch demo: {vehicles} simulated trucks, {} of driving, streamed into an in-process Kafka", humantime::format_duration(Duration::from_secs(duration_secs)));
     let started = Instant::now();
@@ -65,7 +76,14 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<()>
     shutdown.store(true, Ordering::Relaxed);
     service.join().expect("service thread")?;
 
-    let outputs = capture::capture(&cfg, &[topics.name(TopicKind::Blacklist), topics.name(TopicKind::Cases)], Duration::from_secs(1))?;
+    let outputs = capture::capture(
+        &cfg,
+        &[
+            topics.name(TopicKind::Blacklist),
+            topics.name(TopicKind::Cases),
+        ],
+        Duration::from_secs(1),
+    )?;
     let mut cases = Vec::new();
     let mut events = Vec::new();
     for r in &outputs {
@@ -81,10 +99,18 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<()>
 }
 
 /// Waits until the service has processed `count` input records.
-fn wait_for(stats: &Stats, service: &std::thread::JoinHandle<anyhow::Result<()>>, count: u64, started: Instant) -> anyhow::Result<()> {
+fn wait_for(
+    stats: &Stats,
+    service: &std::thread::JoinHandle<anyhow::Result<()>>,
+    count: u64,
+    started: Instant,
+) -> anyhow::Result<()> {
     while stats.records.load(Ordering::Relaxed) < count {
         anyhow::ensure!(!service.is_finished(), "the service stopped early");
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "the service did not keep up within 5 minutes");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "the service did not keep up within 5 minutes"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
@@ -98,12 +124,23 @@ fn print_summary(
     events: &[proto::BlacklistEvent],
     cases: &[proto::EnforcementCase],
 ) {
-    let listed = events.iter().filter(|e| e.status == proto::BlacklistStatus::Listed as i32).count();
+    let listed = events
+        .iter()
+        .filter(|e| e.status == proto::BlacklistStatus::Listed as i32)
+        .count();
     let delisted = events.len() - listed;
     println!();
-    println!("records processed   {sent} in {:.1} s ({:.0} records/s, exactly-once, {} transactions)", elapsed.as_secs_f64(), sent as f64 / elapsed.as_secs_f64(), stats.commits.load(Ordering::Relaxed));
+    println!(
+        "records processed   {sent} in {:.1} s ({:.0} records/s, exactly-once, {} transactions)",
+        elapsed.as_secs_f64(),
+        sent as f64 / elapsed.as_secs_f64(),
+        stats.commits.load(Ordering::Relaxed)
+    );
     println!("vehicles seen       {}", truth.len());
-    println!("blacklist events    {} ({listed} LISTED, {delisted} DELISTED)", events.len());
+    println!(
+        "blacklist events    {} ({listed} LISTED, {delisted} DELISTED)",
+        events.len()
+    );
     println!("dead-letter records {}", stats.dlq.load(Ordering::Relaxed));
     let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
     for c in cases {
@@ -113,10 +150,20 @@ fn print_summary(
     for (rule, n) in &by_rule {
         println!("  {rule:<24}{n}");
     }
-    let detected: BTreeSet<&str> = events.iter().map(|e| e.vin.as_str()).chain(cases.iter().map(|c| c.vin.as_str())).collect();
+    let detected: BTreeSet<&str> = events
+        .iter()
+        .map(|e| e.vin.as_str())
+        .chain(cases.iter().map(|c| c.vin.as_str()))
+        .collect();
     let faulty = truth.values().filter(|f| !f.is_empty()).count();
-    let clean_flagged = truth.iter().filter(|(v, f)| f.is_empty() && detected.contains(v.as_str())).count();
-    let flagged = truth.iter().filter(|(v, f)| !f.is_empty() && detected.contains(v.as_str())).count();
+    let clean_flagged = truth
+        .iter()
+        .filter(|(v, f)| f.is_empty() && detected.contains(v.as_str()))
+        .count();
+    let flagged = truth
+        .iter()
+        .filter(|(v, f)| !f.is_empty() && detected.contains(v.as_str()))
+        .count();
     println!("ground truth        {faulty} trucks carry injected faults, {flagged} flagged in this run; {clean_flagged} clean trucks flagged");
     println!("                    (a MIL fault needs 72 h and a data gap 7 days of event time; `tailwatch simulate` + `replay` runs longer fleets offline)");
     println!();
@@ -125,13 +172,33 @@ fn print_summary(
     for c in cases.iter().filter(|c| seen.insert(c.rule.clone())).take(3) {
         let evidence = c.evidence.first();
         let measurements: Vec<String> = evidence
-            .map(|e| e.measurements.iter().map(|m| match m.limit {
-                Some(limit) => format!("{} {:.2} {} (limit {limit})", m.name, m.value, m.unit),
-                None => format!("{} {:.2} {}", m.name, m.value, m.unit),
-            }).collect())
+            .map(|e| {
+                e.measurements
+                    .iter()
+                    .map(|m| match m.limit {
+                        Some(limit) => {
+                            format!("{} {:.2} {} (limit {limit})", m.name, m.value, m.unit)
+                        }
+                        None => format!("{} {:.2} {}", m.name, m.value, m.unit),
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         println!("  {}", c.case_id);
-        println!("    plate {} ({}), {}; fine {} yuan; priority {}", c.plate, if c.out_of_town { "out-of-town" } else { "Beijing" }, c.legal_basis, c.fine_yuan, proto::Priority::try_from(c.priority).map(|p| p.as_str_name()).unwrap_or("?"));
+        println!(
+            "    plate {} ({}), {}; fine {} yuan; priority {}",
+            c.plate,
+            if c.out_of_town {
+                "out-of-town"
+            } else {
+                "Beijing"
+            },
+            c.legal_basis,
+            c.fine_yuan,
+            proto::Priority::try_from(c.priority)
+                .map(|p| p.as_str_name())
+                .unwrap_or("?")
+        );
         println!("    evidence: {}", measurements.join("; "));
     }
 }

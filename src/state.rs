@@ -203,14 +203,20 @@ mod tests {
 
     #[test]
     fn state_round_trips_through_the_changelog_encoding() {
-        let mut state = VehicleState { last_seen: Secs(123_456), ..Default::default() };
+        let mut state = VehicleState {
+            last_seen: Secs(123_456),
+            ..Default::default()
+        };
         state.plate = crate::model::Plate::parse("冀F12345").ok();
         state.listing.reasons = 0b101;
         state.remote_sensing = [Secs(1), Secs(2), Secs(3)];
         let bytes = encode_state(&state);
         assert!(bytes.len() < 100, "{} bytes", bytes.len());
         assert_eq!(decode_state(&bytes).unwrap(), state);
-        assert!(matches!(decode_state(&[9, 1, 2]), Err(StateDecodeError::Format(9))));
+        assert!(matches!(
+            decode_state(&[9, 1, 2]),
+            Err(StateDecodeError::Format(9))
+        ));
         assert!(decode_state(&[]).is_err());
     }
 

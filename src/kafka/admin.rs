@@ -15,8 +15,10 @@ pub async fn create_topics(
     replication: i32,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let admin: AdminClient<DefaultClientContext> = cfg.producer().create()?;
-    let names: Vec<(TopicKind, String)> =
-        TopicKind::ALL.into_iter().map(|k| (k, cfg.topics.name(k))).collect();
+    let names: Vec<(TopicKind, String)> = TopicKind::ALL
+        .into_iter()
+        .map(|k| (k, cfg.topics.name(k)))
+        .collect();
     let new: Vec<NewTopic> = names
         .iter()
         .map(|(kind, name)| {

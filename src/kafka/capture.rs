@@ -10,12 +10,20 @@ use super::{record_of, KafkaConfig};
 use crate::recording::Record;
 
 /// Every committed record of `topics`, in the order consumed per partition.
-pub fn capture(cfg: &KafkaConfig, topics: &[String], idle_exit: Duration) -> anyhow::Result<Vec<Record>> {
+pub fn capture(
+    cfg: &KafkaConfig,
+    topics: &[String],
+    idle_exit: Duration,
+) -> anyhow::Result<Vec<Record>> {
     let consumer: BaseConsumer = cfg.plain_consumer().create()?;
     let mut tpl = TopicPartitionList::new();
     for topic in topics {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+        let partitions = metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0);
         anyhow::ensure!(partitions > 0, "topic {topic} does not exist");
         for p in 0..partitions as i32 {
             tpl.add_partition_offset(topic, p, Offset::Beginning)?;

@@ -105,7 +105,10 @@ impl KafkaConfig {
             .set("linger.ms", "5")
             .set("transaction.timeout.ms", "30000");
         if self.exactly_once {
-            c.set("transactional.id", format!("{}-{}", self.group_id, self.instance_id));
+            c.set(
+                "transactional.id",
+                format!("{}-{}", self.group_id, self.instance_id),
+            );
         }
         self.finish(c)
     }
@@ -125,7 +128,10 @@ pub fn record_of(m: &BorrowedMessage<'_>) -> Record {
     let mut headers = BTreeMap::new();
     if let Some(h) = m.headers() {
         for header in h.iter() {
-            let value = header.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            let value = header
+                .value
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
             headers.insert(header.key.to_owned(), value);
         }
     }
@@ -142,7 +148,13 @@ pub fn record_of(m: &BorrowedMessage<'_>) -> Record {
 
 /// Headers of a record for producing.
 pub fn headers_of(record: &Record) -> rdkafka::message::OwnedHeaders {
-    record.headers.iter().fold(rdkafka::message::OwnedHeaders::new(), |h, (k, v)| {
-        h.insert(rdkafka::message::Header { key: k, value: Some(v.as_bytes()) })
-    })
+    record
+        .headers
+        .iter()
+        .fold(rdkafka::message::OwnedHeaders::new(), |h, (k, v)| {
+            h.insert(rdkafka::message::Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            })
+        })
 }

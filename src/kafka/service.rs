@@ -52,9 +52,17 @@ pub struct Stats {
 
 struct Queue {
     records: VecDeque<Record>,
-    /// When the queue last became empty; it holds the others back until `merge_wait` passed.
+    /// When the queue last became empty.
     empty_since: Instant,
+    /// When the broker was last asked whether records are unread.
+    checked_at: Instant,
+    /// Empty because the partition has no unread records (checked against the broker).
+    caught_up: bool,
 }
+
+/// An empty queue with unread records on the broker holds its partition number back at most
+/// this many `merge_wait`s, so a stalled fetch cannot stop processing.
+const MAX_MERGE_WAITS: u32 = 20;
 
 struct Worker {
     cfg: KafkaConfig,
@@ -83,17 +91,52 @@ impl Worker {
             return;
         };
         if let Some(q) = topic_queues.get_mut(&record.topic) {
+            q.caught_up = false;
             q.records.push_back(record);
         }
     }
 
+    /// Whether an empty queue may be passed over: it has no unread records on the broker, or
+    /// it has waited its maximum. Asks the broker at most once per `merge_wait`.
+    fn may_pass(
+        consumer: &BaseConsumer<Ctx>,
+        merge_wait: Duration,
+        topic: &str,
+        p: i32,
+        q: &mut Queue,
+        now: Instant,
+    ) -> bool {
+        if q.caught_up || now.duration_since(q.empty_since) >= merge_wait * MAX_MERGE_WAITS {
+            return true;
+        }
+        if now.duration_since(q.checked_at) < merge_wait {
+            return false;
+        }
+        q.checked_at = now;
+        let next = consumer
+            .position()
+            .ok()
+            .and_then(|tpl| tpl.find_partition(topic, p).map(|e| e.offset()));
+        let high = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(1))
+            .map(|(_, high)| high);
+        q.caught_up = match (next, high) {
+            (Some(Offset::Offset(next)), Ok(high)) => next >= high,
+            (_, Ok(0)) => true,
+            _ => false,
+        };
+        q.caught_up
+    }
+
     /// The next record of partition `p` in merged timestamp order, or `None` to wait.
-    fn next(&mut self, p: i32) -> Option<Record> {
+    fn next(&mut self, consumer: &BaseConsumer<Ctx>, p: i32) -> Option<Record> {
         let merge_wait = self.cfg.merge_wait;
         let queues = self.partitions.get_mut(&p)?;
         let now = Instant::now();
-        if queues.values().any(|q| q.records.is_empty() && now.duration_since(q.empty_since) < merge_wait) {
-            return None;
+        for (topic, q) in queues.iter_mut() {
+            if q.records.is_empty() && !Self::may_pass(consumer, merge_wait, topic, p, q, now) {
+                return None;
+            }
         }
         let cfg = &self.cfg;
         let (_, q) = queues
@@ -106,21 +149,29 @@ impl Worker {
         let record = q.records.pop_front();
         if q.records.is_empty() {
             q.empty_since = now;
+            q.checked_at = now;
         }
         record
     }
 
-    fn drain(&mut self) -> anyhow::Result<()> {
+    fn drain(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
         let partitions: Vec<i32> = self.partitions.keys().copied().collect();
         for p in partitions {
-            while let Some(record) = self.next(p) {
+            while let Some(record) = self.next(consumer, p) {
                 self.apply(&record)?;
             }
         }
         Ok(())
     }
 
-    fn send(&self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, value: Option<&[u8]>, record: Option<&Record>) -> anyhow::Result<()> {
+    fn send(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        record: Option<&Record>,
+    ) -> anyhow::Result<()> {
         let mut message = BaseRecord::<[u8], [u8]>::to(topic);
         if let Some(p) = partition {
             message = message.partition(p);
@@ -148,7 +199,9 @@ impl Worker {
 
     fn apply(&mut self, record: &Record) -> anyhow::Result<()> {
         if self.cfg.exactly_once && !self.in_transaction {
-            self.producer.begin_transaction().context("beginning a transaction")?;
+            self.producer
+                .begin_transaction()
+                .context("beginning a transaction")?;
         }
         self.in_transaction = true;
         let processed = self.processor.process(record);
@@ -156,16 +209,34 @@ impl Worker {
         for emitted in &processed.emitted {
             match emitted {
                 Emitted::Blacklist(e) => {
-                    self.send(&topics.name(TopicKind::Blacklist), None, Some(e.vin.as_bytes()), Some(&e.encode_to_vec()), None)?;
+                    self.send(
+                        &topics.name(TopicKind::Blacklist),
+                        None,
+                        Some(e.vin.as_bytes()),
+                        Some(&e.encode_to_vec()),
+                        None,
+                    )?;
                     self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
                 }
                 Emitted::Case(c) => {
-                    self.send(&topics.name(TopicKind::Cases), None, Some(c.case_id.as_bytes()), Some(&c.encode_to_vec()), None)?;
+                    self.send(
+                        &topics.name(TopicKind::Cases),
+                        None,
+                        Some(c.case_id.as_bytes()),
+                        Some(&c.encode_to_vec()),
+                        None,
+                    )?;
                     self.stats.cases.fetch_add(1, Ordering::Relaxed);
                 }
                 Emitted::Dlq { reason, message } => {
                     let dlq = dlq_record(topics, record, reason, message);
-                    self.send(&dlq.topic, None, dlq.key.as_deref(), dlq.value.as_deref(), Some(&dlq))?;
+                    self.send(
+                        &dlq.topic,
+                        None,
+                        dlq.key.as_deref(),
+                        dlq.value.as_deref(),
+                        Some(&dlq),
+                    )?;
                     self.stats.dlq.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -174,9 +245,13 @@ impl Worker {
             self.dirty.entry(record.partition).or_default().insert(vin);
         }
         if !processed.expired.is_empty() {
-            self.expired.entry(record.partition).or_default().extend(processed.expired);
+            self.expired
+                .entry(record.partition)
+                .or_default()
+                .extend(processed.expired);
         }
-        self.offsets.insert((record.topic.clone(), record.partition), record.offset + 1);
+        self.offsets
+            .insert((record.topic.clone(), record.partition), record.offset + 1);
         self.stats.records.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -191,7 +266,13 @@ impl Worker {
         for (&p, vins) in &std::mem::take(&mut self.dirty) {
             for vin in vins {
                 if let Some(state) = self.processor.store().get(vin) {
-                    self.send(&changelog, Some(p), Some(vin.as_bytes()), Some(&encode_state(&state)), None)?;
+                    self.send(
+                        &changelog,
+                        Some(p),
+                        Some(vin.as_bytes()),
+                        Some(&encode_state(&state)),
+                        None,
+                    )?;
                 }
             }
         }
@@ -205,12 +286,22 @@ impl Worker {
             tpl.add_partition_offset(topic, *p, Offset::Offset(*next))?;
         }
         if self.cfg.exactly_once {
-            let group = consumer.group_metadata().context("consumer has no group metadata")?;
-            self.producer.send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT).context("adding offsets to the transaction")?;
-            self.producer.commit_transaction(TXN_TIMEOUT).context("committing the transaction")?;
+            let group = consumer
+                .group_metadata()
+                .context("consumer has no group metadata")?;
+            self.producer
+                .send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT)
+                .context("adding offsets to the transaction")?;
+            self.producer
+                .commit_transaction(TXN_TIMEOUT)
+                .context("committing the transaction")?;
         } else {
-            self.producer.flush(TXN_TIMEOUT).context("flushing outputs")?;
-            consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).context("committing offsets")?;
+            self.producer
+                .flush(TXN_TIMEOUT)
+                .context("flushing outputs")?;
+            consumer
+                .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+                .context("committing offsets")?;
         }
         self.offsets.clear();
         self.in_transaction = false;
@@ -225,7 +316,11 @@ impl Worker {
             self.dirty.remove(&p);
             self.expired.remove(&p);
             let dropped = self.processor.store().drop_partition(p);
-            tracing::info!(partition = p, vehicles = dropped, "Partition revoked; its vehicles were dropped.");
+            tracing::info!(
+                partition = p,
+                vehicles = dropped,
+                "Partition revoked; its vehicles were dropped."
+            );
         }
         self.stats.ready.store(false, Ordering::Relaxed);
     }
@@ -238,13 +333,25 @@ impl Worker {
                 fresh.insert(e.partition());
                 BTreeMap::new()
             });
-            queues.entry(e.topic().to_owned()).or_insert(Queue { records: VecDeque::new(), empty_since: now });
+            queues.entry(e.topic().to_owned()).or_insert(Queue {
+                records: VecDeque::new(),
+                empty_since: now,
+                checked_at: now,
+                caught_up: false,
+            });
         }
         for p in fresh {
             let started = Instant::now();
             let restored = restore(&self.cfg, &self.processor, p)?;
-            self.stats.restored_vehicles.fetch_add(restored, Ordering::Relaxed);
-            tracing::info!(partition = p, vehicles = restored, seconds = started.elapsed().as_secs_f64(), "Partition restored from the changelog.");
+            self.stats
+                .restored_vehicles
+                .fetch_add(restored, Ordering::Relaxed);
+            tracing::info!(
+                partition = p,
+                vehicles = restored,
+                seconds = started.elapsed().as_secs_f64(),
+                "Partition restored from the changelog."
+            );
         }
         self.stats.ready.store(true, Ordering::Relaxed);
         Ok(())
@@ -265,11 +372,15 @@ fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Result<u
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
                 use rdkafka::Message as _;
-                let Some(vin) = m.key().and_then(|k| Vin::from_bytes(k).ok()) else { continue };
+                let Some(vin) = m.key().and_then(|k| Vin::from_bytes(k).ok()) else {
+                    continue;
+                };
                 match m.payload() {
                     Some(bytes) => match decode_state(bytes) {
                         Ok(state) => store.insert(p, vin, state),
-                        Err(e) => tracing::warn!(partition = p, offset = m.offset(), error = %e, "Unreadable changelog state skipped."),
+                        Err(e) => {
+                            tracing::warn!(partition = p, offset = m.offset(), error = %e, "Unreadable changelog state skipped.")
+                        }
                     },
                     None => {
                         store.remove(p, &vin);
@@ -289,7 +400,10 @@ struct QuietEof;
 
 impl ClientContext for QuietEof {
     fn error(&self, error: KafkaError, reason: &str) {
-        let eof = matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF));
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
         if !eof {
             tracing::error!(%error, reason, "Kafka client error.");
         }
@@ -326,10 +440,17 @@ impl ConsumerContext for Ctx {
 }
 
 /// Runs until `shutdown` is set, then commits and returns. Blocking: call from a thread.
-pub fn run(cfg: KafkaConfig, rules: Rules, shutdown: Arc<AtomicBool>, stats: Arc<Stats>) -> anyhow::Result<()> {
+pub fn run(
+    cfg: KafkaConfig,
+    rules: Rules,
+    shutdown: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+) -> anyhow::Result<()> {
     let producer: BaseProducer = cfg.service_producer().create()?;
     if cfg.exactly_once {
-        producer.init_transactions(TXN_TIMEOUT).context("initialising transactions")?;
+        producer
+            .init_transactions(TXN_TIMEOUT)
+            .context("initialising transactions")?;
     }
     let worker = Worker {
         processor: Processor::new(rules, cfg.topics.clone()),
@@ -344,8 +465,13 @@ pub fn run(cfg: KafkaConfig, rules: Rules, shutdown: Arc<AtomicBool>, stats: Arc
         failed: None,
         cfg: cfg.clone(),
     };
-    let consumer: BaseConsumer<Ctx> = cfg.group_consumer().create_with_context(Ctx { worker: Mutex::new(worker) })?;
-    let inputs: Vec<String> = TopicKind::INPUTS.iter().map(|k| cfg.topics.name(*k)).collect();
+    let consumer: BaseConsumer<Ctx> = cfg.group_consumer().create_with_context(Ctx {
+        worker: Mutex::new(worker),
+    })?;
+    let inputs: Vec<String> = TopicKind::INPUTS
+        .iter()
+        .map(|k| cfg.topics.name(*k))
+        .collect();
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     consumer.subscribe(&inputs)?;
     tracing::info!(group = %cfg.group_id, instance = %cfg.instance_id, "Consuming input topics.");
@@ -370,13 +496,13 @@ pub fn run(cfg: KafkaConfig, rules: Rules, shutdown: Arc<AtomicBool>, stats: Arc
         for record in batch {
             w.enqueue(record);
         }
-        w.drain()?;
+        w.drain(&consumer)?;
         if w.last_commit.elapsed() >= cfg.commit_interval {
             w.commit(&consumer)?;
         }
     }
     let mut w = consumer.context().worker.lock().expect("worker lock");
-    w.drain()?;
+    w.drain(&consumer)?;
     w.commit(&consumer)?;
     drop(w);
     tracing::info!("Stopped: in-flight work committed.");

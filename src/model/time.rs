@@ -14,7 +14,19 @@ const EPOCH_2000_SECS: i64 = 946_684_800;
 pub struct EventTime(pub i64);
 
 /// Seconds since 2000-01-01T00:00:00Z; 0 doubles as "never" in state.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Debug,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Secs(pub u32);
 
 impl EventTime {

@@ -1,0 +1,324 @@
+//! End to end against a real Apache Kafka broker (`scripts/kafka-local.sh start`; address in
+//! `TAILWATCH_TEST_BROKERS`, default 127.0.0.1:9092). Each test uses fresh topic names.
+//!
+//! The oracle is the offline replay: the same recording processed by `tailwatch run` on Kafka
+//! must give exactly the same blacklist events and cases, however the service is stopped,
+//! killed or rebalanced on the way.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use tailwatch::config;
+use tailwatch::kafka::service::{self, Stats};
+use tailwatch::kafka::{admin, capture, produce, KafkaConfig};
+use tailwatch::pipeline::Processor;
+use tailwatch::proto;
+use tailwatch::recording::Record;
+use tailwatch::replay;
+use tailwatch::sim::{SimConfig, Simulation};
+use tailwatch::topics::{TopicKind, Topics};
+
+const PARTITIONS: i32 = 4;
+
+fn brokers() -> String {
+    std::env::var("TAILWATCH_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// Fresh topics under a unique prefix, created on the broker.
+fn fresh(name: &str) -> KafkaConfig {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let prefix = format!("test-{name}-{}-{nanos}.", std::process::id());
+    let mut cfg = KafkaConfig::new(&brokers(), Topics::with_prefix(&prefix));
+    cfg.group_id = format!("{prefix}group");
+    cfg.instance_id = format!("{prefix}i0");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(admin::create_topics(&cfg, PARTITIONS, 1))
+        .expect("broker reachable: run scripts/kafka-local.sh start");
+    cfg
+}
+
+fn simulated(cfg: &KafkaConfig, vehicles: usize, minutes: u64) -> Vec<Record> {
+    let sim = SimConfig {
+        vehicles,
+        duration_secs: minutes * 60,
+        seed: 11,
+        partitions: PARTITIONS,
+        topics: cfg.topics.clone(),
+        ..SimConfig::default()
+    };
+    Simulation::new(sim).collect()
+}
+
+/// Blacklist events and cases as sorted JSON lines, from the offline replay.
+fn offline(cfg: &KafkaConfig, records: &[Record]) -> (Vec<String>, Vec<String>) {
+    let processor = Processor::new(config::default_rules(), cfg.topics.clone());
+    let mut ordered = records.to_vec();
+    replay::order(&mut ordered, &cfg.topics);
+    let out = replay::run(&processor, &cfg.topics, &ordered);
+    let (mut blacklist, mut cases) = (out.blacklist, out.cases);
+    blacklist.sort();
+    cases.sort();
+    (blacklist, cases)
+}
+
+/// The same, read back from Kafka with read_committed.
+fn online(cfg: &KafkaConfig) -> (Vec<String>, Vec<String>) {
+    let names = [
+        cfg.topics.name(TopicKind::Blacklist),
+        cfg.topics.name(TopicKind::Cases),
+    ];
+    let records = capture::capture(cfg, &names, Duration::from_secs(2)).unwrap();
+    let (mut blacklist, mut cases) = (Vec::new(), Vec::new());
+    for r in records {
+        let value = r.value.expect("outputs are never tombstones");
+        if r.topic == names[0] {
+            blacklist.push(
+                serde_json::to_string(&proto::BlacklistEvent::decode(value.as_slice()).unwrap())
+                    .unwrap(),
+            );
+        } else {
+            cases.push(
+                serde_json::to_string(&proto::EnforcementCase::decode(value.as_slice()).unwrap())
+                    .unwrap(),
+            );
+        }
+    }
+    blacklist.sort();
+    cases.sort();
+    (blacklist, cases)
+}
+
+/// Whether the group has committed every input record.
+fn caught_up(cfg: &KafkaConfig) -> bool {
+    let mut c = cfg.plain_consumer();
+    c.set("group.id", &cfg.group_id);
+    let consumer: BaseConsumer = c.create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for kind in TopicKind::INPUTS {
+        for p in 0..PARTITIONS {
+            tpl.add_partition(&cfg.topics.name(kind), p);
+        }
+    }
+    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
+        return false;
+    };
+    committed.elements().iter().all(|e| {
+        let (_, high) = consumer
+            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
+            .unwrap();
+        match e.offset() {
+            Offset::Offset(o) => o >= high,
+            _ => high == 0,
+        }
+    })
+}
+
+fn wait_caught_up(cfg: &KafkaConfig, limit: Duration) {
+    let started = Instant::now();
+    while !caught_up(cfg) {
+        assert!(
+            started.elapsed() < limit,
+            "service did not catch up within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Runs the service in this process until it has consumed `count` records.
+fn run_in_process(cfg: &KafkaConfig, count: u64) -> Arc<Stats> {
+    let stats = Arc::new(Stats::default());
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let handle = {
+        let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
+        std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
+    };
+    let started = Instant::now();
+    while stats.records.load(Ordering::Relaxed) < count {
+        assert!(
+            !handle.is_finished(),
+            "service stopped: {:?}",
+            handle.join()
+        );
+        assert!(started.elapsed() < Duration::from_secs(120), "timed out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    shutdown.store(true, Ordering::Relaxed);
+    handle.join().unwrap().unwrap();
+    stats
+}
+
+/// A `tailwatch run` child process, killed if a test fails before stopping it.
+struct Instance(Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
+    let child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args([
+            "run",
+            "--brokers",
+            &cfg.brokers,
+            "--topic-prefix",
+            cfg.topics
+                .name(TopicKind::Telemetry)
+                .trim_end_matches("telemetry"),
+        ])
+        .args(["--group-id", &cfg.group_id, "--instance-id", instance])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Instance(child)
+}
+
+fn assert_same(cfg: &KafkaConfig, expected: &(Vec<String>, Vec<String>)) {
+    let got = online(cfg);
+    assert!(
+        !expected.0.is_empty() && !expected.1.is_empty(),
+        "the recording must produce outputs"
+    );
+    assert_eq!(got.0.len(), expected.0.len(), "blacklist event count");
+    assert_eq!(got.0, expected.0, "blacklist events");
+    let ids = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|l| l.split('"').nth(7).unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        got.1.len(),
+        expected.1.len(),
+        "case count: got {:?} expected {:?}",
+        ids(&got.1),
+        ids(&expected.1)
+    );
+    assert_eq!(got.1, expected.1, "cases");
+}
+
+#[test]
+fn run_on_kafka_matches_offline_replay() {
+    let cfg = fresh("equal");
+    let records = simulated(&cfg, 60, 60);
+    let expected = offline(&cfg, &records);
+    let sent = produce::produce_records(&cfg, &records, None).unwrap();
+    let stats = run_in_process(&cfg, sent);
+    assert_eq!(stats.dlq.load(Ordering::Relaxed), 0);
+    assert_same(&cfg, &expected);
+}
+
+#[test]
+fn poison_records_go_to_the_dlq_and_the_partition_keeps_moving() {
+    let cfg = fresh("poison");
+    let mut records = simulated(&cfg, 20, 20);
+    let victim = records
+        .iter()
+        .position(|r| r.topic == cfg.topics.name(TopicKind::Telemetry))
+        .unwrap();
+    let mut garbage = records[victim].clone();
+    garbage.value = Some(b"\xff\xfe not protobuf \x00\x01".to_vec());
+    records.insert(victim + 1, garbage.clone());
+    // Offsets in the recording follow the order produced.
+    let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for r in &mut records {
+        let o = next.entry((r.topic.clone(), r.partition)).or_default();
+        r.offset = *o;
+        *o += 1;
+    }
+    let expected = offline(&cfg, &records);
+    let sent = produce::produce_records(&cfg, &records, None).unwrap();
+    let stats = run_in_process(&cfg, sent);
+    assert_eq!(
+        stats.records.load(Ordering::Relaxed),
+        sent,
+        "every record after the poison was processed"
+    );
+    let dlq = capture::capture(
+        &cfg,
+        &[cfg.topics.name(TopicKind::Dlq)],
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].value, garbage.value, "original bytes");
+    assert_eq!(dlq[0].key, garbage.key, "original key");
+    assert_eq!(dlq[0].headers["tw-error-kind"], "bad_protobuf");
+    assert_eq!(dlq[0].headers["tw-source-topic"], garbage.topic);
+    assert_eq!(
+        dlq[0].headers["tw-source-partition"],
+        garbage.partition.to_string()
+    );
+    assert_same(&cfg, &expected);
+}
+
+#[test]
+fn killed_with_sigkill_and_restarted_outputs_stay_exact() {
+    let cfg = fresh("kill");
+    let records = simulated(&cfg, 60, 60);
+    let expected = offline(&cfg, &records);
+    produce::produce_records(&cfg, &records, None).unwrap();
+    for delay_ms in [1500, 2500, 3500] {
+        let mut child = spawn(&cfg, "kill-0");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
+    }
+    let mut child = spawn(&cfg, "kill-0");
+    wait_caught_up(&cfg, Duration::from_secs(120));
+    terminate(&mut child);
+    assert_same(&cfg, &expected);
+}
+
+#[test]
+fn two_instances_share_partitions_and_survive_one_leaving() {
+    let cfg = fresh("pair");
+    let records = simulated(&cfg, 60, 60);
+    let expected = offline(&cfg, &records);
+    let (first, rest) = records.split_at(records.len() / 2);
+    produce::produce_records(&cfg, first, None).unwrap();
+    let mut a = spawn(&cfg, "pair-a");
+    let mut b = spawn(&cfg, "pair-b");
+    std::thread::sleep(Duration::from_secs(4));
+    terminate(&mut a);
+    produce::produce_records(&cfg, rest, None).unwrap();
+    wait_caught_up(&cfg, Duration::from_secs(120));
+    terminate(&mut b);
+    assert_same(&cfg, &expected);
+}
+
+/// SIGTERM, then the process must exit 0 within 10 s.
+fn terminate(instance: &mut Instance) {
+    let child = &mut instance.0;
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
