@@ -97,6 +97,7 @@ pub fn blacklist_event(e: &BlacklistEvent) -> proto::BlacklistEvent {
             record: record(&r.record),
         }),
         vin_valid: e.vin.is_valid(),
+        record: record(&e.record),
     }
 }
 

@@ -118,5 +118,6 @@ fn blacklist_event(
         },
         event_time: cx.now.time(),
         reinspection,
+        record: cx.event.source.clone(),
     }
 }

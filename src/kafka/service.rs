@@ -359,15 +359,23 @@ impl Worker {
 }
 
 /// Reads changelog partition `p` to its end into the store; returns the vehicles it holds.
-fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Result<u64> {
+pub fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Result<u64> {
+    let changelog = cfg.topics.name(TopicKind::Changelog);
+    processor.store().drop_partition(p);
+    let probe: BaseConsumer<QuietEof> = cfg.plain_consumer().create_with_context(QuietEof)?;
+    let (low, high) = probe
+        .fetch_watermarks(&changelog, p, Duration::from_secs(10))
+        .context("reading changelog watermarks")?;
+    if low == high {
+        return Ok(0);
+    }
     let mut config = cfg.plain_consumer();
     config.set("enable.partition.eof", "true");
     let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&cfg.topics.name(TopicKind::Changelog), p, Offset::Beginning)?;
+    tpl.add_partition_offset(&changelog, p, Offset::Beginning)?;
     consumer.assign(&tpl)?;
     let store = processor.store();
-    store.drop_partition(p);
     loop {
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {

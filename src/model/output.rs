@@ -162,6 +162,8 @@ pub struct BlacklistEvent {
     pub priority: Priority,
     pub event_time: EventTime,
     pub reinspection: Option<ReinspectionRef>,
+    /// The input record whose evidence produced this event.
+    pub record: RecordRef,
 }
 
 #[derive(Debug, Clone, PartialEq)]
