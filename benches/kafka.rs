@@ -68,7 +68,11 @@ fn samples(records: &[Record], topics: &Topics) -> usize {
 }
 
 fn throughput() {
-    let cfg = fresh("throughput", PARTITIONS);
+    let mut cfg = fresh("throughput", PARTITIONS);
+    // TAILWATCH_BENCH_COMMIT_MS: measure another commit interval than the 100 ms default.
+    if let Ok(ms) = std::env::var("TAILWATCH_BENCH_COMMIT_MS") {
+        cfg.commit_interval = Duration::from_millis(ms.parse().expect("milliseconds"));
+    }
     let sim = SimConfig {
         vehicles: 600,
         duration_secs: 3600,

@@ -30,8 +30,8 @@ pub struct KafkaConfig {
     pub instance_id: String,
     /// How often the service commits its transaction (outputs + changelog + offsets).
     pub commit_interval: Duration,
-    /// How long an empty input partition holds back the others of its partition number, so
-    /// records are merged across topics in timestamp order.
+    /// How long an empty input partition with unread records on the broker may hold back the
+    /// others of its partition number, so records are merged across topics in timestamp order.
     pub merge_wait: Duration,
     /// Transactions (exactly-once). Off: at-least-once, for brokers without transactions.
     pub exactly_once: bool,
@@ -47,7 +47,7 @@ impl KafkaConfig {
             group_id: "tailwatch".to_owned(),
             instance_id: "tailwatch-0".to_owned(),
             commit_interval: Duration::from_millis(100),
-            merge_wait: Duration::from_millis(100),
+            merge_wait: Duration::from_secs(1),
             exactly_once: true,
             overrides: BTreeMap::new(),
         }
@@ -103,7 +103,11 @@ impl KafkaConfig {
         c.set("enable.idempotence", "true")
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
-            .set("transaction.timeout.ms", "30000");
+            .set("transaction.timeout.ms", "30000")
+            // A transaction's first write after a commit is answered CONCURRENT_TRANSACTIONS
+            // until the markers are written; the default 100 ms backoff would cap commits.
+            .set("retry.backoff.ms", "5")
+            .set("retry.backoff.max.ms", "100");
         if self.exactly_once {
             c.set(
                 "transactional.id",

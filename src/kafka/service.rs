@@ -54,15 +54,14 @@ struct Queue {
     records: VecDeque<Record>,
     /// When the queue last became empty.
     empty_since: Instant,
-    /// When the broker was last asked whether records are unread.
-    checked_at: Instant,
+    /// When the broker was last asked whether records are unread, in this empty spell.
+    checked_at: Option<Instant>,
     /// Empty because the partition has no unread records (checked against the broker).
     caught_up: bool,
 }
 
-/// An empty queue with unread records on the broker holds its partition number back at most
-/// this many `merge_wait`s, so a stalled fetch cannot stop processing.
-const MAX_MERGE_WAITS: u32 = 20;
+/// How often an empty queue may ask the broker whether it has unread records.
+const RECHECK: Duration = Duration::from_millis(10);
 
 struct Worker {
     cfg: KafkaConfig,
@@ -96,8 +95,9 @@ impl Worker {
         }
     }
 
-    /// Whether an empty queue may be passed over: it has no unread records on the broker, or
-    /// it has waited its maximum. Asks the broker at most once per `merge_wait`.
+    /// Whether an empty queue may be passed over: the broker has no unread records for it, or
+    /// it has held the others back for `merge_wait`. Asks the broker at most every
+    /// `RECHECK` per queue.
     fn may_pass(
         consumer: &BaseConsumer<Ctx>,
         merge_wait: Duration,
@@ -106,13 +106,15 @@ impl Worker {
         q: &mut Queue,
         now: Instant,
     ) -> bool {
-        if q.caught_up || now.duration_since(q.empty_since) >= merge_wait * MAX_MERGE_WAITS {
+        if q.caught_up || now.duration_since(q.empty_since) >= merge_wait {
             return true;
         }
-        if now.duration_since(q.checked_at) < merge_wait {
+        if q.checked_at
+            .is_some_and(|t| now.duration_since(t) < RECHECK)
+        {
             return false;
         }
-        q.checked_at = now;
+        q.checked_at = Some(now);
         let next = consumer
             .position()
             .ok()
@@ -149,7 +151,7 @@ impl Worker {
         let record = q.records.pop_front();
         if q.records.is_empty() {
             q.empty_since = now;
-            q.checked_at = now;
+            q.checked_at = None;
         }
         record
     }
@@ -336,7 +338,7 @@ impl Worker {
             queues.entry(e.topic().to_owned()).or_insert(Queue {
                 records: VecDeque::new(),
                 empty_since: now,
-                checked_at: now,
+                checked_at: None,
                 caught_up: false,
             });
         }
