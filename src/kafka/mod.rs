@@ -81,7 +81,10 @@ impl KafkaConfig {
             .set("partition.assignment.strategy", "range")
             .set("session.timeout.ms", "10000")
             .set("max.poll.interval.ms", "60000")
-            .set("fetch.wait.max.ms", "20");
+            .set("fetch.wait.max.ms", "20")
+            // librdkafka postpones a partition's next fetch by this long once its local queue
+            // is full (default 1 s): far longer than it takes us to drain the queue.
+            .set("fetch.queue.backoff.ms", "10");
         self.finish(c)
     }
 
@@ -92,7 +95,8 @@ impl KafkaConfig {
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "20");
+            .set("fetch.wait.max.ms", "20")
+            .set("fetch.queue.backoff.ms", "10");
         self.finish(c)
     }
 

@@ -95,9 +95,9 @@ impl Worker {
         }
     }
 
-    /// Whether an empty queue may be passed over: the broker has no unread records for it, or
-    /// it has held the others back for `merge_wait`. Asks the broker at most every
-    /// `RECHECK` per queue.
+    /// Whether an empty queue may be passed over: the partition has no unread records (by the
+    /// high watermark of librdkafka's last fetch), or it has held the others back for
+    /// `merge_wait`. Checks at most every `RECHECK` per queue.
     fn may_pass(
         consumer: &BaseConsumer<Ctx>,
         merge_wait: Duration,
@@ -119,12 +119,9 @@ impl Worker {
             .position()
             .ok()
             .and_then(|tpl| tpl.find_partition(topic, p).map(|e| e.offset()));
-        let high = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(1))
-            .map(|(_, high)| high);
-        q.caught_up = match (next, high) {
-            (Some(Offset::Offset(next)), Ok(high)) => next >= high,
-            (_, Ok(0)) => true,
+        q.caught_up = match (next, cached_high_watermark(consumer, topic, p)) {
+            (Some(Offset::Offset(next)), Some(high)) => next >= high,
+            (_, Some(0)) => true,
             _ => false,
         };
         q.caught_up
@@ -260,8 +257,8 @@ impl Worker {
 
     /// Writes changed states and commits outputs, states and offsets together.
     fn commit(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
-        self.last_commit = Instant::now();
         if !self.in_transaction {
+            self.last_commit = Instant::now();
             return Ok(());
         }
         let changelog = self.cfg.topics.name(TopicKind::Changelog);
@@ -307,6 +304,8 @@ impl Worker {
         }
         self.offsets.clear();
         self.in_transaction = false;
+        // The interval runs from the end of a commit, so a slow commit cannot starve processing.
+        self.last_commit = Instant::now();
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -358,6 +357,27 @@ impl Worker {
         self.stats.ready.store(true, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The high watermark librdkafka last saw in a fetch response for this partition, without
+/// asking the broker (`None` before the first fetch).
+fn cached_high_watermark(consumer: &BaseConsumer<Ctx>, topic: &str, p: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` lives; the topic is a valid C string
+    // and the out-pointers point at live locals. The call only reads librdkafka's cached
+    // partition state.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            p,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 /// Reads changelog partition `p` to its end into the store; returns the vehicles it holds.
