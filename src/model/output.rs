@@ -127,7 +127,7 @@ pub struct Evidence {
 /// A non-site enforcement case: a self-contained evidence bundle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {
-    /// `<rule>:<vin>:<window or day>`: one violation, one case.
+    /// `rule:vin:window-or-day`: one violation, one case.
     pub id: String,
     pub vin: Vin,
     pub plate: Option<Plate>,
