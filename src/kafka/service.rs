@@ -284,6 +284,7 @@ impl Worker {
         for ((topic, p), next) in &self.offsets {
             tpl.add_partition_offset(topic, *p, Offset::Offset(*next))?;
         }
+        self.deliver()?;
         if self.cfg.exactly_once {
             let group = consumer
                 .group_metadata()
@@ -295,9 +296,6 @@ impl Worker {
                 .commit_transaction(TXN_TIMEOUT)
                 .context("committing the transaction")?;
         } else {
-            self.producer
-                .flush(TXN_TIMEOUT)
-                .context("flushing outputs")?;
             consumer
                 .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
                 .context("committing offsets")?;
@@ -308,6 +306,22 @@ impl Worker {
         self.last_commit = Instant::now();
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Waits for every output to be delivered. librdkafka does not wake its broker threads
+    /// when a partition's registration with the transaction completes, so a message for a
+    /// newly added partition would wait for the next wake-up (about 100 ms); each short flush
+    /// wakes them again.
+    fn deliver(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + TXN_TIMEOUT;
+        loop {
+            match self.producer.flush(Duration::from_millis(2)) {
+                Ok(()) => return Ok(()),
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                    if Instant::now() < deadline => {}
+                Err(e) => return Err(e).context("delivering outputs"),
+            }
+        }
     }
 
     fn revoke(&mut self, tpl: &TopicPartitionList) {
