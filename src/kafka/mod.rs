@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod capture;
 pub mod produce;
+pub mod restore;
 pub mod service;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,77 @@
+//! Restoring a partition's vehicles from `tw.changelog` before its records are processed: read
+//! the changelog partition to its end (read_committed) into the state store.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::KafkaConfig;
+use crate::model::Vin;
+use crate::pipeline::Processor;
+use crate::state::decode_state;
+use crate::topics::TopicKind;
+
+/// Reads changelog partition `p` to its end into the store; returns the vehicles it holds.
+pub fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Result<u64> {
+    let changelog = cfg.topics.name(TopicKind::Changelog);
+    processor.store().drop_partition(p);
+    let probe: BaseConsumer<QuietEof> = cfg.plain_consumer().create_with_context(QuietEof)?;
+    let (low, high) = probe
+        .fetch_watermarks(&changelog, p, Duration::from_secs(10))
+        .context("reading changelog watermarks")?;
+    if low == high {
+        return Ok(0);
+    }
+    let mut config = cfg.plain_consumer();
+    config.set("enable.partition.eof", "true");
+    let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&changelog, p, Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let store = processor.store();
+    loop {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                use rdkafka::Message as _;
+                let Some(vin) = m.key().and_then(|k| Vin::from_bytes(k).ok()) else {
+                    continue;
+                };
+                match m.payload() {
+                    Some(bytes) => match decode_state(bytes) {
+                        Ok(state) => store.insert(p, vin, state),
+                        Err(e) => {
+                            tracing::warn!(partition = p, offset = m.offset(), error = %e, "Unreadable changelog state skipped.")
+                        }
+                    },
+                    None => {
+                        store.remove(p, &vin);
+                    }
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => return Err(e).context("reading the changelog"),
+            None => {}
+        }
+    }
+    Ok(store.vehicles(p).len() as u64)
+}
+
+/// The restore consumer asks for end-of-partition events; they are not errors.
+struct QuietEof;
+
+impl ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !eof {
+            tracing::error!(%error, reason, "Kafka client error.");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEof {}
