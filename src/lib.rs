@@ -12,7 +12,9 @@
 //! - `kafka`     — the Kafka edges: topics, produce/record, the exactly-once service
 //! - `replay`    — offline replay of a recording into output files
 //! - `sim`       — the simulated fleet
+//! - `demo`      — the embedded default: mock cluster + simulated fleet + the real service
 //! - `config`    — loading rule parameters; `proto` — generated protobuf code
+//! - `app`       — command-line wiring (`main` stays tiny)
 //!
 //! Dependencies point down the pipeline: `engine` depends only on `model`; `decode` and
 //! `encode` on `model` and `proto`; `pipeline` on all of them; nothing depends on `app`.
