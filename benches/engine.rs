@@ -1,4 +1,4 @@
-//! Engine throughput: `evaluate` through the state store over a simulated recording, in
+//! Engine throughput (and, separately, simulator speed): `evaluate` through the state store over a simulated recording, in
 //! data-stream samples per second on one core (criterion). Decoding happens once, outside the
 //! measured loop: this is the pure core. Run: `cargo bench --bench engine`.
 
@@ -58,5 +58,23 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput);
+/// Simulator speed: records generated per second (not part of the engine figure).
+fn simulate(c: &mut Criterion) {
+    let cfg = || SimConfig {
+        vehicles: 50,
+        duration_secs: 3600,
+        seed: 7,
+        ..SimConfig::default()
+    };
+    let records = Simulation::new(cfg()).count();
+    let mut group = c.benchmark_group("simulate");
+    group.throughput(Throughput::Elements(records as u64));
+    group.sample_size(10);
+    group.bench_function(format!("fleet_50x1h_{records}_records"), |b| {
+        b.iter(|| Simulation::new(cfg()).count())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, throughput, simulate);
 criterion_main!(benches);

@@ -23,7 +23,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tailwatch::config;
 use tailwatch::engine::VehicleState;
 use tailwatch::kafka::service::{self, Stats};
-use tailwatch::kafka::{admin, produce, KafkaConfig};
+use tailwatch::kafka::{self, admin, produce, KafkaConfig};
 use tailwatch::model::EventKind;
 use tailwatch::model::{Plate, Secs, Vin};
 use tailwatch::pipeline::Processor;
@@ -218,20 +218,15 @@ fn latency() {
         if let Some(wait) = due.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
-        let mut m = BaseRecord::<[u8], [u8]>::to(&record.topic)
-            .partition(record.partition)
-            .timestamp(record.timestamp);
-        if let Some(k) = &record.key {
-            m = m.key(k);
-        }
-        if let Some(v) = &record.value {
-            m = m.payload(v);
-        }
         sent.lock().unwrap().insert(
             (record.topic.clone(), record.partition, record.offset),
             Instant::now(),
         );
-        producer.send(m).map_err(|(e, _)| e).unwrap();
+        kafka::send(
+            &producer,
+            kafka::message_of(&record).partition(record.partition),
+        )
+        .unwrap();
         producer.poll(Duration::ZERO);
         n += 1;
     }
@@ -284,19 +279,11 @@ fn restore() {
         state.stream.last_live = state.last_seen;
         state.stream.odometer_hm = 120_000 + n;
         let value = encode_state(&state);
-        let mut record = BaseRecord::<[u8], [u8]>::to(&changelog)
+        let record = BaseRecord::<[u8], [u8]>::to(&changelog)
             .partition(0)
             .key(vin.as_bytes())
             .payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    producer.poll(Duration::from_millis(5));
-                    record = r;
-                }
-            }
-        }
+        kafka::send(&producer, record).unwrap();
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     let processor = Processor::new(config::default_rules(), cfg.topics.clone());

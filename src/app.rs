@@ -213,7 +213,8 @@ fn span(text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
     humantime::parse_duration(text).with_context(|| format!("invalid duration for {key}: {text:?}"))
 }
 
-fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, PathBuf, Option<PathBuf>)> {
+/// The service settings and the rules file they name.
+fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, Option<PathBuf>)> {
     let file: ServiceFile = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -244,7 +245,7 @@ fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, PathBuf, Option<Pa
     }
     cfg.exactly_once = !args.at_least_once && file.exactly_once.unwrap_or(true);
     let rules = args.rules.clone().or_else(|| file.rules.clone());
-    Ok((cfg, PathBuf::new(), rules))
+    Ok((cfg, rules))
 }
 
 /// Parses "YYYY-MM-DDTHH:MM:SSZ".
@@ -384,7 +385,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Run(args) => {
-            let (cfg, _, rules) = run_config(&args)?;
+            let (cfg, rules) = run_config(&args)?;
             let rules = config::load_rules(rules.as_deref())?;
             let shutdown = Arc::new(AtomicBool::new(false));
             signal_shutdown(shutdown.clone())?;

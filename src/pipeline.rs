@@ -64,10 +64,6 @@ impl Processor {
         &self.store
     }
 
-    pub fn rules(&self) -> &Rules {
-        &self.rules
-    }
-
     pub fn process(&self, record: &Record) -> Processed {
         let mut processed = Processed::default();
         let event = match decode::record(record, &self.topics) {

@@ -1,6 +1,8 @@
 //! Topic names and what each carries. Names are configuration (a prefix, `tw.` by default);
 //! the kinds are fixed by the architecture.
 
+use std::sync::Arc;
+
 /// What a topic's record values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TopicKind {
@@ -75,10 +77,11 @@ impl TopicKind {
     }
 }
 
-/// Topic names of one deployment.
+/// Topic names of one deployment, built once: they are looked up for every record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
-    prefix: String,
+    /// Indexed like `TopicKind::ALL`.
+    names: Vec<Arc<str>>,
 }
 
 impl Default for Topics {
@@ -89,18 +92,32 @@ impl Default for Topics {
 
 impl Topics {
     pub fn with_prefix(prefix: &str) -> Topics {
-        Topics {
-            prefix: prefix.to_owned(),
-        }
+        let names = TopicKind::ALL
+            .iter()
+            .map(|k| Arc::from(format!("{prefix}{}", k.suffix())))
+            .collect();
+        Topics { names }
+    }
+
+    /// The prefix every name starts with.
+    pub fn prefix(&self) -> &str {
+        let first = &self.names[0];
+        &first[..first.len() - TopicKind::ALL[0].suffix().len()]
     }
 
     pub fn name(&self, kind: TopicKind) -> String {
-        format!("{}{}", self.prefix, kind.suffix())
+        self.shared_name(kind).to_string()
+    }
+
+    /// The name without allocating, for references carried by every event.
+    pub fn shared_name(&self, kind: TopicKind) -> Arc<str> {
+        // `ALL` lists the kinds in declaration order (see the test below).
+        self.names[kind as usize].clone()
     }
 
     pub fn kind(&self, topic: &str) -> Option<TopicKind> {
-        let suffix = topic.strip_prefix(&self.prefix)?;
-        TopicKind::ALL.into_iter().find(|k| k.suffix() == suffix)
+        let i = self.names.iter().position(|n| &**n == topic)?;
+        Some(TopicKind::ALL[i])
     }
 }
 
@@ -149,9 +166,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn all_lists_kinds_in_declaration_order() {
+        for (i, kind) in TopicKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i);
+        }
+    }
+
+    #[test]
     fn names_round_trip_with_any_prefix() {
         for prefix in ["tw.", "test-42.tw."] {
             let topics = Topics::with_prefix(prefix);
+            assert_eq!(topics.prefix(), prefix);
             for kind in TopicKind::ALL {
                 assert_eq!(topics.kind(&topics.name(kind)), Some(kind));
             }

@@ -179,9 +179,7 @@ fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
             "--brokers",
             &cfg.brokers,
             "--topic-prefix",
-            cfg.topics
-                .name(TopicKind::Telemetry)
-                .trim_end_matches("telemetry"),
+            cfg.topics.prefix(),
         ])
         .args(["--group-id", &cfg.group_id, "--instance-id", instance])
         .env("RUST_LOG", "warn")

@@ -6,8 +6,6 @@
 
 mod protobuf;
 
-use std::sync::Arc;
-
 use crate::model::{Event, EventTime, RecordRef, VinError};
 use crate::recording::Record;
 use crate::topics::{TopicKind, Topics};
@@ -70,7 +68,7 @@ pub fn record(record: &Record, topics: &Topics) -> Result<Event, DecodeError> {
         .filter(|k| TopicKind::INPUTS.contains(k))
         .ok_or_else(|| DecodeError::UnknownTopic(record.topic.clone()))?;
     let source = RecordRef {
-        topic: Arc::from(record.topic.as_str()),
+        topic: topics.shared_name(kind),
         partition: record.partition,
         offset: record.offset,
     };

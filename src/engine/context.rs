@@ -41,24 +41,19 @@ impl<'a> Context<'a> {
         position: Option<Position>,
         measurements: Vec<Measurement>,
     ) -> Evidence {
-        let (source, device_id, site_id) = match &self.event.kind {
-            EventKind::ManualCheck(c) => (EvidenceSource::ManualCheck, &c.device_id, &c.site_id),
-            EventKind::RemoteSensing(r) => {
-                (EvidenceSource::RemoteSensing, &r.device_id, &r.site_id)
-            }
-            _ => {
-                static TERMINAL: String = String::new();
-                (EvidenceSource::RemoteTerminal, &TERMINAL, &TERMINAL)
-            }
+        let (device_id, site_id) = match &self.event.kind {
+            EventKind::ManualCheck(c) => (c.device_id.as_str(), c.site_id.as_str()),
+            EventKind::RemoteSensing(r) => (r.device_id.as_str(), r.site_id.as_str()),
+            _ => ("", ""),
         };
         let near_boundary = position.is_some_and(|p| {
             self.rules.boundary.distance_km(p.lon, p.lat)
                 < self.rules.blacklisted_entry.near_boundary_km
         });
         Evidence {
-            source,
-            device_id: device_id.clone(),
-            site_id: site_id.clone(),
+            source: self.source(),
+            device_id: device_id.to_owned(),
+            site_id: site_id.to_owned(),
             from: from.time(),
             to: to.time(),
             position,

@@ -91,6 +91,17 @@ pub struct Windows {
     pub backfill: WindowSlot,
 }
 
+impl Windows {
+    /// The slot live or reissued data opens new windows in.
+    pub fn slot_mut(&mut self, backfill: bool) -> &mut WindowSlot {
+        if backfill {
+            &mut self.backfill
+        } else {
+            &mut self.live
+        }
+    }
+}
+
 /// Counting windows of one windowed rule and the start of its last episode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Episodes {

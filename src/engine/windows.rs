@@ -29,24 +29,13 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, backfill: bool, t:
     } else if state.nox.backfill.index == index {
         &mut state.nox.backfill
     } else {
-        let slot = if backfill {
-            &mut state.nox.backfill
-        } else {
-            &mut state.nox.live
+        let fresh = WindowSlot {
+            index,
+            ..WindowSlot::default()
         };
-        let closed = std::mem::replace(
-            slot,
-            WindowSlot {
-                index,
-                ..WindowSlot::default()
-            },
-        );
+        let closed = std::mem::replace(state.nox.slot_mut(backfill), fresh);
         close(cx, state, closed);
-        if backfill {
-            &mut state.nox.backfill
-        } else {
-            &mut state.nox.live
-        }
+        state.nox.slot_mut(backfill)
     };
     slot.valid = slot.valid.saturating_add(1);
     if down > cx.rules.nox_over_limit.downstream_limit_ppm {
@@ -71,11 +60,7 @@ pub(crate) fn close_finished(
     last: Secs,
 ) {
     let window = cx.rules.nox_validity.window.0;
-    let slot = if backfill {
-        &mut state.nox.backfill
-    } else {
-        &mut state.nox.live
-    };
+    let slot = state.nox.slot_mut(backfill);
     if slot.index != 0 && last.0 >= (slot.index + 1) * window - 1 {
         let closed = std::mem::take(slot);
         close(cx, state, closed);

@@ -15,7 +15,10 @@ pub mod service;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use anyhow::Context as _;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::ClientConfig;
 
 use crate::recording::Record;
@@ -155,15 +158,43 @@ pub fn record_of(m: &BorrowedMessage<'_>) -> Record {
     }
 }
 
-/// Headers of a record for producing.
-pub fn headers_of(record: &Record) -> rdkafka::message::OwnedHeaders {
-    record
+/// A record as a message to produce: topic, key, value, headers and timestamp; the partition
+/// is left to the caller.
+pub fn message_of(record: &Record) -> BaseRecord<'_, [u8], [u8]> {
+    let headers = record
         .headers
         .iter()
-        .fold(rdkafka::message::OwnedHeaders::new(), |h, (k, v)| {
-            h.insert(rdkafka::message::Header {
+        .fold(OwnedHeaders::new(), |h, (k, v)| {
+            h.insert(Header {
                 key: k,
                 value: Some(v.as_bytes()),
             })
-        })
+        });
+    let mut message = BaseRecord::to(&record.topic)
+        .timestamp(record.timestamp)
+        .headers(headers);
+    if let Some(key) = &record.key {
+        message = message.key(key.as_slice());
+    }
+    if let Some(value) = &record.value {
+        message = message.payload(value.as_slice());
+    }
+    message
+}
+
+/// Sends one message, waiting while librdkafka's queue is full: back-pressure, not an error.
+pub fn send(
+    producer: &BaseProducer,
+    mut message: BaseRecord<'_, [u8], [u8]>,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.send(message) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), m)) => {
+                producer.poll(Duration::from_millis(5));
+                message = m;
+            }
+            Err((e, m)) => return Err(e).with_context(|| format!("producing to {}", m.topic)),
+        }
+    }
 }

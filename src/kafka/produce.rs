@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 
-use super::{headers_of, KafkaConfig};
+use super::{message_of, send, KafkaConfig};
 use crate::recording::Record;
 
 /// Sends every record and waits for all acknowledgements. `rate` is records per second.
@@ -26,26 +25,7 @@ pub fn produce_records(
                 std::thread::sleep(wait);
             }
         }
-        let mut message = BaseRecord::<[u8], [u8]>::to(&record.topic)
-            .partition(record.partition)
-            .timestamp(record.timestamp)
-            .headers(headers_of(record));
-        if let Some(key) = &record.key {
-            message = message.key(key);
-        }
-        if let Some(value) = &record.value {
-            message = message.payload(value);
-        }
-        loop {
-            match producer.send(message) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), m)) => {
-                    producer.poll(Duration::from_millis(10));
-                    message = m;
-                }
-                Err((e, _)) => anyhow::bail!("producing to {}: {e}", record.topic),
-            }
-        }
+        send(&producer, message_of(record).partition(record.partition))?;
         sent += 1;
         producer.poll(Duration::ZERO);
     }

@@ -18,16 +18,15 @@ use crate::topics::TopicKind;
 pub fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Result<u64> {
     let changelog = cfg.topics.name(TopicKind::Changelog);
     processor.store().drop_partition(p);
-    let probe: BaseConsumer<QuietEof> = cfg.plain_consumer().create_with_context(QuietEof)?;
-    let (low, high) = probe
+    let mut config = cfg.plain_consumer();
+    config.set("enable.partition.eof", "true");
+    let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
+    let (low, high) = consumer
         .fetch_watermarks(&changelog, p, Duration::from_secs(10))
         .context("reading changelog watermarks")?;
     if low == high {
         return Ok(0);
     }
-    let mut config = cfg.plain_consumer();
-    config.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&changelog, p, Offset::Beginning)?;
     consumer.assign(&tpl)?;
@@ -56,7 +55,7 @@ pub fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Resu
             None => {}
         }
     }
-    Ok(store.vehicles(p).len() as u64)
+    Ok(store.partition_len(p) as u64)
 }
 
 /// The restore consumer asks for end-of-partition events; they are not errors.

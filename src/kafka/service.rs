@@ -26,7 +26,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::{headers_of, record_of, KafkaConfig};
+use super::{message_of, record_of, send, KafkaConfig};
 use crate::engine::Rules;
 use crate::model::Vin;
 use crate::pipeline::{Emitted, Processor};
@@ -45,7 +45,6 @@ pub struct Stats {
     pub cases: AtomicU64,
     pub dlq: AtomicU64,
     pub commits: AtomicU64,
-    pub restored_vehicles: AtomicU64,
     /// Every assigned partition is restored.
     pub ready: AtomicBool,
 }
@@ -58,6 +57,10 @@ struct Queue {
     checked_at: Option<Instant>,
     /// Empty because the partition has no unread records (checked against the broker).
     caught_up: bool,
+    /// Tie-break between topics with equal timestamps (`replay::topic_rank`).
+    rank: usize,
+    /// Offset after the last record taken for processing: what the next commit stores.
+    next_offset: Option<i64>,
 }
 
 /// How often an empty queue may ask the broker whether it has unread records.
@@ -70,18 +73,11 @@ struct Worker {
     /// Partition number → input topic → queue.
     partitions: BTreeMap<i32, BTreeMap<String, Queue>>,
     in_transaction: bool,
-    offsets: BTreeMap<(String, i32), i64>,
     dirty: BTreeMap<i32, BTreeSet<Vin>>,
     expired: BTreeMap<i32, Vec<Vin>>,
     last_commit: Instant,
     stats: Arc<Stats>,
     failed: Option<anyhow::Error>,
-}
-
-/// Topic rank for ties: reference data first, then roadside evidence, then telemetry. The
-/// offline replay orders ties the same way.
-fn rank(cfg: &KafkaConfig, topic: &str) -> usize {
-    crate::replay::topic_rank(cfg.topics.kind(topic))
 }
 
 impl Worker {
@@ -137,20 +133,17 @@ impl Worker {
                 return None;
             }
         }
-        let cfg = &self.cfg;
-        let (_, q) = queues
-            .iter_mut()
-            .filter(|(_, q)| !q.records.is_empty())
-            .min_by_key(|(topic, q)| {
-                let head = &q.records[0];
-                (head.timestamp, rank(cfg, topic), head.offset)
-            })?;
-        let record = q.records.pop_front();
+        let q = queues
+            .values_mut()
+            .filter(|q| !q.records.is_empty())
+            .min_by_key(|q| (q.records[0].timestamp, q.rank, q.records[0].offset))?;
+        let record = q.records.pop_front()?;
+        q.next_offset = Some(record.offset + 1);
         if q.records.is_empty() {
             q.empty_since = now;
             q.checked_at = None;
         }
-        record
+        Some(record)
     }
 
     fn drain(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
@@ -163,37 +156,12 @@ impl Worker {
         Ok(())
     }
 
-    fn send(
-        &self,
-        topic: &str,
-        partition: Option<i32>,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        record: Option<&Record>,
-    ) -> anyhow::Result<()> {
-        let mut message = BaseRecord::<[u8], [u8]>::to(topic);
-        if let Some(p) = partition {
-            message = message.partition(p);
-        }
-        if let Some(k) = key {
-            message = message.key(k);
-        }
-        if let Some(v) = value {
-            message = message.payload(v);
-        }
-        if let Some(r) = record {
-            message = message.headers(headers_of(r)).timestamp(r.timestamp);
-        }
-        loop {
-            match self.producer.send(message) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), m)) => {
-                    self.producer.poll(Duration::from_millis(5));
-                    message = m;
-                }
-                Err((e, _)) => return Err(e).with_context(|| format!("producing to {topic}")),
-            }
-        }
+    /// Sends an output keyed by `key`, partitioned by the producer.
+    fn output(&self, topic: &str, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+        send(
+            &self.producer,
+            BaseRecord::to(topic).key(key).payload(value),
+        )
     }
 
     fn apply(&mut self, record: &Record) -> anyhow::Result<()> {
@@ -208,34 +176,24 @@ impl Worker {
         for emitted in &processed.emitted {
             match emitted {
                 Emitted::Blacklist(e) => {
-                    self.send(
+                    self.output(
                         &topics.name(TopicKind::Blacklist),
-                        None,
-                        Some(e.vin.as_bytes()),
-                        Some(&e.encode_to_vec()),
-                        None,
+                        e.vin.as_bytes(),
+                        &e.encode_to_vec(),
                     )?;
                     self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
                 }
                 Emitted::Case(c) => {
-                    self.send(
+                    self.output(
                         &topics.name(TopicKind::Cases),
-                        None,
-                        Some(c.case_id.as_bytes()),
-                        Some(&c.encode_to_vec()),
-                        None,
+                        c.case_id.as_bytes(),
+                        &c.encode_to_vec(),
                     )?;
                     self.stats.cases.fetch_add(1, Ordering::Relaxed);
                 }
                 Emitted::Dlq { reason, message } => {
                     let dlq = dlq_record(topics, record, reason, message);
-                    self.send(
-                        &dlq.topic,
-                        None,
-                        dlq.key.as_deref(),
-                        dlq.value.as_deref(),
-                        Some(&dlq),
-                    )?;
+                    send(&self.producer, message_of(&dlq))?;
                     self.stats.dlq.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -249,8 +207,6 @@ impl Worker {
                 .or_default()
                 .extend(processed.expired);
         }
-        self.offsets
-            .insert((record.topic.clone(), record.partition), record.offset + 1);
         self.stats.records.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -264,25 +220,30 @@ impl Worker {
         let changelog = self.cfg.topics.name(TopicKind::Changelog);
         for (&p, vins) in &std::mem::take(&mut self.dirty) {
             for vin in vins {
-                if let Some(state) = self.processor.store().get(vin) {
-                    self.send(
-                        &changelog,
-                        Some(p),
-                        Some(vin.as_bytes()),
-                        Some(&encode_state(&state)),
-                        None,
-                    )?;
+                if let Some(state) = self.processor.store().get(p, vin) {
+                    let value = encode_state(&state);
+                    let message = BaseRecord::to(&changelog)
+                        .partition(p)
+                        .key(vin.as_bytes().as_slice());
+                    send(&self.producer, message.payload(value.as_slice()))?;
                 }
             }
         }
         for (&p, vins) in &std::mem::take(&mut self.expired) {
             for vin in vins {
-                self.send(&changelog, Some(p), Some(vin.as_bytes()), None, None)?;
+                let tombstone = BaseRecord::to(&changelog)
+                    .partition(p)
+                    .key(vin.as_bytes().as_slice());
+                send(&self.producer, tombstone)?;
             }
         }
         let mut tpl = TopicPartitionList::new();
-        for ((topic, p), next) in &self.offsets {
-            tpl.add_partition_offset(topic, *p, Offset::Offset(*next))?;
+        for (&p, queues) in &self.partitions {
+            for (topic, q) in queues {
+                if let Some(next) = q.next_offset {
+                    tpl.add_partition_offset(topic, p, Offset::Offset(next))?;
+                }
+            }
         }
         self.deliver()?;
         if self.cfg.exactly_once {
@@ -300,7 +261,6 @@ impl Worker {
                 .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
                 .context("committing offsets")?;
         }
-        self.offsets.clear();
         self.in_transaction = false;
         // The interval runs from the end of a commit, so a slow commit cannot starve processing.
         self.last_commit = Instant::now();
@@ -353,14 +313,13 @@ impl Worker {
                 empty_since: now,
                 checked_at: None,
                 caught_up: false,
+                rank: crate::replay::topic_rank(self.cfg.topics.kind(e.topic())),
+                next_offset: None,
             });
         }
         for p in fresh {
             let started = Instant::now();
             let restored = super::restore::restore(&self.cfg, &self.processor, p)?;
-            self.stats
-                .restored_vehicles
-                .fetch_add(restored, Ordering::Relaxed);
             tracing::info!(
                 partition = p,
                 vehicles = restored,
@@ -439,7 +398,6 @@ pub fn run(
         producer,
         partitions: BTreeMap::new(),
         in_transaction: false,
-        offsets: BTreeMap::new(),
         dirty: BTreeMap::new(),
         expired: BTreeMap::new(),
         last_commit: Instant::now(),

@@ -13,17 +13,10 @@ use crate::model::{Plate, RuleId, Vin};
 
 /// The faults the simulator can inject. `RepeatOffender` is a consequence of three listings,
 /// not a fault of its own.
-pub const INJECTABLE: [RuleId; 9] = [
-    RuleId::NoxOverLimit,
-    RuleId::ScrIneffective,
-    RuleId::ReagentEmpty,
-    RuleId::MilEmissionFault,
-    RuleId::TerminalTamper,
-    RuleId::DataGap,
-    RuleId::RoadsideFail,
-    RuleId::RemoteSensingRepeat,
-    RuleId::BlacklistedEntry,
-];
+pub const INJECTABLE: &[RuleId] = match RuleId::ALL.split_last() {
+    Some((RuleId::RepeatOffender, evidence_rules)) => evidence_rules,
+    _ => panic!("repeat_offender closes the rule catalogue"),
+};
 
 /// Shares of the fleet with incidental (non-fault) behaviour: passing roadside checks,
 /// passing remote-sensing passes, and terminal outages that are fully reissued later.

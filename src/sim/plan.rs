@@ -353,7 +353,7 @@ mod tests {
     fn faults_start_early_and_leave_time_to_be_detected() {
         let mut rng = SmallRng::seed_from_u64(11);
         for _ in 0..200 {
-            for fault in INJECTABLE {
+            for &fault in INJECTABLE {
                 let plan = Plan::draw(
                     SIX_HOURS,
                     &Assignment {

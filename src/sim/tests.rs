@@ -143,7 +143,7 @@ fn faults_are_dealt_in_proportion_and_truth_lines_are_json() {
         .iter()
         .filter_map(|t| t.faults.last().copied())
         .collect();
-    assert_eq!(kinds, INJECTABLE.into_iter().collect());
+    assert_eq!(kinds, INJECTABLE.iter().copied().collect());
     for t in truth {
         assert!(
             t.faults.len() <= 1 || t.faults == [RuleId::RoadsideFail, RuleId::BlacklistedEntry]
@@ -320,36 +320,4 @@ fn check_ground_truth(cfg: SimConfig) {
         }
     }
     assert_eq!(kinds.len(), INJECTABLE.len(), "{kinds:?}");
-}
-
-/// Generation speed for the default fleet (500 vehicles × 6 h). Run in release mode with
-/// `cargo test --release --lib sim -- --ignored --nocapture`.
-#[test]
-#[ignore]
-#[expect(
-    clippy::disallowed_methods,
-    reason = "a throughput measurement needs the wall clock"
-)]
-fn generation_speed() {
-    let started = std::time::Instant::now();
-    let mut records = 0u64;
-    let mut bytes = 0u64;
-    for record in Simulation::new(SimConfig::default()) {
-        records += 1;
-        bytes += record.value.map_or(0, |v| v.len() as u64);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let peak_rss = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    println!(
-        "{records} records ({:.1} MB of values) in {elapsed:.2} s: {:.0} records/s; {peak_rss}",
-        bytes as f64 / 1e6,
-        records as f64 / elapsed
-    );
 }

@@ -101,7 +101,7 @@ mod tests {
         let cases = v.cases(RuleId::BlacklistedEntry);
         assert_eq!(cases.len(), 1, "once per day");
         assert_eq!(cases[0].id, "blacklisted_entry:LGDCHA1G8MA127733:20261102");
-        assert!(cases[0].legal_basis().contains("Art. 16"));
+        assert!(cases[0].rule.legal_basis().contains("Art. 16"));
         drive_at(&mut v, T0 + 16 * 3600, 116.3975, 39.9087);
         assert_eq!(
             v.cases(RuleId::BlacklistedEntry).len(),
@@ -146,11 +146,5 @@ mod tests {
         fail_check(&mut v, T0);
         drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
         assert!(v.cases(RuleId::BlacklistedEntry)[0].evidence[0].near_boundary);
-    }
-
-    impl crate::model::Case {
-        fn legal_basis(&self) -> &'static str {
-            self.rule.legal_basis()
-        }
     }
 }
