@@ -8,6 +8,8 @@ use tailwatch::config;
 use tailwatch::decode;
 use tailwatch::engine;
 use tailwatch::model::{Event, EventKind};
+use tailwatch::pipeline::Processor;
+use tailwatch::recording::Record;
 use tailwatch::sim::{SimConfig, Simulation};
 use tailwatch::state::StateStore;
 use tailwatch::topics::Topics;
@@ -76,5 +78,29 @@ fn simulate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput, simulate);
+/// The whole per-record path of `run` without Kafka: protobuf decode, engine, output encoding.
+fn process(c: &mut Criterion) {
+    let cfg = SimConfig {
+        vehicles: 200,
+        duration_secs: 3600,
+        seed: 7,
+        ..SimConfig::default()
+    };
+    let records: Vec<Record> = Simulation::new(cfg).collect();
+    let mut group = c.benchmark_group("pipeline");
+    group.throughput(Throughput::Elements(records.len() as u64));
+    group.sample_size(10);
+    group.bench_function(format!("process_{}_records", records.len()), |b| {
+        b.iter(|| {
+            let processor = Processor::new(config::default_rules(), Topics::default());
+            records
+                .iter()
+                .map(|r| processor.process(r).emitted.len())
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, throughput, simulate, process);
 criterion_main!(benches);

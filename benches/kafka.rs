@@ -113,7 +113,11 @@ fn throughput() {
     let started = Instant::now();
     let handle = {
         let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
-        std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
+        // Named so that profilers can tell the service from the bench's own work.
+        std::thread::Builder::new()
+            .name("tailwatch-run".into())
+            .spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
+            .unwrap()
     };
     let mut first = None;
     while stats.records.load(Ordering::Relaxed) < n {

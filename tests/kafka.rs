@@ -161,7 +161,22 @@ fn run_in_process(cfg: &KafkaConfig, count: u64) -> Arc<Stats> {
 }
 
 /// A `tailwatch run` child process, killed if a test fails before stopping it.
-struct Instance(Child);
+/// A `tailwatch run` child process and the file its log goes to.
+struct Instance(Child, tempfile::NamedTempFile);
+
+impl Instance {
+    /// Partition numbers this instance restored (and so owned) at some point.
+    fn restored_partitions(&self) -> std::collections::BTreeSet<String> {
+        std::fs::read_to_string(self.1.path())
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("Partition restored"))
+            .filter_map(|l| l.split("partition=").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    }
+}
 
 impl Drop for Instance {
     fn drop(&mut self) {
@@ -173,6 +188,7 @@ impl Drop for Instance {
 }
 
 fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
+    let log = tempfile::NamedTempFile::new().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
         .args([
             "run",
@@ -182,11 +198,13 @@ fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
             cfg.topics.prefix(),
         ])
         .args(["--group-id", &cfg.group_id, "--instance-id", instance])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
-    Instance(child)
+    Instance(child, log)
 }
 
 fn assert_same(cfg: &KafkaConfig, expected: &(Vec<String>, Vec<String>)) {
@@ -295,10 +313,20 @@ fn two_instances_share_partitions_and_survive_one_leaving() {
     let mut a = spawn(&cfg, "pair-a");
     let mut b = spawn(&cfg, "pair-b");
     std::thread::sleep(Duration::from_secs(4));
+    let (owned_by_a, owned_by_b) = (a.restored_partitions(), b.restored_partitions());
+    assert!(
+        !owned_by_a.is_empty() && !owned_by_b.is_empty() && owned_by_a.is_disjoint(&owned_by_b),
+        "partitions shared: a {owned_by_a:?}, b {owned_by_b:?}"
+    );
     terminate(&mut a);
     produce::produce_records(&cfg, rest, None).unwrap();
     wait_caught_up(&cfg, Duration::from_secs(120));
     terminate(&mut b);
+    assert_eq!(
+        b.restored_partitions().len(),
+        PARTITIONS as usize,
+        "b took over a's partitions"
+    );
     assert_same(&cfg, &expected);
 }
 

@@ -1,11 +1,14 @@
 //! `tailwatch run`: the exactly-once service.
 //!
-//! One consumer in the group reads every input topic with `read_committed`. Partitions are
-//! assigned with the range assignor: with equal partition counts it gives one instance the same
-//! partition number of every input topic, which is what per-vehicle state needs (the cooperative
-//! sticky assignor balances topic-partitions independently and can split a vehicle's evidence
-//! across instances). Within a partition number, records of the different topics are merged in
-//! timestamp order, waiting at most `merge_wait` for an empty topic.
+//! One consumer in the group reads every input topic with `read_committed`. Per-vehicle state
+//! needs one instance to own the same partition number of every input topic, which no Kafka
+//! assignor guarantees (cooperative-sticky balances topic-partitions independently). So the
+//! group subscribes only to the lead topic (the first input topic) with cooperative-sticky
+//! assignment, and every assigned or revoked lead partition brings the same partition number
+//! of the other input topics with it (incremental assign/unassign in the rebalance callback).
+//! Rolling restarts then move only the partitions that must move. Within a partition number,
+//! records of the different topics are merged in timestamp order, waiting at most
+//! `merge_wait` for an empty topic.
 //!
 //! Each commit interval, one transaction carries the outputs (blacklist, cases, DLQ), the
 //! changed vehicles' states (`tw.changelog`, same partition number) and the consumed offsets.
@@ -21,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use prost::Message as _;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{message_of, record_of, send, KafkaConfig};
@@ -353,28 +357,88 @@ fn cached_high_watermark(consumer: &BaseConsumer<Ctx>, topic: &str, p: i32) -> O
         .then_some(high)
 }
 
+/// Refuses to start unless every input topic exists with the lead topic's partition count:
+/// partitions beyond the lead's would never be read.
+fn check_co_partitioned(consumer: &BaseConsumer<Ctx>, cfg: &KafkaConfig) -> anyhow::Result<()> {
+    let mut counts = Vec::new();
+    for kind in TopicKind::INPUTS {
+        let name = cfg.topics.name(kind);
+        let metadata = consumer
+            .fetch_metadata(Some(&name), Duration::from_secs(10))
+            .with_context(|| format!("reading metadata of {name}"))?;
+        let partitions = metadata
+            .topics()
+            .first()
+            .filter(|t| t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        counts.push((name, partitions));
+    }
+    let (lead, want) = &counts[0];
+    for (name, n) in &counts {
+        anyhow::ensure!(
+            n == want && *n > 0,
+            "input topics must exist with equal partition counts: {lead} has {want}, {name} has {n} (tailwatch topics create)"
+        );
+    }
+    Ok(())
+}
+
 struct Ctx {
     worker: Mutex<Worker>,
 }
 
 impl ClientContext for Ctx {}
 
-impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Ctx>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let mut w = self.worker.lock().expect("worker lock");
-            if let Err(e) = w.commit(consumer) {
-                w.failed.get_or_insert(e);
+impl Ctx {
+    /// The lead partitions in `tpl` with the same partition numbers of every input topic.
+    fn with_siblings(&self, tpl: &TopicPartitionList) -> TopicPartitionList {
+        let w = self.worker.lock().expect("worker lock");
+        let numbers: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let mut all = TopicPartitionList::new();
+        for kind in TopicKind::INPUTS {
+            for &p in &numbers {
+                all.add_partition(&w.cfg.topics.name(kind), p);
             }
-            w.revoke(tpl);
         }
+        all
     }
+}
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Ctx>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            let mut w = self.worker.lock().expect("worker lock");
-            if let Err(e) = w.assign(tpl) {
-                w.failed.get_or_insert(e);
+impl ConsumerContext for Ctx {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Ctx>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let all = self.with_siblings(tpl);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Err(e) = consumer.incremental_assign(&all) {
+                    let mut w = self.worker.lock().expect("worker lock");
+                    w.failed
+                        .get_or_insert(anyhow::Error::new(e).context("assigning partitions"));
+                    return;
+                }
+                let mut w = self.worker.lock().expect("worker lock");
+                if let Err(e) = w.assign(&all) {
+                    w.failed.get_or_insert(e);
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let mut w = self.worker.lock().expect("worker lock");
+                if let Err(e) = w.commit(consumer) {
+                    w.failed.get_or_insert(e);
+                }
+                w.revoke(&all);
+                if let Err(e) = consumer.incremental_unassign(&all) {
+                    w.failed
+                        .get_or_insert(anyhow::Error::new(e).context("unassigning partitions"));
+                }
+            }
+            other => {
+                let code = RDKafkaErrorCode::from(other);
+                tracing::error!(error = %code, "Rebalance failed.");
             }
         }
     }
@@ -408,13 +472,10 @@ pub fn run(
     let consumer: BaseConsumer<Ctx> = cfg.group_consumer().create_with_context(Ctx {
         worker: Mutex::new(worker),
     })?;
-    let inputs: Vec<String> = TopicKind::INPUTS
-        .iter()
-        .map(|k| cfg.topics.name(*k))
-        .collect();
-    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    consumer.subscribe(&inputs)?;
-    tracing::info!(group = %cfg.group_id, instance = %cfg.instance_id, "Consuming input topics.");
+    check_co_partitioned(&consumer, &cfg)?;
+    let lead = cfg.topics.name(TopicKind::INPUTS[0]);
+    consumer.subscribe(&[&lead])?;
+    tracing::info!(group = %cfg.group_id, instance = %cfg.instance_id, lead = %lead, "Consuming input topics.");
     while !shutdown.load(Ordering::Relaxed) {
         let first = consumer.poll(Duration::from_millis(20));
         let mut batch = Vec::new();
