@@ -85,7 +85,18 @@ fn throughput() {
     let n = records.len() as u64;
     let samples = samples(&records, &cfg.topics);
     produce::produce_records(&cfg, &records, None).unwrap();
-    drop(records);
+
+    // The per-record path alone (decode, engine, output encoding; no Kafka), on this thread:
+    // an upper bound for `run`, which does this plus consuming and producing.
+    let processor = Processor::new(config::default_rules(), cfg.topics.clone());
+    let started = Instant::now();
+    let emitted: usize = records
+        .iter()
+        .map(|r| processor.process(r).emitted.len())
+        .sum();
+    let alone = started.elapsed();
+    assert!(emitted > 0);
+    drop((records, processor));
 
     // Bare consumer: read_committed, counts the input records.
     let consumer: BaseConsumer = cfg.plain_consumer().create().unwrap();
@@ -138,6 +149,12 @@ fn throughput() {
         "  bare read_committed consumer: {:.2} s, {:.0} records/s",
         bare.as_secs_f64(),
         rate(bare)
+    );
+    println!(
+        "  per-record path alone (no Kafka): {:.2} s, {:.0} records/s; ratio to bare {:.2}",
+        alone.as_secs_f64(),
+        rate(alone),
+        rate(alone) / rate(bare)
     );
     println!("  tailwatch run (first record to last): {:.2} s, {:.0} records/s, {:.0} samples/s; {} transactions", sustained.as_secs_f64(), rate(sustained), samples as f64 / sustained.as_secs_f64(), stats.commits.load(Ordering::Relaxed));
     println!(
