@@ -309,7 +309,7 @@ fn restore() {
     producer.flush(Duration::from_secs(60)).unwrap();
     let processor = Processor::new(config::default_rules(), cfg.topics.clone());
     let started = Instant::now();
-    let restored = tailwatch::kafka::restore::restore(&cfg, &processor, 0).unwrap();
+    let restored = tailwatch::kafka::restore::restore(&cfg, &processor, 0, &|_, _| {}).unwrap();
     let elapsed = started.elapsed();
     assert_eq!(restored, u64::from(VEHICLES));
     println!(

@@ -174,6 +174,9 @@ struct RunArgs {
     /// At-least-once delivery, for brokers without transactions.
     #[arg(long)]
     at_least_once: bool,
+    /// Admin HTTP address: /healthz, /readyz, /metrics, /v1/status, /v1/vehicles/{vin}.
+    #[arg(long, env = "TAILWATCH_ADMIN_ADDR")]
+    admin_addr: Option<std::net::SocketAddr>,
 }
 
 /// The service configuration file.
@@ -188,6 +191,7 @@ struct ServiceFile {
     merge_wait: Option<String>,
     exactly_once: Option<bool>,
     rules: Option<PathBuf>,
+    admin_addr: Option<std::net::SocketAddr>,
     /// Extra librdkafka properties.
     #[serde(default)]
     librdkafka: std::collections::BTreeMap<String, String>,
@@ -213,8 +217,17 @@ fn span(text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
     humantime::parse_duration(text).with_context(|| format!("invalid duration for {key}: {text:?}"))
 }
 
+/// The admin port's default: every interface, the port Prometheus exporters conventionally use.
+const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9464";
+
+/// What `run` needs beyond the Kafka settings.
+struct RunSettings {
+    rules: Option<PathBuf>,
+    admin_addr: std::net::SocketAddr,
+}
+
 /// The service settings and the rules file they name.
-fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, Option<PathBuf>)> {
+fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, RunSettings)> {
     let file: ServiceFile = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -244,8 +257,14 @@ fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, Option<PathBuf>)> 
         cfg.merge_wait = span(m, "merge_wait")?;
     }
     cfg.exactly_once = !args.at_least_once && file.exactly_once.unwrap_or(true);
-    let rules = args.rules.clone().or_else(|| file.rules.clone());
-    Ok((cfg, rules))
+    let settings = RunSettings {
+        rules: args.rules.clone().or_else(|| file.rules.clone()),
+        admin_addr: match args.admin_addr.or(file.admin_addr) {
+            Some(addr) => addr,
+            None => DEFAULT_ADMIN_ADDR.parse()?,
+        },
+    };
+    Ok((cfg, settings))
 }
 
 /// Parses "YYYY-MM-DDTHH:MM:SSZ".
@@ -266,6 +285,44 @@ fn parse_utc(text: &str) -> anyhow::Result<EventTime> {
         num(17..19)?,
     );
     Ok(EventTime::from_unix_secs(secs))
+}
+
+/// The service on its own thread, the admin port on a small runtime beside it; the admin port
+/// closes when the service has stopped.
+fn run_service(
+    cfg: KafkaConfig,
+    rules: crate::engine::Rules,
+    admin_addr: std::net::SocketAddr,
+    shutdown: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let stats = Arc::new(kafka::service::Stats::default());
+    let admin = crate::admin::Admin {
+        stats: stats.clone(),
+        metrics: crate::metrics::install(),
+        group_id: cfg.group_id.clone(),
+        instance_id: cfg.instance_id.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(admin_addr))
+        .with_context(|| format!("binding the admin port {admin_addr}"))?;
+    tracing::info!(address = %listener.local_addr()?, "Admin port listening.");
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let service = std::thread::Builder::new()
+        .name("tailwatch-run".into())
+        .spawn(move || {
+            let result = kafka::service::run(cfg, rules, shutdown, stats);
+            let _ = stopped_tx.send(());
+            result
+        })?;
+    runtime.block_on(crate::admin::serve(listener, admin, async {
+        let _ = stopped_rx.await;
+    }))?;
+    service
+        .join()
+        .map_err(|_| anyhow::anyhow!("the service thread panicked"))?
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -385,11 +442,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Run(args) => {
-            let (cfg, rules) = run_config(&args)?;
-            let rules = config::load_rules(rules.as_deref())?;
+            let (cfg, settings) = run_config(&args)?;
+            let rules = config::load_rules(settings.rules.as_deref())?;
             let shutdown = Arc::new(AtomicBool::new(false));
             signal_shutdown(shutdown.clone())?;
-            kafka::service::run(cfg, rules, shutdown, Arc::default())?;
+            run_service(cfg, rules, settings.admin_addr, shutdown)?;
         }
         Command::Demo {
             vehicles,

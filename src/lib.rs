@@ -13,12 +13,14 @@
 //! - `replay`    — offline replay of a recording into output files
 //! - `sim`       — the simulated fleet
 //! - `demo`      — the embedded default: mock cluster + simulated fleet + the real service
+//! - `metrics`   — metric names and the Prometheus recorder; `admin` — the admin HTTP port
 //! - `config`    — loading rule parameters; `proto` — generated protobuf code
 //! - `app`       — command-line wiring (`main` stays tiny)
 //!
 //! Dependencies point down the pipeline: `engine` depends only on `model`; `decode` and
 //! `encode` on `model` and `proto`; `pipeline` on all of them; nothing depends on `app`.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod decode;
@@ -26,6 +28,7 @@ pub mod demo;
 pub mod encode;
 pub mod engine;
 pub mod kafka;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod proto;

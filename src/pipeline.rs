@@ -3,12 +3,12 @@
 //! they produce the same outputs for the same records in the same order.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::decode::{self, DecodeError};
 use crate::encode;
 use crate::engine::{self, Rules};
-use crate::model::{Output, Secs, Vin, VinCheck};
+use crate::model::{Absent, EventKind, EventTime, Output, Sample, Secs, Vin, VinCheck};
 use crate::proto;
 use crate::recording::Record;
 use crate::state::StateStore;
@@ -29,6 +29,21 @@ pub enum Emitted {
     },
 }
 
+/// The data-stream fields rules read, in the order of `Processed::absent`.
+pub const SAMPLE_FIELDS: [&str; 8] = [
+    "speed_kmh",
+    "engine_rpm",
+    "coolant_c",
+    "scr_inlet_c",
+    "nox_upstream_ppm",
+    "nox_downstream_ppm",
+    "reagent_pct",
+    "odometer_km",
+];
+
+/// Absent values by `SAMPLE_FIELDS` index and `Absent` index.
+pub type AbsentCounts = [[u32; Absent::ALL.len()]; SAMPLE_FIELDS.len()];
+
 #[derive(Debug, Default)]
 pub struct Processed {
     pub emitted: Vec<Emitted>,
@@ -40,12 +55,16 @@ pub struct Processed {
     pub vin: Option<Vin>,
     /// Vehicles that expired (TTL) on this record's partition, sorted: changelog tombstones.
     pub expired: Vec<Vin>,
+    /// The evidence's own time (`None` when the record went to the DLQ whole).
+    pub time: Option<EventTime>,
+    /// Absent values among the record's samples (data quality).
+    pub absent: AbsentCounts,
 }
 
 pub struct Processor {
     rules: Rules,
     topics: Topics,
-    store: StateStore,
+    store: Arc<StateStore>,
     /// Per partition: the next event time at which to sweep for expired vehicles.
     next_sweep: Mutex<BTreeMap<i32, Secs>>,
 }
@@ -55,13 +74,18 @@ impl Processor {
         Processor {
             rules,
             topics,
-            store: StateStore::new(),
+            store: Arc::default(),
             next_sweep: Mutex::default(),
         }
     }
 
     pub fn store(&self) -> &StateStore {
         &self.store
+    }
+
+    /// The store, for readers outside the processing thread (the admin endpoints).
+    pub fn shared_store(&self) -> Arc<StateStore> {
+        self.store.clone()
     }
 
     pub fn process(&self, record: &Record) -> Processed {
@@ -75,6 +99,10 @@ impl Processor {
         };
         processed.vin_flagged = event.vin.check() != VinCheck::Valid;
         processed.vin = Some(event.vin);
+        processed.time = Some(event.time);
+        if let EventKind::Report(report) = &event.kind {
+            count_absent(&report.samples, &mut processed.absent);
+        }
         let outputs = self.store.update(record.partition, event.vin, |state| {
             engine::evaluate(&self.rules, state, &event)
         });
@@ -117,6 +145,26 @@ impl Processor {
         self.store.expire(partition, |last_seen| {
             engine::is_expired(&self.rules, last_seen, now)
         })
+    }
+}
+
+fn count_absent(samples: &[Sample], counts: &mut AbsentCounts) {
+    for s in samples {
+        let reasons = [
+            s.speed.err(),
+            s.engine_rpm.err(),
+            s.coolant.err(),
+            s.scr_inlet.err(),
+            s.nox_upstream.err(),
+            s.nox_downstream.err(),
+            s.reagent.err(),
+            s.odometer.err(),
+        ];
+        for (field, reason) in reasons.into_iter().enumerate() {
+            if let Some(reason) = reason {
+                counts[field][reason as usize] += 1;
+            }
+        }
     }
 }
 

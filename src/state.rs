@@ -110,6 +110,14 @@ impl StateStore {
         Some((**state).clone())
     }
 
+    /// A vehicle's state and its partition, looked up in every partition held.
+    pub fn find(&self, vin: &Vin) -> Option<(i32, VehicleState)> {
+        let partitions = self.partitions.read().expect("not poisoned");
+        partitions
+            .iter()
+            .find_map(|(&p, map)| map.get(&key(vin)).map(|state| (p, (**state).clone())))
+    }
+
     /// Restores a vehicle (from the changelog).
     pub fn insert(&self, partition: i32, vin: Vin, state: VehicleState) {
         self.partition(partition).insert(key(&vin), Box::new(state));

@@ -165,17 +165,93 @@ fn run_in_process(cfg: &KafkaConfig, count: u64) -> Arc<Stats> {
 struct Instance(Child, tempfile::NamedTempFile);
 
 impl Instance {
-    /// Partition numbers this instance restored (and so owned) at some point.
-    fn restored_partitions(&self) -> std::collections::BTreeSet<String> {
-        std::fs::read_to_string(self.1.path())
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains("Partition restored"))
-            .filter_map(|l| l.split("partition=").nth(1))
-            .filter_map(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
-            .collect()
+    /// Partition numbers this instance owns now, by its restore and revoke log lines.
+    fn owned_partitions(&self) -> std::collections::BTreeSet<String> {
+        let log = std::fs::read_to_string(self.1.path()).unwrap();
+        let mut owned = std::collections::BTreeSet::new();
+        for line in log.lines() {
+            let Some(p) = line
+                .split("partition=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+            else {
+                continue;
+            };
+            if line.contains("Partition restored") {
+                owned.insert(p.to_owned());
+            } else if line.contains("Partition revoked") {
+                owned.remove(p);
+            }
+        }
+        owned
     }
+
+    /// The admin port's address, from the log line announcing it.
+    fn admin_addr(&self) -> String {
+        let started = Instant::now();
+        loop {
+            let log = std::fs::read_to_string(self.1.path()).unwrap();
+            let addr = log
+                .lines()
+                .filter(|l| l.contains("Admin port listening"))
+                .find_map(|l| l.split("address=").nth(1))
+                .and_then(|rest| rest.split_whitespace().next());
+            if let Some(addr) = addr {
+                return addr.to_owned();
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no admin port");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET: (status code, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// Checks the Prometheus text format line by line; returns the sample lines.
+fn prometheus_samples(text: &str) -> Vec<(String, f64)> {
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix('#') {
+            let words: Vec<&str> = comment.split_whitespace().collect();
+            assert!(
+                matches!(words.first(), Some(&"HELP") | Some(&"TYPE")),
+                "comment line {line:?}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("`series value`");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("value in {line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "metric name in {line:?}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "labels in {line:?}");
+        }
+        samples.push((series.to_owned(), value));
+    }
+    samples
 }
 
 impl Drop for Instance {
@@ -198,6 +274,7 @@ fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
             cfg.topics.prefix(),
         ])
         .args(["--group-id", &cfg.group_id, "--instance-id", instance])
+        .args(["--admin-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
@@ -312,8 +389,13 @@ fn two_instances_share_partitions_and_survive_one_leaving() {
     produce::produce_records(&cfg, first, None).unwrap();
     let mut a = spawn(&cfg, "pair-a");
     let mut b = spawn(&cfg, "pair-b");
-    std::thread::sleep(Duration::from_secs(4));
-    let (owned_by_a, owned_by_b) = (a.restored_partitions(), b.restored_partitions());
+    let started = Instant::now();
+    while (a.owned_partitions().is_empty() || b.owned_partitions().is_empty())
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (owned_by_a, owned_by_b) = (a.owned_partitions(), b.owned_partitions());
     assert!(
         !owned_by_a.is_empty() && !owned_by_b.is_empty() && owned_by_a.is_disjoint(&owned_by_b),
         "partitions shared: a {owned_by_a:?}, b {owned_by_b:?}"
@@ -321,12 +403,12 @@ fn two_instances_share_partitions_and_survive_one_leaving() {
     terminate(&mut a);
     produce::produce_records(&cfg, rest, None).unwrap();
     wait_caught_up(&cfg, Duration::from_secs(120));
-    terminate(&mut b);
     assert_eq!(
-        b.restored_partitions().len(),
+        b.owned_partitions().len(),
         PARTITIONS as usize,
         "b took over a's partitions"
     );
+    terminate(&mut b);
     assert_same(&cfg, &expected);
 }
 
@@ -347,4 +429,117 @@ fn terminate(instance: &mut Instance) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn admin_port_reports_readiness_metrics_and_vehicles() {
+    let cfg = fresh("admin");
+    // A changelog that takes a moment to restore, so readiness has something to wait for.
+    let states: Vec<Record> = (0..200_000u32)
+        .map(|i| {
+            let mut vin = *b"LSTATEVH000000000";
+            vin[9..17].copy_from_slice(format!("{i:08}").as_bytes());
+            Record {
+                topic: cfg.topics.name(TopicKind::Changelog),
+                partition: 0,
+                offset: 0,
+                timestamp: 0,
+                key: Some(vin.to_vec()),
+                value: Some(tailwatch::state::encode_state(&Default::default())),
+                headers: Default::default(),
+            }
+        })
+        .collect();
+    produce::produce_records(&cfg, &states, None).unwrap();
+    let mut records = simulated(&cfg, 40, 60);
+    // One sample whose downstream NOx sensor is not ready yet: a data-quality count.
+    let (report, mut m) = records
+        .iter_mut()
+        .filter(|r| r.topic == cfg.topics.name(TopicKind::Telemetry))
+        .find_map(|r| {
+            let m = proto::TerminalReport::decode(r.value.as_deref()?).ok()?;
+            (!m.samples.is_empty()).then_some((r, m))
+        })
+        .unwrap();
+    m.samples[0].nox_downstream_ppm = None;
+    m.samples[0].absent.push(proto::AbsentValue {
+        field: proto::StreamField::NoxDownstream as i32,
+        reason: proto::Absence::NotReady as i32,
+    });
+    report.value = Some(m.encode_to_vec());
+    let mut poison = records[0].clone();
+    poison.value = Some(b"\xff\xfenot protobuf".to_vec());
+    produce::produce_records(&cfg, &records, None).unwrap();
+    produce::produce_records(&cfg, &[poison], None).unwrap();
+
+    let mut instance = spawn(&cfg, "admin-a");
+    let addr = instance.admin_addr();
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
+    let mut not_ready = Vec::new();
+    let started = Instant::now();
+    loop {
+        let (status, body) = http_get(&addr, "/readyz");
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        not_ready.push(body);
+        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        not_ready.iter().any(|b| b.contains("restoring partitions")),
+        "/readyz said 503 while restoring: {not_ready:?}"
+    );
+    let (_, status) = http_get(&addr, "/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let partitions = status["partitions"].as_object().unwrap();
+    assert_eq!(partitions.len(), PARTITIONS as usize);
+    assert!(partitions.values().all(|p| p["restored"] == true));
+    assert_eq!(partitions["0"]["vehicles"], 200_000);
+
+    wait_caught_up(&cfg, Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, text) = http_get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    let samples = prometheus_samples(&text);
+    let value = |prefix: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|(series, _)| series.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(
+        value("tailwatch_records_consumed_total{"),
+        (records.len() + 1) as f64
+    );
+    assert_eq!(value("tailwatch_decode_rejects_total{"), 1.0);
+    assert_eq!(
+        value("tailwatch_dlq_records_total{reason=\"bad_protobuf\"}"),
+        1.0
+    );
+    assert!(value("tailwatch_outputs_total{") > 0.0);
+    assert_eq!(
+        value(
+            "tailwatch_absent_values_total{field=\"nox_downstream_ppm\",reason=\"not_ready\"}"
+        ),
+        1.0
+    );
+    assert!(value("tailwatch_transactions_total{outcome=\"committed\"}") > 0.0);
+    assert!(value("tailwatch_commit_duration_seconds_bucket{") > 0.0);
+    assert!(value("tailwatch_restore_duration_seconds_count") >= PARTITIONS as f64);
+    assert_eq!(value("tailwatch_restored_vehicles_total"), 200_000.0);
+    assert!(value("tailwatch_tracked_vehicles{") >= 200_040.0);
+    assert_eq!(value("tailwatch_ready"), 1.0);
+    assert_eq!(value("tailwatch_assigned_partitions"), PARTITIONS as f64);
+    assert!(!text.contains("LSTATEVH"), "no VIN in metric labels");
+
+    let vin = String::from_utf8(records[0].key.clone().unwrap()).unwrap();
+    let (code, body) = http_get(&addr, &format!("/v1/vehicles/{vin}"));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&vin));
+    assert_eq!(http_get(&addr, "/v1/vehicles/NOT-A-VIN").0, 400);
+    assert_eq!(http_get(&addr, "/v1/vehicles/LGDCHA1G8MA127733").0, 404);
+    terminate(&mut instance);
 }

@@ -83,6 +83,8 @@ impl KafkaConfig {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             .set("partition.assignment.strategy", "cooperative-sticky")
+            // Consumer lag per partition for the metrics (service's `ClientContext::stats`).
+            .set("statistics.interval.ms", "5000")
             .set("session.timeout.ms", "10000")
             .set("max.poll.interval.ms", "60000")
             .set("fetch.wait.max.ms", "20")

@@ -14,8 +14,17 @@ use crate::pipeline::Processor;
 use crate::state::decode_state;
 use crate::topics::TopicKind;
 
+/// Changelog records read between two progress reports.
+const PROGRESS_EVERY: u64 = 10_000;
+
 /// Reads changelog partition `p` to its end into the store; returns the vehicles it holds.
-pub fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Result<u64> {
+/// `progress(read, total)` hears how far it got (records, counted by offset).
+pub fn restore(
+    cfg: &KafkaConfig,
+    processor: &Processor,
+    p: i32,
+    progress: &dyn Fn(u64, u64),
+) -> anyhow::Result<u64> {
     let changelog = cfg.topics.name(TopicKind::Changelog);
     processor.store().drop_partition(p);
     let mut config = cfg.plain_consumer();
@@ -24,7 +33,9 @@ pub fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Resu
     let (low, high) = consumer
         .fetch_watermarks(&changelog, p, Duration::from_secs(10))
         .context("reading changelog watermarks")?;
-    if low == high {
+    let total = u64::try_from(high - low).unwrap_or(0);
+    progress(0, total);
+    if total == 0 {
         return Ok(0);
     }
     let mut tpl = TopicPartitionList::new();
@@ -35,6 +46,10 @@ pub fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Resu
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
                 use rdkafka::Message as _;
+                let read = u64::try_from(m.offset() + 1 - low).unwrap_or(0);
+                if read % PROGRESS_EVERY == 0 {
+                    progress(read, total);
+                }
                 let Some(vin) = m.key().and_then(|k| Vin::from_bytes(k).ok()) else {
                     continue;
                 };
@@ -50,7 +65,10 @@ pub fn restore(cfg: &KafkaConfig, processor: &Processor, p: i32) -> anyhow::Resu
                     }
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                progress(total, total);
+                break;
+            }
             Some(Err(e)) => return Err(e).context("reading the changelog"),
             None => {}
         }

@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -32,17 +32,19 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{message_of, record_of, send, KafkaConfig};
 use crate::engine::Rules;
-use crate::model::Vin;
-use crate::pipeline::{Emitted, Processor};
+use crate::metrics as m;
+use crate::model::{Absent, Vin};
+use crate::pipeline::{AbsentCounts, Emitted, Processed, Processor, SAMPLE_FIELDS};
+use crate::proto;
 use crate::recording::Record;
 use crate::replay::dlq_record;
-use crate::state::encode_state;
+use crate::state::{encode_state, StateStore};
 use crate::topics::TopicKind;
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Counters readable while the service runs (demo summary, admin endpoints).
-#[derive(Debug, Default)]
+/// What the service shows while it runs (demo summary, admin endpoints, tests).
+#[derive(Default)]
 pub struct Stats {
     pub records: AtomicU64,
     pub blacklist_events: AtomicU64,
@@ -51,6 +53,146 @@ pub struct Stats {
     pub commits: AtomicU64,
     /// Every assigned partition is restored.
     pub ready: AtomicBool,
+    /// Assigned partition numbers: restore progress and lag.
+    pub partitions: Mutex<BTreeMap<i32, PartitionStatus>>,
+    /// The state store, once the service has started.
+    pub store: OnceLock<Arc<StateStore>>,
+}
+
+/// One assigned partition number, as `/v1/status` shows it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PartitionStatus {
+    pub restored: bool,
+    /// Changelog records read and to read while restoring.
+    pub restore_read: u64,
+    pub restore_total: u64,
+    pub restore_seconds: f64,
+    pub vehicles: u64,
+    /// Unconsumed records per input topic (librdkafka statistics; -1 until known).
+    pub consumer_lag: BTreeMap<String, i64>,
+}
+
+impl Stats {
+    /// `Ok` when partitions are assigned and all restored, else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        let partitions = self.partitions.lock().expect("status lock");
+        if partitions.is_empty() {
+            return Err("no partitions assigned".to_owned());
+        }
+        let restoring: Vec<i32> = partitions
+            .iter()
+            .filter(|(_, s)| !s.restored)
+            .map(|(&p, _)| p)
+            .collect();
+        if restoring.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "restoring partitions {restoring:?} from the changelog"
+            ))
+        }
+    }
+
+    fn set_ready(&self) {
+        let ready = self.readiness().is_ok();
+        self.ready.store(ready, Ordering::Relaxed);
+        metrics::gauge!(m::READY).set(if ready { 1.0 } else { 0.0 });
+    }
+}
+
+/// Counts of one commit interval, published to the metrics recorder at each commit so a
+/// record costs no label lookups.
+#[derive(Default)]
+struct Tally {
+    consumed: BTreeMap<String, u64>,
+    rejects: BTreeMap<(String, &'static str), u64>,
+    dlq: BTreeMap<&'static str, u64>,
+    outputs: BTreeMap<(&'static str, String), u64>,
+    absent: AbsentCounts,
+    late: u64,
+    duplicates: u64,
+    vin_flagged: u64,
+}
+
+impl Tally {
+    fn record(&mut self, record: &Record, processed: &Processed) {
+        bump(&mut self.consumed, &record.topic);
+        self.duplicates += u64::from(processed.duplicates);
+        self.vin_flagged += u64::from(processed.vin_flagged);
+        for (field, reasons) in processed.absent.iter().enumerate() {
+            for (reason, n) in reasons.iter().enumerate() {
+                self.absent[field][reason] += n;
+            }
+        }
+        for emitted in &processed.emitted {
+            match emitted {
+                Emitted::Blacklist(e) => {
+                    let listed = e.status == proto::BlacklistStatus::Listed as i32;
+                    let kind = if listed {
+                        "blacklist_listed"
+                    } else {
+                        "blacklist_delisted"
+                    };
+                    let rule = e.reasons.first().map_or("delisting", String::as_str);
+                    *self.outputs.entry((kind, rule.to_owned())).or_default() += 1;
+                }
+                Emitted::Case(c) => {
+                    *self.outputs.entry(("case", c.rule.clone())).or_default() += 1;
+                }
+                Emitted::Dlq { reason, .. } => {
+                    *self.dlq.entry(reason).or_default() += 1;
+                    if *reason == "late" {
+                        self.late += 1;
+                    } else {
+                        *self
+                            .rejects
+                            .entry((record.topic.clone(), reason))
+                            .or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let t = std::mem::take(self);
+        for (topic, n) in t.consumed {
+            metrics::counter!(m::RECORDS_CONSUMED, "topic" => topic).increment(n);
+        }
+        for ((topic, reason), n) in t.rejects {
+            metrics::counter!(m::DECODE_REJECTS, "topic" => topic, "reason" => reason).increment(n);
+        }
+        for (reason, n) in t.dlq {
+            metrics::counter!(m::DLQ_RECORDS, "reason" => reason).increment(n);
+        }
+        for ((kind, rule), n) in t.outputs {
+            metrics::counter!(m::OUTPUTS, "kind" => kind, "rule" => rule).increment(n);
+        }
+        for (field, reasons) in t.absent.iter().enumerate() {
+            for (reason, &n) in reasons.iter().enumerate() {
+                if n > 0 {
+                    metrics::counter!(
+                        m::ABSENT_VALUES,
+                        "field" => SAMPLE_FIELDS[field],
+                        "reason" => Absent::ALL[reason].as_str()
+                    )
+                    .increment(u64::from(n));
+                }
+            }
+        }
+        metrics::counter!(m::LATE_RECORDS).increment(t.late);
+        metrics::counter!(m::DUPLICATES).increment(t.duplicates);
+        metrics::counter!(m::VIN_FLAGGED).increment(t.vin_flagged);
+    }
+}
+
+fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
 }
 
 struct Queue {
@@ -78,6 +220,9 @@ struct Worker {
     partitions: BTreeMap<i32, BTreeMap<String, Queue>>,
     in_transaction: bool,
     dirty: BTreeMap<i32, BTreeSet<Vin>>,
+    tally: Tally,
+    /// Newest evidence time processed per partition (ms), for the event-time lag gauge.
+    newest: BTreeMap<i32, i64>,
     expired: BTreeMap<i32, Vec<Vin>>,
     last_commit: Instant,
     stats: Arc<Stats>,
@@ -205,6 +350,11 @@ impl Worker {
         if let Some(vin) = processed.vin {
             self.dirty.entry(record.partition).or_default().insert(vin);
         }
+        if let Some(time) = processed.time {
+            let newest = self.newest.entry(record.partition).or_insert(time.0);
+            *newest = (*newest).max(time.0);
+        }
+        self.tally.record(record, &processed);
         if !processed.expired.is_empty() {
             self.expired
                 .entry(record.partition)
@@ -221,6 +371,38 @@ impl Worker {
             self.last_commit = Instant::now();
             return Ok(());
         }
+        let started = Instant::now();
+        let result = self.commit_transaction(consumer);
+        let outcome = if result.is_ok() {
+            "committed"
+        } else {
+            "failed"
+        };
+        metrics::counter!(m::TRANSACTIONS, "outcome" => outcome).increment(1);
+        metrics::histogram!(m::COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+        self.tally.publish();
+        self.publish_partition_gauges();
+        result
+    }
+
+    fn publish_partition_gauges(&self) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut status = self.stats.partitions.lock().expect("status lock");
+        for (&p, s) in status.iter_mut() {
+            let vehicles = self.processor.store().partition_len(p) as u64;
+            s.vehicles = vehicles;
+            let label = p.to_string();
+            metrics::gauge!(m::TRACKED_VEHICLES, "partition" => label.clone()).set(vehicles as f64);
+            if let Some(&newest) = self.newest.get(&p) {
+                let lag = (now_ms - newest) as f64 / 1000.0;
+                metrics::gauge!(m::EVENT_TIME_LAG, "partition" => label).set(lag);
+            }
+        }
+    }
+
+    fn commit_transaction(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
         let changelog = self.cfg.topics.name(TopicKind::Changelog);
         for (&p, vins) in &std::mem::take(&mut self.dirty) {
             for vin in vins {
@@ -294,6 +476,12 @@ impl Worker {
             self.partitions.remove(&p);
             self.dirty.remove(&p);
             self.expired.remove(&p);
+            self.newest.remove(&p);
+            self.stats
+                .partitions
+                .lock()
+                .expect("status lock")
+                .remove(&p);
             let dropped = self.processor.store().drop_partition(p);
             tracing::info!(
                 partition = p,
@@ -301,7 +489,13 @@ impl Worker {
                 "Partition revoked; its vehicles were dropped."
             );
         }
-        self.stats.ready.store(false, Ordering::Relaxed);
+        self.publish_assignment();
+    }
+
+    fn publish_assignment(&self) {
+        let assigned = self.partitions.len();
+        metrics::gauge!(m::ASSIGNED_PARTITIONS).set(assigned as f64);
+        self.stats.set_ready();
     }
 
     fn assign(&mut self, tpl: &TopicPartitionList) -> anyhow::Result<()> {
@@ -321,17 +515,56 @@ impl Worker {
                 next_offset: None,
             });
         }
+        {
+            let mut status = self.stats.partitions.lock().expect("status lock");
+            for &p in &fresh {
+                let lag = TopicKind::INPUTS
+                    .iter()
+                    .map(|&k| (self.cfg.topics.name(k), -1))
+                    .collect();
+                status.insert(
+                    p,
+                    PartitionStatus {
+                        consumer_lag: lag,
+                        ..PartitionStatus::default()
+                    },
+                );
+            }
+        }
+        self.publish_assignment();
         for p in fresh {
             let started = Instant::now();
-            let restored = super::restore::restore(&self.cfg, &self.processor, p)?;
+            let stats = &self.stats;
+            let progress = |read: u64, total: u64| {
+                if let Some(s) = stats.partitions.lock().expect("status lock").get_mut(&p) {
+                    (s.restore_read, s.restore_total) = (read, total);
+                }
+                metrics::gauge!(m::RESTORE_REMAINING, "partition" => p.to_string())
+                    .set(total.saturating_sub(read) as f64);
+            };
+            let restored = super::restore::restore(&self.cfg, &self.processor, p, &progress)?;
+            let seconds = started.elapsed().as_secs_f64();
+            metrics::histogram!(m::RESTORE_DURATION).record(seconds);
+            metrics::counter!(m::RESTORED_VEHICLES).increment(restored);
+            if let Some(s) = self
+                .stats
+                .partitions
+                .lock()
+                .expect("status lock")
+                .get_mut(&p)
+            {
+                s.restored = true;
+                s.restore_seconds = seconds;
+                s.vehicles = restored;
+            }
             tracing::info!(
                 partition = p,
                 vehicles = restored,
-                seconds = started.elapsed().as_secs_f64(),
+                seconds,
                 "Partition restored from the changelog."
             );
+            self.publish_assignment();
         }
-        self.stats.ready.store(true, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -385,9 +618,31 @@ fn check_co_partitioned(consumer: &BaseConsumer<Ctx>, cfg: &KafkaConfig) -> anyh
 
 struct Ctx {
     worker: Mutex<Worker>,
+    stats: Arc<Stats>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// Consumer lag per input partition, from librdkafka's statistics
+    /// (`statistics.interval.ms`, see `KafkaConfig::group_consumer`).
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut status = self.stats.partitions.lock().expect("status lock");
+        for (topic, t) in &statistics.topics {
+            for (&p, partition) in &t.partitions {
+                let Some(s) = status.get_mut(&p) else {
+                    continue;
+                };
+                let Some(lag) = s.consumer_lag.get_mut(topic) else {
+                    continue;
+                };
+                if partition.consumer_lag >= 0 {
+                    *lag = partition.consumer_lag;
+                    metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => p.to_string())
+                        .set(partition.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
 
 impl Ctx {
     /// The lead partitions in `tpl` with the same partition numbers of every input topic.
@@ -457,20 +712,26 @@ pub fn run(
             .init_transactions(TXN_TIMEOUT)
             .context("initialising transactions")?;
     }
+    let processor = Processor::new(rules, cfg.topics.clone());
+    // A second start in one process (tests) keeps the first store visible: harmless.
+    let _ = stats.store.set(processor.shared_store());
     let worker = Worker {
-        processor: Processor::new(rules, cfg.topics.clone()),
+        processor,
         producer,
         partitions: BTreeMap::new(),
         in_transaction: false,
         dirty: BTreeMap::new(),
+        tally: Tally::default(),
+        newest: BTreeMap::new(),
         expired: BTreeMap::new(),
         last_commit: Instant::now(),
-        stats,
+        stats: stats.clone(),
         failed: None,
         cfg: cfg.clone(),
     };
     let consumer: BaseConsumer<Ctx> = cfg.group_consumer().create_with_context(Ctx {
         worker: Mutex::new(worker),
+        stats,
     })?;
     check_co_partitioned(&consumer, &cfg)?;
     let lead = cfg.topics.name(TopicKind::INPUTS[0]);
@@ -494,10 +755,14 @@ pub fn run(
         if let Some(e) = w.failed.take() {
             return Err(e);
         }
+        let (started, polled) = (Instant::now(), !batch.is_empty());
         for record in batch {
             w.enqueue(record);
         }
         w.drain(&consumer)?;
+        if polled {
+            metrics::histogram!(m::PROCESSING_DURATION).record(started.elapsed().as_secs_f64());
+        }
         if w.last_commit.elapsed() >= cfg.commit_interval {
             w.commit(&consumer)?;
         }

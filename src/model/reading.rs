@@ -17,6 +17,15 @@ pub enum Absent {
 }
 
 impl Absent {
+    /// Every reason, in declaration order (`reason as usize` indexes it).
+    pub const ALL: [Absent; 5] = [
+        Absent::Missing,
+        Absent::Invalid,
+        Absent::Abnormal,
+        Absent::OutOfRange,
+        Absent::NotReady,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Absent::Missing => "missing",
