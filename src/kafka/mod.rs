@@ -8,9 +8,11 @@
 
 pub mod admin;
 pub mod capture;
+mod merge;
 pub mod produce;
 pub mod restore;
 pub mod service;
+mod status;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

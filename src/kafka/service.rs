@@ -17,9 +17,9 @@
 //! commit ends the service with an error: the restarted process restores from the last
 //! committed changelog, so memory never runs ahead of what Kafka holds.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -28,196 +28,28 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, TopicPartitionList};
 
+use super::merge::Merge;
+use super::status::Tally;
+pub use super::status::{PartitionStatus, Stats};
 use super::{message_of, record_of, send, KafkaConfig};
 use crate::engine::Rules;
 use crate::metrics as m;
-use crate::model::{Absent, Vin};
-use crate::pipeline::{AbsentCounts, Emitted, Processed, Processor, SAMPLE_FIELDS};
-use crate::proto;
+use crate::model::Vin;
+use crate::pipeline::{Emitted, Processor};
 use crate::recording::Record;
 use crate::replay::dlq_record;
-use crate::state::{encode_state, StateStore};
+use crate::state::encode_state;
 use crate::topics::TopicKind;
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What the service shows while it runs (demo summary, admin endpoints, tests).
-#[derive(Default)]
-pub struct Stats {
-    pub records: AtomicU64,
-    pub blacklist_events: AtomicU64,
-    pub cases: AtomicU64,
-    pub dlq: AtomicU64,
-    pub commits: AtomicU64,
-    /// Every assigned partition is restored.
-    pub ready: AtomicBool,
-    /// Assigned partition numbers: restore progress and lag.
-    pub partitions: Mutex<BTreeMap<i32, PartitionStatus>>,
-    /// The state store, once the service has started.
-    pub store: OnceLock<Arc<StateStore>>,
-}
-
-/// One assigned partition number, as `/v1/status` shows it.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct PartitionStatus {
-    pub restored: bool,
-    /// Changelog records read and to read while restoring.
-    pub restore_read: u64,
-    pub restore_total: u64,
-    pub restore_seconds: f64,
-    pub vehicles: u64,
-    /// Unconsumed records per input topic (librdkafka statistics; -1 until known).
-    pub consumer_lag: BTreeMap<String, i64>,
-}
-
-impl Stats {
-    /// `Ok` when partitions are assigned and all restored, else why not.
-    pub fn readiness(&self) -> Result<(), String> {
-        let partitions = self.partitions.lock().expect("status lock");
-        if partitions.is_empty() {
-            return Err("no partitions assigned".to_owned());
-        }
-        let restoring: Vec<i32> = partitions
-            .iter()
-            .filter(|(_, s)| !s.restored)
-            .map(|(&p, _)| p)
-            .collect();
-        if restoring.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "restoring partitions {restoring:?} from the changelog"
-            ))
-        }
-    }
-
-    fn set_ready(&self) {
-        let ready = self.readiness().is_ok();
-        self.ready.store(ready, Ordering::Relaxed);
-        metrics::gauge!(m::READY).set(if ready { 1.0 } else { 0.0 });
-    }
-}
-
-/// Counts of one commit interval, published to the metrics recorder at each commit so a
-/// record costs no label lookups.
-#[derive(Default)]
-struct Tally {
-    consumed: BTreeMap<String, u64>,
-    rejects: BTreeMap<(String, &'static str), u64>,
-    dlq: BTreeMap<&'static str, u64>,
-    outputs: BTreeMap<(&'static str, String), u64>,
-    absent: AbsentCounts,
-    late: u64,
-    duplicates: u64,
-    vin_flagged: u64,
-}
-
-impl Tally {
-    fn record(&mut self, record: &Record, processed: &Processed) {
-        bump(&mut self.consumed, &record.topic);
-        self.duplicates += u64::from(processed.duplicates);
-        self.vin_flagged += u64::from(processed.vin_flagged);
-        for (field, reasons) in processed.absent.iter().enumerate() {
-            for (reason, n) in reasons.iter().enumerate() {
-                self.absent[field][reason] += n;
-            }
-        }
-        for emitted in &processed.emitted {
-            match emitted {
-                Emitted::Blacklist(e) => {
-                    let listed = e.status == proto::BlacklistStatus::Listed as i32;
-                    let kind = if listed {
-                        "blacklist_listed"
-                    } else {
-                        "blacklist_delisted"
-                    };
-                    let rule = e.reasons.first().map_or("delisting", String::as_str);
-                    *self.outputs.entry((kind, rule.to_owned())).or_default() += 1;
-                }
-                Emitted::Case(c) => {
-                    *self.outputs.entry(("case", c.rule.clone())).or_default() += 1;
-                }
-                Emitted::Dlq { reason, .. } => {
-                    *self.dlq.entry(reason).or_default() += 1;
-                    if *reason == "late" {
-                        self.late += 1;
-                    } else {
-                        *self
-                            .rejects
-                            .entry((record.topic.clone(), reason))
-                            .or_default() += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    fn publish(&mut self) {
-        let t = std::mem::take(self);
-        for (topic, n) in t.consumed {
-            metrics::counter!(m::RECORDS_CONSUMED, "topic" => topic).increment(n);
-        }
-        for ((topic, reason), n) in t.rejects {
-            metrics::counter!(m::DECODE_REJECTS, "topic" => topic, "reason" => reason).increment(n);
-        }
-        for (reason, n) in t.dlq {
-            metrics::counter!(m::DLQ_RECORDS, "reason" => reason).increment(n);
-        }
-        for ((kind, rule), n) in t.outputs {
-            metrics::counter!(m::OUTPUTS, "kind" => kind, "rule" => rule).increment(n);
-        }
-        for (field, reasons) in t.absent.iter().enumerate() {
-            for (reason, &n) in reasons.iter().enumerate() {
-                if n > 0 {
-                    metrics::counter!(
-                        m::ABSENT_VALUES,
-                        "field" => SAMPLE_FIELDS[field],
-                        "reason" => Absent::ALL[reason].as_str()
-                    )
-                    .increment(u64::from(n));
-                }
-            }
-        }
-        metrics::counter!(m::LATE_RECORDS).increment(t.late);
-        metrics::counter!(m::DUPLICATES).increment(t.duplicates);
-        metrics::counter!(m::VIN_FLAGGED).increment(t.vin_flagged);
-    }
-}
-
-fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
-    match counts.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            counts.insert(key.to_owned(), 1);
-        }
-    }
-}
-
-struct Queue {
-    records: VecDeque<Record>,
-    /// When the queue last became empty.
-    empty_since: Instant,
-    /// When the broker was last asked whether records are unread, in this empty spell.
-    checked_at: Option<Instant>,
-    /// Empty because the partition has no unread records (checked against the broker).
-    caught_up: bool,
-    /// Tie-break between topics with equal timestamps (`replay::topic_rank`).
-    rank: usize,
-    /// Offset after the last record taken for processing: what the next commit stores.
-    next_offset: Option<i64>,
-}
-
-/// How often an empty queue may ask the broker whether it has unread records.
-const RECHECK: Duration = Duration::from_millis(10);
 
 struct Worker {
     cfg: KafkaConfig,
     processor: Processor,
     producer: BaseProducer,
-    /// Partition number → input topic → queue.
-    partitions: BTreeMap<i32, BTreeMap<String, Queue>>,
+    merge: Merge,
     in_transaction: bool,
     dirty: BTreeMap<i32, BTreeSet<Vin>>,
     tally: Tally,
@@ -230,75 +62,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn enqueue(&mut self, record: Record) {
-        let Some(topic_queues) = self.partitions.get_mut(&record.partition) else {
-            return;
-        };
-        if let Some(q) = topic_queues.get_mut(&record.topic) {
-            q.caught_up = false;
-            q.records.push_back(record);
-        }
-    }
-
-    /// Whether an empty queue may be passed over: the partition has no unread records (by the
-    /// high watermark of librdkafka's last fetch), or it has held the others back for
-    /// `merge_wait`. Checks at most every `RECHECK` per queue.
-    fn may_pass(
-        consumer: &BaseConsumer<Ctx>,
-        merge_wait: Duration,
-        topic: &str,
-        p: i32,
-        q: &mut Queue,
-        now: Instant,
-    ) -> bool {
-        if q.caught_up || now.duration_since(q.empty_since) >= merge_wait {
-            return true;
-        }
-        if q.checked_at
-            .is_some_and(|t| now.duration_since(t) < RECHECK)
-        {
-            return false;
-        }
-        q.checked_at = Some(now);
-        let next = consumer
-            .position()
-            .ok()
-            .and_then(|tpl| tpl.find_partition(topic, p).map(|e| e.offset()));
-        q.caught_up = match (next, cached_high_watermark(consumer, topic, p)) {
-            (Some(Offset::Offset(next)), Some(high)) => next >= high,
-            (_, Some(0)) => true,
-            _ => false,
-        };
-        q.caught_up
-    }
-
-    /// The next record of partition `p` in merged timestamp order, or `None` to wait.
-    fn next(&mut self, consumer: &BaseConsumer<Ctx>, p: i32) -> Option<Record> {
-        let merge_wait = self.cfg.merge_wait;
-        let queues = self.partitions.get_mut(&p)?;
-        let now = Instant::now();
-        for (topic, q) in queues.iter_mut() {
-            if q.records.is_empty() && !Self::may_pass(consumer, merge_wait, topic, p, q, now) {
-                return None;
-            }
-        }
-        let q = queues
-            .values_mut()
-            .filter(|q| !q.records.is_empty())
-            .min_by_key(|q| (q.records[0].timestamp, q.rank, q.records[0].offset))?;
-        let record = q.records.pop_front()?;
-        q.next_offset = Some(record.offset + 1);
-        if q.records.is_empty() {
-            q.empty_since = now;
-            q.checked_at = None;
-        }
-        Some(record)
-    }
-
     fn drain(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
-        let partitions: Vec<i32> = self.partitions.keys().copied().collect();
-        for p in partitions {
-            while let Some(record) = self.next(consumer, p) {
+        for p in self.merge.numbers() {
+            while let Some(record) = self.merge.next(consumer, p) {
                 self.apply(&record)?;
             }
         }
@@ -423,14 +189,7 @@ impl Worker {
                 send(&self.producer, tombstone)?;
             }
         }
-        let mut tpl = TopicPartitionList::new();
-        for (&p, queues) in &self.partitions {
-            for (topic, q) in queues {
-                if let Some(next) = q.next_offset {
-                    tpl.add_partition_offset(topic, p, Offset::Offset(next))?;
-                }
-            }
-        }
+        let tpl = self.merge.offsets()?;
         self.deliver()?;
         if self.cfg.exactly_once {
             let group = consumer
@@ -473,7 +232,7 @@ impl Worker {
     fn revoke(&mut self, tpl: &TopicPartitionList) {
         let numbers: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         for p in numbers {
-            self.partitions.remove(&p);
+            self.merge.remove(p);
             self.dirty.remove(&p);
             self.expired.remove(&p);
             self.newest.remove(&p);
@@ -493,27 +252,18 @@ impl Worker {
     }
 
     fn publish_assignment(&self) {
-        let assigned = self.partitions.len();
+        let assigned = self.merge.numbers().len();
         metrics::gauge!(m::ASSIGNED_PARTITIONS).set(assigned as f64);
         self.stats.set_ready();
     }
 
     fn assign(&mut self, tpl: &TopicPartitionList) -> anyhow::Result<()> {
-        let now = Instant::now();
         let mut fresh = BTreeSet::new();
         for e in tpl.elements() {
-            let queues = self.partitions.entry(e.partition()).or_insert_with(|| {
+            let rank = crate::replay::topic_rank(self.cfg.topics.kind(e.topic()));
+            if self.merge.add(e.topic(), e.partition(), rank) {
                 fresh.insert(e.partition());
-                BTreeMap::new()
-            });
-            queues.entry(e.topic().to_owned()).or_insert(Queue {
-                records: VecDeque::new(),
-                empty_since: now,
-                checked_at: None,
-                caught_up: false,
-                rank: crate::replay::topic_rank(self.cfg.topics.kind(e.topic())),
-                next_offset: None,
-            });
+            }
         }
         {
             let mut status = self.stats.partitions.lock().expect("status lock");
@@ -567,27 +317,6 @@ impl Worker {
         }
         Ok(())
     }
-}
-
-/// The high watermark librdkafka last saw in a fetch response for this partition, without
-/// asking the broker (`None` before the first fetch).
-fn cached_high_watermark(consumer: &BaseConsumer<Ctx>, topic: &str, p: i32) -> Option<i64> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1i64, -1i64);
-    // SAFETY: the client pointer is valid while `consumer` lives; the topic is a valid C string
-    // and the out-pointers point at live locals. The call only reads librdkafka's cached
-    // partition state.
-    let err = unsafe {
-        rdkafka::bindings::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
-            topic.as_ptr(),
-            p,
-            &mut low,
-            &mut high,
-        )
-    };
-    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
 }
 
 /// Refuses to start unless every input topic exists with the lead topic's partition count:
@@ -718,7 +447,7 @@ pub fn run(
     let worker = Worker {
         processor,
         producer,
-        partitions: BTreeMap::new(),
+        merge: Merge::new(cfg.merge_wait),
         in_transaction: false,
         dirty: BTreeMap::new(),
         tally: Tally::default(),
@@ -757,7 +486,7 @@ pub fn run(
         }
         let (started, polled) = (Instant::now(), !batch.is_empty());
         for record in batch {
-            w.enqueue(record);
+            w.merge.enqueue(record);
         }
         w.drain(&consumer)?;
         if polled {

@@ -1,0 +1,179 @@
+//! The merge of one partition number's input topics: records of every input topic with that
+//! partition number are handed out in timestamp order (then topic rank, then offset), the way
+//! Kafka Streams picks a task's next record, so cross-topic rules do not depend on fetch
+//! timing. An empty topic holds the others back only while the broker still has unread
+//! records for it, and at most `merge_wait`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::recording::Record;
+
+struct Queue {
+    records: VecDeque<Record>,
+    /// When the queue last became empty.
+    empty_since: Instant,
+    /// When the broker was last asked whether records are unread, in this empty spell.
+    checked_at: Option<Instant>,
+    /// Empty because the partition has no unread records (checked against the broker).
+    caught_up: bool,
+    /// Tie-break between topics with equal timestamps (`replay::topic_rank`).
+    rank: usize,
+    /// Offset after the last record taken for processing: what the next commit stores.
+    next_offset: Option<i64>,
+}
+
+/// How often an empty queue may ask the broker whether it has unread records.
+const RECHECK: Duration = Duration::from_millis(10);
+
+/// Partition number → input topic → queue.
+pub(super) struct Merge {
+    partitions: BTreeMap<i32, BTreeMap<String, Queue>>,
+    merge_wait: Duration,
+}
+
+impl Merge {
+    pub(super) fn new(merge_wait: Duration) -> Merge {
+        Merge {
+            partitions: BTreeMap::new(),
+            merge_wait,
+        }
+    }
+
+    /// Adds a topic-partition with its tie-break rank; true if the partition number is new.
+    pub(super) fn add(&mut self, topic: &str, p: i32, rank: usize) -> bool {
+        let fresh = !self.partitions.contains_key(&p);
+        self.partitions
+            .entry(p)
+            .or_default()
+            .entry(topic.to_owned())
+            .or_insert(Queue {
+                records: VecDeque::new(),
+                empty_since: Instant::now(),
+                checked_at: None,
+                caught_up: false,
+                rank,
+                next_offset: None,
+            });
+        fresh
+    }
+
+    pub(super) fn remove(&mut self, p: i32) {
+        self.partitions.remove(&p);
+    }
+
+    /// Assigned partition numbers.
+    pub(super) fn numbers(&self) -> Vec<i32> {
+        self.partitions.keys().copied().collect()
+    }
+
+    /// Input offsets to commit: after the last record handed out of each topic-partition.
+    pub(super) fn offsets(&self) -> anyhow::Result<TopicPartitionList> {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, queues) in &self.partitions {
+            for (topic, q) in queues {
+                if let Some(next) = q.next_offset {
+                    tpl.add_partition_offset(topic, p, Offset::Offset(next))?;
+                }
+            }
+        }
+        Ok(tpl)
+    }
+
+    pub(super) fn enqueue(&mut self, record: Record) {
+        let Some(topic_queues) = self.partitions.get_mut(&record.partition) else {
+            return;
+        };
+        if let Some(q) = topic_queues.get_mut(&record.topic) {
+            q.caught_up = false;
+            q.records.push_back(record);
+        }
+    }
+
+    /// Whether an empty queue may be passed over: the partition has no unread records (by the
+    /// high watermark of librdkafka's last fetch), or it has held the others back for
+    /// `merge_wait`. Checks at most every `RECHECK` per queue.
+    fn may_pass<C: ConsumerContext>(
+        consumer: &BaseConsumer<C>,
+        merge_wait: Duration,
+        topic: &str,
+        p: i32,
+        q: &mut Queue,
+        now: Instant,
+    ) -> bool {
+        if q.caught_up || now.duration_since(q.empty_since) >= merge_wait {
+            return true;
+        }
+        if q.checked_at
+            .is_some_and(|t| now.duration_since(t) < RECHECK)
+        {
+            return false;
+        }
+        q.checked_at = Some(now);
+        let next = consumer
+            .position()
+            .ok()
+            .and_then(|tpl| tpl.find_partition(topic, p).map(|e| e.offset()));
+        q.caught_up = match (next, cached_high_watermark(consumer, topic, p)) {
+            (Some(Offset::Offset(next)), Some(high)) => next >= high,
+            (_, Some(0)) => true,
+            _ => false,
+        };
+        q.caught_up
+    }
+
+    /// The next record of partition `p` in merged timestamp order, or `None` to wait.
+    pub(super) fn next<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        p: i32,
+    ) -> Option<Record> {
+        let merge_wait = self.merge_wait;
+        let queues = self.partitions.get_mut(&p)?;
+        let now = Instant::now();
+        for (topic, q) in queues.iter_mut() {
+            if q.records.is_empty() && !Self::may_pass(consumer, merge_wait, topic, p, q, now) {
+                return None;
+            }
+        }
+        let q = queues
+            .values_mut()
+            .filter(|q| !q.records.is_empty())
+            .min_by_key(|q| (q.records[0].timestamp, q.rank, q.records[0].offset))?;
+        let record = q.records.pop_front()?;
+        q.next_offset = Some(record.offset + 1);
+        if q.records.is_empty() {
+            q.empty_since = now;
+            q.checked_at = None;
+        }
+        Some(record)
+    }
+}
+
+/// The high watermark librdkafka last saw in a fetch response for this partition, without
+/// asking the broker (`None` before the first fetch).
+fn cached_high_watermark<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    p: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` lives; the topic is a valid C string
+    // and the out-pointers point at live locals. The call only reads librdkafka's cached
+    // partition state.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            p,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
+}
