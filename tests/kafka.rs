@@ -521,9 +521,7 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     );
     assert!(value("tailwatch_outputs_total{") > 0.0);
     assert_eq!(
-        value(
-            "tailwatch_absent_values_total{field=\"nox_downstream_ppm\",reason=\"not_ready\"}"
-        ),
+        value("tailwatch_absent_values_total{field=\"nox_downstream_ppm\",reason=\"not_ready\"}"),
         1.0
     );
     assert!(value("tailwatch_transactions_total{outcome=\"committed\"}") > 0.0);
