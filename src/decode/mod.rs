@@ -4,6 +4,7 @@
 //! whose `reason()` is the DLQ header and the metric label. Values are range-checked so rules
 //! never see garbage; a VIN with a bad check digit is flagged by `Vin::check`, not rejected.
 
+pub mod frame;
 mod protobuf;
 
 use crate::model::{Event, EventTime, RecordRef, VinError};
