@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod proto;
 pub mod recording;
 pub mod replay;
+pub mod settings;
 pub mod sim;
 pub mod state;
 pub mod topics;

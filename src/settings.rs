@@ -1,0 +1,396 @@
+//! The service's settings, one typed value built in a documented precedence: built-in
+//! defaults < the config file (`--config`, TOML) < `TAILWATCH_*` environment variables <
+//! command-line flags. Validated once at startup; every error names the key.
+//!
+//! Secrets (the SASL password) come only from `TAILWATCH_SASL_PASSWORD` or the file named by
+//! `sasl_password_file`, never from the config file or a flag, and are never printed or logged:
+//! `Secret` has no `Display` and its `Debug` is redacted.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: `{key}`: {message}")]
+    File {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("`{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+
+    /// librdkafka's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+}
+
+/// A secret value: redacted in `Debug`, no `Display`, skipped by serialization.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Every setting of the Kafka-facing commands. Field names are the config file keys; the
+/// environment variable of a key is `TAILWATCH_` + the key in upper case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Bootstrap servers, `host:port[,host:port…]`. Required.
+    pub brokers: String,
+    /// Prefix of every topic name (a deployment's namespace).
+    pub topic_prefix: String,
+    pub group_id: String,
+    /// Stable per instance (static membership, transactional id); default `$HOSTNAME`.
+    pub instance_id: String,
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub merge_wait: Duration,
+    /// Longest a transaction may stay open before the broker aborts it.
+    #[serde(with = "humantime_serde")]
+    pub transaction_timeout: Duration,
+    /// How long the group waits for a silent instance before moving its partitions.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Transactions; `false` is at-least-once, for brokers without transactions.
+    pub exactly_once: bool,
+    /// Rule parameter overrides merged over the built-in `config/rules.toml`.
+    pub rules: Option<PathBuf>,
+    pub admin_addr: SocketAddr,
+    pub log_format: LogFormat,
+    pub security_protocol: SecurityProtocol,
+    /// CA certificate file for `ssl` / `sasl_ssl`.
+    pub ssl_ca_location: Option<PathBuf>,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    /// File holding the SASL password (a mounted secret); `TAILWATCH_SASL_PASSWORD` instead.
+    pub sasl_password_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub sasl_password: Option<Secret>,
+    /// Extra librdkafka properties for every client, applied last.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            brokers: String::new(),
+            topic_prefix: "tw.".to_owned(),
+            group_id: "tailwatch".to_owned(),
+            instance_id: String::new(),
+            commit_interval: Duration::from_millis(100),
+            merge_wait: Duration::from_secs(1),
+            transaction_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(45),
+            exactly_once: true,
+            rules: None,
+            admin_addr: SocketAddr::from(([0, 0, 0, 0], 9464)),
+            log_format: LogFormat::Text,
+            security_protocol: SecurityProtocol::Plaintext,
+            ssl_ca_location: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password_file: None,
+            sasl_password: None,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+impl Settings {
+    /// The config file's settings over the defaults (no file: the defaults).
+    pub fn from_file(path: Option<&Path>) -> Result<Settings, SettingsError> {
+        let Some(path) = path else {
+            return Ok(Settings::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| SettingsError::File {
+            path: path.to_owned(),
+            key: String::new(),
+            message: e.message().to_owned(),
+        })?;
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| SettingsError::File {
+            path: path.to_owned(),
+            key: e.path().to_string(),
+            message: e.inner().message().to_owned(),
+        })
+    }
+
+    /// Fills what only the environment can give (the password, `$HOSTNAME`), then checks
+    /// every key and the relations between them.
+    pub fn finish(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        if self.instance_id.is_empty() {
+            self.instance_id = env("HOSTNAME").unwrap_or_else(|| "tailwatch-0".to_owned());
+        }
+        self.sasl_password = match (&self.sasl_password_file, env("TAILWATCH_SASL_PASSWORD")) {
+            (_, Some(password)) => Some(Secret(password)),
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                // Files written by hand or by `kubectl create secret` often end in a newline.
+                Some(Secret(text.trim_end_matches(['\r', '\n']).to_owned()))
+            }
+            (None, None) => None,
+        };
+        self.validate()?;
+        Ok(self)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if self.brokers.trim().is_empty() {
+            return Err(invalid(
+                "brokers",
+                "required (--brokers, TAILWATCH_BROKERS or `brokers` in the config file)",
+            ));
+        }
+        if self.topic_prefix.is_empty() || self.topic_prefix.contains(char::is_whitespace) {
+            return Err(invalid("topic_prefix", "must be non-empty, without spaces"));
+        }
+        if self.group_id.trim().is_empty() {
+            return Err(invalid("group_id", "must not be empty"));
+        }
+        if self.commit_interval.is_zero() {
+            return Err(invalid("commit_interval", "must be more than 0"));
+        }
+        // A transaction must be able to stay open for a whole commit interval, and must be
+        // aborted by the broker before a silent instance's partitions move: otherwise the new
+        // owner's read_committed restore waits on the old owner's open transaction.
+        if self.transaction_timeout <= self.commit_interval {
+            return Err(invalid(
+                "transaction_timeout",
+                format!(
+                    "must be longer than commit_interval ({} ≤ {})",
+                    humantime::format_duration(self.transaction_timeout),
+                    humantime::format_duration(self.commit_interval)
+                ),
+            ));
+        }
+        if self.session_timeout <= self.transaction_timeout {
+            return Err(invalid(
+                "session_timeout",
+                format!(
+                    "must be longer than transaction_timeout ({} ≤ {})",
+                    humantime::format_duration(self.session_timeout),
+                    humantime::format_duration(self.transaction_timeout)
+                ),
+            ));
+        }
+        let sasl = self.security_protocol.uses_sasl();
+        match (&self.sasl_mechanism, sasl) {
+            (Some(m), true) if !SASL_MECHANISMS.contains(&m.as_str()) => {
+                return Err(invalid(
+                    "sasl_mechanism",
+                    format!("{m:?} is not one of {SASL_MECHANISMS:?}"),
+                ));
+            }
+            (None, true) => {
+                return Err(invalid("sasl_mechanism", "required with a sasl_* security_protocol"));
+            }
+            _ => {}
+        }
+        if sasl && (self.sasl_username.is_none() || self.sasl_password.is_none()) {
+            return Err(invalid(
+                "sasl_username",
+                "a sasl_* security_protocol needs sasl_username and a password \
+                 (TAILWATCH_SASL_PASSWORD or sasl_password_file)",
+            ));
+        }
+        if let Some(key) = self.librdkafka.keys().find(|k| is_secret_key(k)) {
+            return Err(invalid(
+                "librdkafka",
+                format!("{key:?} is a secret: use sasl_password_file or TAILWATCH_SASL_PASSWORD"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML, secrets redacted (`tailwatch config print`).
+    pub fn to_toml(&self) -> String {
+        let mut text = toml::to_string(self).expect("settings serialize");
+        if self.sasl_password.is_some() {
+            text.push_str("\n# sasl_password = \"<redacted>\" (set)\n");
+        }
+        text
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password") || key.contains("secret") || key.ends_with(".key.pem")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> Result<Settings, SettingsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tailwatch.toml");
+        std::fs::write(&path, text).unwrap();
+        Settings::from_file(Some(&path))
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn file_values_override_defaults() {
+        let s = file("brokers = \"k:9092\"\ncommit_interval = \"250ms\"\n[librdkafka]\n\"linger.ms\" = \"7\"\n")
+            .unwrap()
+            .finish(no_env)
+            .unwrap();
+        assert_eq!(s.brokers, "k:9092");
+        assert_eq!(s.commit_interval, Duration::from_millis(250));
+        assert_eq!(s.merge_wait, Duration::from_secs(1));
+        assert_eq!(s.librdkafka["linger.ms"], "7");
+    }
+
+    #[test]
+    fn unknown_key_and_bad_value_name_the_key() {
+        let e = file("brokers = \"k\"\ncommit_intervall = \"1s\"\n").unwrap_err().to_string();
+        assert!(e.contains("commit_intervall"), "{e}");
+        let e = file("commit_interval = \"soon\"\n").unwrap_err().to_string();
+        assert!(e.contains("commit_interval"), "{e}");
+        let e = file("admin_addr = \"nowhere\"\n").unwrap_err().to_string();
+        assert!(e.contains("admin_addr"), "{e}");
+    }
+
+    #[test]
+    fn brokers_are_required() {
+        let e = Settings::default().finish(no_env).unwrap_err().to_string();
+        assert!(e.starts_with("`brokers`"), "{e}");
+    }
+
+    #[test]
+    fn timeouts_must_nest() {
+        let mut s = Settings {
+            brokers: "k".into(),
+            ..Settings::default()
+        };
+        s.transaction_timeout = Duration::from_millis(100);
+        let e = s.clone().finish(no_env).unwrap_err().to_string();
+        assert!(e.starts_with("`transaction_timeout`"), "{e}");
+        s.transaction_timeout = Duration::from_secs(60);
+        let e = s.finish(no_env).unwrap_err().to_string();
+        assert!(e.starts_with("`session_timeout`"), "{e}");
+    }
+
+    #[test]
+    fn sasl_needs_mechanism_user_and_password_and_keeps_the_password_secret() {
+        let mut s = Settings {
+            brokers: "k".into(),
+            security_protocol: SecurityProtocol::SaslSsl,
+            ..Settings::default()
+        };
+        let e = s.clone().finish(no_env).unwrap_err().to_string();
+        assert!(e.starts_with("`sasl_mechanism`"), "{e}");
+        s.sasl_mechanism = Some("SCRAM-SHA-512".into());
+        s.sasl_username = Some("tw".into());
+        let e = s.clone().finish(no_env).unwrap_err().to_string();
+        assert!(e.starts_with("`sasl_username`"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, "hunter2\n").unwrap();
+        s.sasl_password_file = Some(path);
+        let done = s.clone().finish(no_env).unwrap();
+        assert_eq!(done.sasl_password.as_ref().unwrap().expose(), "hunter2");
+        assert!(!format!("{done:?}").contains("hunter2"));
+        assert!(!done.to_toml().contains("hunter2"));
+        assert!(done.to_toml().contains("<redacted>"));
+
+        let from_env = s
+            .finish(|k| (k == "TAILWATCH_SASL_PASSWORD").then(|| "from-env".to_owned()))
+            .unwrap();
+        assert_eq!(from_env.sasl_password.unwrap().expose(), "from-env");
+    }
+
+    #[test]
+    fn secrets_are_refused_in_librdkafka_overrides() {
+        let e = file("brokers = \"k\"\n[librdkafka]\n\"sasl.password\" = \"x\"\n")
+            .unwrap()
+            .finish(no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("`librdkafka`"), "{e}");
+    }
+
+    #[test]
+    fn printed_settings_read_back_the_same() {
+        let s = file("brokers = \"a:1,b:2\"\nsecurity_protocol = \"ssl\"\nlog_format = \"json\"\n")
+            .unwrap()
+            .finish(no_env)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("printed.toml");
+        std::fs::write(&path, s.to_toml()).unwrap();
+        let again = Settings::from_file(Some(&path)).unwrap();
+        assert_eq!(again.to_toml(), s.to_toml());
+    }
+}
