@@ -131,6 +131,13 @@ validator_args=()
 for v in $versions; do validator_args+=(--kubernetes-version "$v"); done
 # The dashboard and alerts must chart names the code actually exports.
 [ -f src/metrics.rs ] && validator_args+=(--metrics-source src/metrics.rs)
+# tailwatch.toml is checked by the service's own settings code (`tailwatch config print`).
+tailwatch_bin="${TAILWATCH_BIN:-}"
+if [ -z "$tailwatch_bin" ]; then
+    cargo build --quiet --bin tailwatch
+    tailwatch_bin="$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tailwatch"
+fi
+validator_args+=(--tailwatch "$tailwatch_bin")
 
 if [ "${#rendered[@]}" -gt 0 ]; then
     "$venv/bin/python" deploy/validate/validate.py "${validator_args[@]}" \

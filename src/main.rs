@@ -1,9 +1,8 @@
-//! tailwatch binary: start logging, parse the command line, run it, report errors.
+//! tailwatch binary: parse the command line, run it (`app` starts logging once the settings
+//! are known), report errors.
 
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    let cli = tailwatch::app::Cli::parse();
-    tailwatch::app::init_logging(cli.default_log_level());
-    tailwatch::app::run(cli)
+    tailwatch::app::run(tailwatch::app::Cli::parse())
 }

@@ -275,6 +275,9 @@ fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
         ])
         .args(["--group-id", &cfg.group_id, "--instance-id", instance])
         .args(["--admin-addr", "127.0.0.1:0"])
+        // Short, so a stopped static member's partitions move within the test.
+        .env("TAILWATCH_SESSION_TIMEOUT", "10s")
+        .env("TAILWATCH_TRANSACTION_TIMEOUT", "5s")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())

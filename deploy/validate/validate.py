@@ -22,9 +22,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import pathlib
 import re
+import subprocess
 import sys
+import tempfile
 
 try:
     import tomllib
@@ -45,17 +48,9 @@ CRD_SCHEMAS = {
 }
 CLUSTER_SCOPED = {"Namespace"}
 
-# tailwatch.toml as the service reads it (unknown keys are rejected by the service too).
-CONFIG_KEYS = {
-    "brokers", "topic_prefix", "group_id", "instance_id", "commit_interval", "merge_wait",
-    "exactly_once", "rules", "admin_addr", "log_format", "security_protocol", "ssl_ca_location",
-    "sasl_mechanism", "sasl_username", "sasl_password_file", "librdkafka",
-}
-SECURITY_PROTOCOLS = {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"}
-SASL_MECHANISMS = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
-DURATION = re.compile(r"^[0-9]+(ns|us|ms|s|m|min|h|d)$")
-# librdkafka properties that hold secrets: they belong in a Secret, never in the ConfigMap.
-SECRET_LIBRDKAFKA_KEYS = re.compile(r"password|secret|\.key\.pem$|^ssl\.key\.", re.IGNORECASE)
+# The binary that reads tailwatch.toml (`tailwatch config print`): keys, values and the
+# relations between them are checked by the service's own code, not re-implemented here.
+TAILWATCH: pathlib.Path | None = None
 
 # The metrics the service exports (name → label names); the dashboard and alerts may use only
 # these, plus the few cluster metrics below.
@@ -416,6 +411,23 @@ def mounted_file(objs: list[dict], template: dict, container: dict, path: str) -
     return None
 
 
+def service_verdict(text: str, env: dict) -> list[str]:
+    """What `tailwatch config print` says of this file, with the pod's plain env values
+    (a placeholder password stands in for the mounted secret)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp, "tailwatch.toml")
+        path.write_text(text)
+        run_env = {k: v for k, v in os.environ.items() if not k.startswith("TAILWATCH_")}
+        run_env.update({k: e["value"] for k, e in env.items() if k.startswith("TAILWATCH_") and "value" in e})
+        run_env["TAILWATCH_SASL_PASSWORD"] = "placeholder"
+        run_env.pop("TAILWATCH_CONFIG", None)
+        done = subprocess.run([str(TAILWATCH), "config", "print", "--config", str(path)],
+                              env=run_env, capture_output=True, text=True)
+    if done.returncode == 0:
+        return []
+    return [f"the service rejects it: {done.stderr.strip().splitlines()[0] if done.stderr.strip() else done.returncode}"]
+
+
 def check_config(objs: list[dict], report: Report) -> None:
     for owner, template in pod_templates(objs):
         c = template["spec"]["containers"][0]
@@ -438,38 +450,12 @@ def check_config(objs: list[dict], report: Report) -> None:
             report.fail(f"{kn(owner)} config", f"{path}: not TOML: {e}")
             continue
         problems = []
-        unknown = set(config) - CONFIG_KEYS
-        if unknown:
-            problems.append(f"unknown keys {sorted(unknown)} (the service rejects them)")
         if "instance_id" in config:
             problems.append("instance_id in a shared file would give every pod the same group.instance.id")
         if "sasl_password" in config:
             problems.append("sasl_password in a ConfigMap: use sasl_password_file or TAILWATCH_SASL_PASSWORD from a Secret")
-        for key in ("commit_interval", "merge_wait"):
-            if key in config and not (isinstance(config[key], str) and DURATION.match(config[key])):
-                problems.append(f"{key} = {config[key]!r} is not a duration like \"100ms\"")
-        if "exactly_once" in config and not isinstance(config["exactly_once"], bool):
-            problems.append("exactly_once must be a boolean")
-        protocol = config.get("security_protocol", "plaintext")
-        if protocol not in SECURITY_PROTOCOLS:
-            problems.append(f"security_protocol {protocol!r} not one of {sorted(SECURITY_PROTOCOLS)}")
-        if protocol.startswith("sasl_"):
-            if config.get("sasl_mechanism") not in SASL_MECHANISMS:
-                problems.append(f"sasl_mechanism {config.get('sasl_mechanism')!r} not one of {sorted(SASL_MECHANISMS)}")
-            if not config.get("sasl_username"):
-                problems.append("sasl_username missing")
-            if "sasl_password_file" not in config and "TAILWATCH_SASL_PASSWORD" not in env:
-                problems.append("no password: set sasl_password_file or TAILWATCH_SASL_PASSWORD")
-        for key in ("librdkafka",):
-            table = config.get(key, {})
-            if not isinstance(table, dict):
-                problems.append("[librdkafka] must be a table")
-                continue
-            for k, v in table.items():
-                if not isinstance(v, str):
-                    problems.append(f"[librdkafka] {k} must be a string")
-                if SECRET_LIBRDKAFKA_KEYS.search(k):
-                    problems.append(f"[librdkafka] {k} holds a secret: mount it from a Secret instead")
+        if TAILWATCH is not None:
+            problems += service_verdict(cm["data"][path.rsplit("/", 1)[1]], env)
         files = {"rules": "ConfigMap/", "ssl_ca_location": "Secret/", "sasl_password_file": "Secret/"}
         resolved = []
         for key, want in files.items():
@@ -491,7 +477,7 @@ def check_config(objs: list[dict], report: Report) -> None:
             for p in problems:
                 report.fail(f"{kn(owner)} config", p)
         else:
-            report.ok(f"{kn(owner)} config", f"{path}: {len(config)} known keys, {protocol}" + ("; " + ", ".join(resolved) if resolved else ""))
+            report.ok(f"{kn(owner)} config", f"{path}: accepted by tailwatch config print" + ("; " + ", ".join(resolved) if resolved else ""))
 
 
 def check_partitions(objs: list[dict], report: Report) -> None:
@@ -599,8 +585,11 @@ def main() -> int:
     parser.add_argument("--kubernetes-version", action="append", dest="versions", default=[])
     parser.add_argument("--dashboard", type=pathlib.Path)
     parser.add_argument("--metrics-source", type=pathlib.Path, help="the code's metric names (src/metrics.rs)")
+    parser.add_argument("--tailwatch", type=pathlib.Path, help="the tailwatch binary, to check tailwatch.toml")
     parser.add_argument("rendered", nargs="+", help="NAME=FILE: a kustomization's rendered output")
     args = parser.parse_args()
+    global TAILWATCH
+    TAILWATCH = args.tailwatch
     versions = args.versions or ["1.30"]
     registry = crd_registry()
     report = Report()

@@ -24,7 +24,12 @@ use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::ClientConfig;
 
 use crate::recording::Record;
+use crate::settings::{Secret, Settings};
 use crate::topics::Topics;
+
+fn millis(d: Duration) -> String {
+    d.as_millis().to_string()
+}
 
 /// Connection and processing settings shared by every command that talks to Kafka.
 #[derive(Debug, Clone)]
@@ -41,6 +46,11 @@ pub struct KafkaConfig {
     pub merge_wait: Duration,
     /// Transactions (exactly-once). Off: at-least-once, for brokers without transactions.
     pub exactly_once: bool,
+    pub transaction_timeout: Duration,
+    pub session_timeout: Duration,
+    /// librdkafka security properties (protocol, CA, SASL mechanism and user); no secrets.
+    pub security: BTreeMap<&'static str, String>,
+    pub sasl_password: Option<Secret>,
     /// Extra librdkafka properties, applied last.
     pub overrides: BTreeMap<String, String>,
 }
@@ -55,7 +65,39 @@ impl KafkaConfig {
             commit_interval: Duration::from_millis(100),
             merge_wait: Duration::from_secs(1),
             exactly_once: true,
+            transaction_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(45),
+            security: BTreeMap::new(),
+            sasl_password: None,
             overrides: BTreeMap::new(),
+        }
+    }
+
+    /// The Kafka side of the service's settings.
+    pub fn from_settings(s: &Settings) -> KafkaConfig {
+        let mut security = BTreeMap::from([("security.protocol", s.security_protocol.as_str().to_owned())]);
+        if let Some(ca) = &s.ssl_ca_location {
+            security.insert("ssl.ca.location", ca.display().to_string());
+        }
+        if let Some(m) = &s.sasl_mechanism {
+            security.insert("sasl.mechanisms", m.clone());
+        }
+        if let Some(u) = &s.sasl_username {
+            security.insert("sasl.username", u.clone());
+        }
+        KafkaConfig {
+            brokers: s.brokers.clone(),
+            topics: Topics::with_prefix(&s.topic_prefix),
+            group_id: s.group_id.clone(),
+            instance_id: s.instance_id.clone(),
+            commit_interval: s.commit_interval,
+            merge_wait: s.merge_wait,
+            exactly_once: s.exactly_once,
+            transaction_timeout: s.transaction_timeout,
+            session_timeout: s.session_timeout,
+            security,
+            sasl_password: s.sasl_password.clone(),
+            overrides: s.librdkafka.clone(),
         }
     }
 
@@ -64,6 +106,12 @@ impl KafkaConfig {
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", format!("tailwatch-{}", self.instance_id))
             .set("log_level", "4");
+        for (k, v) in &self.security {
+            c.set(*k, v);
+        }
+        if let Some(password) = &self.sasl_password {
+            c.set("sasl.password", password.expose());
+        }
         c
     }
 
@@ -87,8 +135,8 @@ impl KafkaConfig {
             .set("partition.assignment.strategy", "cooperative-sticky")
             // Consumer lag per partition for the metrics (service's `ClientContext::stats`).
             .set("statistics.interval.ms", "5000")
-            .set("session.timeout.ms", "10000")
-            .set("max.poll.interval.ms", "60000")
+            .set("session.timeout.ms", millis(self.session_timeout))
+            .set("max.poll.interval.ms", millis(self.session_timeout.max(Duration::from_secs(60))))
             .set("fetch.wait.max.ms", "20")
             // librdkafka postpones a partition's next fetch by this long once its local queue
             // is full (default 1 s): far longer than it takes us to drain the queue.
@@ -115,7 +163,7 @@ impl KafkaConfig {
         c.set("enable.idempotence", "true")
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
-            .set("transaction.timeout.ms", "30000")
+            .set("transaction.timeout.ms", millis(self.transaction_timeout))
             // A transaction's first write after a commit is answered CONCURRENT_TRANSACTIONS
             // until the markers are written; the default 100 ms backoff would cap commits.
             .set("retry.backoff.ms", "5")

@@ -43,7 +43,6 @@ use crate::replay::dlq_record;
 use crate::state::encode_state;
 use crate::topics::TopicKind;
 
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Worker {
     cfg: KafkaConfig,
@@ -196,10 +195,10 @@ impl Worker {
                 .group_metadata()
                 .context("consumer has no group metadata")?;
             self.producer
-                .send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT)
+                .send_offsets_to_transaction(&tpl, &group, self.cfg.transaction_timeout)
                 .context("adding offsets to the transaction")?;
             self.producer
-                .commit_transaction(TXN_TIMEOUT)
+                .commit_transaction(self.cfg.transaction_timeout)
                 .context("committing the transaction")?;
         } else {
             consumer
@@ -218,7 +217,7 @@ impl Worker {
     /// newly added partition would wait for the next wake-up (about 100 ms); each short flush
     /// wakes them again.
     fn deliver(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + TXN_TIMEOUT;
+        let deadline = Instant::now() + self.cfg.transaction_timeout;
         loop {
             match self.producer.flush(Duration::from_millis(2)) {
                 Ok(()) => return Ok(()),
@@ -438,7 +437,7 @@ pub fn run(
     let producer: BaseProducer = cfg.service_producer().create()?;
     if cfg.exactly_once {
         producer
-            .init_transactions(TXN_TIMEOUT)
+            .init_transactions(cfg.transaction_timeout)
             .context("initialising transactions")?;
     }
     let processor = Processor::new(rules, cfg.topics.clone());

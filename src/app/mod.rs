@@ -10,12 +10,17 @@ use clap::{Parser, Subcommand};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+mod args;
+
+use args::{kafka_config, settings, KafkaArgs, RunArgs};
+
 use crate::config;
 use crate::kafka::{self, KafkaConfig};
 use crate::model::{unix_secs_from_civil, EventTime};
 use crate::pipeline::Processor;
 use crate::recording;
 use crate::replay;
+use crate::settings::LogFormat;
 use crate::sim;
 use crate::topics::Topics;
 
@@ -49,17 +54,6 @@ fn signal_shutdown(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// Kafka connection settings shared by every command that talks to Kafka.
-#[derive(clap::Args, Clone)]
-struct KafkaArgs {
-    /// Bootstrap servers, e.g. 127.0.0.1:9092.
-    #[arg(long, env = "TAILWATCH_BROKERS")]
-    brokers: Option<String>,
-    /// Prefix of every topic name, so a deployment or a test can be namespaced.
-    #[arg(long, env = "TAILWATCH_TOPIC_PREFIX")]
-    topic_prefix: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +121,11 @@ enum Command {
         #[command(subcommand)]
         command: TopicsCommand,
     },
+    /// The service's effective settings.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// The service: consume, evaluate, publish, exactly once.
     Run(RunArgs),
     /// The embedded default: an in-process Kafka, a simulated fleet, the real pipeline.
@@ -141,6 +140,12 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the settings `run` would use (defaults < file < env < flags), secrets redacted.
+    Print(RunArgs),
+}
+
+#[derive(Subcommand)]
 enum TopicsCommand {
     /// Create every tailwatch topic (existing ones are left alone).
     Create {
@@ -152,119 +157,6 @@ enum TopicsCommand {
         #[arg(long, env = "TAILWATCH_REPLICATION", default_value_t = 1)]
         replication: i32,
     },
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// Service configuration file (TOML); flags and TAILWATCH_* variables override it.
-    #[arg(long, env = "TAILWATCH_CONFIG")]
-    config: Option<PathBuf>,
-    #[command(flatten)]
-    kafka: KafkaArgs,
-    #[arg(long, env = "TAILWATCH_GROUP_ID")]
-    group_id: Option<String>,
-    /// Stable per instance: static group membership and the transactional id.
-    #[arg(long, env = "TAILWATCH_INSTANCE_ID")]
-    instance_id: Option<String>,
-    #[arg(long, env = "TAILWATCH_COMMIT_INTERVAL")]
-    commit_interval: Option<humantime::Duration>,
-    /// Rule parameter overrides, merged over config/rules.toml.
-    #[arg(long, env = "TAILWATCH_RULES")]
-    rules: Option<PathBuf>,
-    /// At-least-once delivery, for brokers without transactions.
-    #[arg(long)]
-    at_least_once: bool,
-    /// Admin HTTP address: /healthz, /readyz, /metrics, /v1/status, /v1/vehicles/{vin}.
-    #[arg(long, env = "TAILWATCH_ADMIN_ADDR")]
-    admin_addr: Option<std::net::SocketAddr>,
-}
-
-/// The service configuration file.
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ServiceFile {
-    brokers: Option<String>,
-    topic_prefix: Option<String>,
-    group_id: Option<String>,
-    instance_id: Option<String>,
-    commit_interval: Option<String>,
-    merge_wait: Option<String>,
-    exactly_once: Option<bool>,
-    rules: Option<PathBuf>,
-    admin_addr: Option<std::net::SocketAddr>,
-    /// Extra librdkafka properties.
-    #[serde(default)]
-    librdkafka: std::collections::BTreeMap<String, String>,
-}
-
-fn kafka_config(args: &KafkaArgs, file: &ServiceFile) -> anyhow::Result<KafkaConfig> {
-    let brokers = args
-        .brokers
-        .clone()
-        .or_else(|| file.brokers.clone())
-        .context("--brokers (or TAILWATCH_BROKERS, or `brokers` in the config file) is required")?;
-    let prefix = args
-        .topic_prefix
-        .clone()
-        .or_else(|| file.topic_prefix.clone())
-        .unwrap_or_else(|| "tw.".into());
-    let mut cfg = KafkaConfig::new(&brokers, Topics::with_prefix(&prefix));
-    cfg.overrides = file.librdkafka.clone();
-    Ok(cfg)
-}
-
-fn span(text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
-    humantime::parse_duration(text).with_context(|| format!("invalid duration for {key}: {text:?}"))
-}
-
-/// The admin port's default: every interface, the port Prometheus exporters conventionally use.
-const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9464";
-
-/// What `run` needs beyond the Kafka settings.
-struct RunSettings {
-    rules: Option<PathBuf>,
-    admin_addr: std::net::SocketAddr,
-}
-
-/// The service settings and the rules file they name.
-fn run_config(args: &RunArgs) -> anyhow::Result<(KafkaConfig, RunSettings)> {
-    let file: ServiceFile = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
-        }
-        None => ServiceFile::default(),
-    };
-    let mut cfg = kafka_config(&args.kafka, &file)?;
-    if let Some(g) = args.group_id.clone().or_else(|| file.group_id.clone()) {
-        cfg.group_id = g;
-    }
-    if let Some(i) = args
-        .instance_id
-        .clone()
-        .or_else(|| file.instance_id.clone())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-    {
-        cfg.instance_id = i;
-    }
-    if let Some(c) = args.commit_interval {
-        cfg.commit_interval = c.into();
-    } else if let Some(c) = &file.commit_interval {
-        cfg.commit_interval = span(c, "commit_interval")?;
-    }
-    if let Some(m) = &file.merge_wait {
-        cfg.merge_wait = span(m, "merge_wait")?;
-    }
-    cfg.exactly_once = !args.at_least_once && file.exactly_once.unwrap_or(true);
-    let settings = RunSettings {
-        rules: args.rules.clone().or_else(|| file.rules.clone()),
-        admin_addr: match args.admin_addr.or(file.admin_addr) {
-            Some(addr) => addr,
-            None => DEFAULT_ADMIN_ADDR.parse()?,
-        },
-    };
-    Ok((cfg, settings))
 }
 
 /// Parses "YYYY-MM-DDTHH:MM:SSZ".
@@ -326,6 +218,12 @@ fn run_service(
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // `run` logs in the format its settings name; the other commands as TAILWATCH_LOG_FORMAT says.
+    if !matches!(cli.command, Command::Run(_)) {
+        let json = std::env::var("TAILWATCH_LOG_FORMAT").is_ok_and(|f| f == "json");
+        let format = if json { LogFormat::Json } else { LogFormat::Text };
+        init_logging(cli.default_log_level(), format);
+    }
     match cli.command {
         Command::Simulate {
             vehicles,
@@ -387,8 +285,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let prefix = kafka.topic_prefix.clone().unwrap_or_else(|| "tw.".into());
             let topics = Topics::with_prefix(&prefix);
-            if kafka.brokers.is_some() {
-                let cfg = kafka_config(&kafka, &ServiceFile::default())?;
+            if kafka.brokers.is_some() || kafka.config.is_some() {
+                let cfg = kafka_config(&kafka)?;
                 let file = std::fs::File::open(&input)
                     .with_context(|| format!("opening {}", input.display()))?;
                 let mut records = recording::read(std::io::BufReader::new(file), &topics)?;
@@ -416,7 +314,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             idle_exit,
         } => {
-            let cfg = kafka_config(&kafka, &ServiceFile::default())?;
+            let cfg = kafka_config(&kafka)?;
             let records = kafka::capture::capture(&cfg, &topics, idle_exit.into())?;
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
@@ -431,7 +329,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     replication,
                 },
         } => {
-            let cfg = kafka_config(&kafka, &ServiceFile::default())?;
+            let cfg = kafka_config(&kafka)?;
             let runtime = tokio::runtime::Runtime::new()?;
             let (created, existing) =
                 runtime.block_on(kafka::admin::create_topics(&cfg, partitions, replication))?;
@@ -442,11 +340,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Run(args) => {
-            let (cfg, settings) = run_config(&args)?;
+            let settings = settings(&args)?;
+            init_logging("info", settings.log_format);
             let rules = config::load_rules(settings.rules.as_deref())?;
             let shutdown = Arc::new(AtomicBool::new(false));
             signal_shutdown(shutdown.clone())?;
+            let cfg = KafkaConfig::from_settings(&settings);
             run_service(cfg, rules, settings.admin_addr, shutdown)?;
+        }
+        Command::Config {
+            command: ConfigCommand::Print(args),
+        } => {
+            print!("{}", settings(&args)?.to_toml());
         }
         Command::Demo {
             vehicles,
@@ -461,7 +366,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 impl Cli {
     /// The demo prints its own summary; service lifecycle lines would drown it.
-    pub fn default_log_level(&self) -> &'static str {
+    fn default_log_level(&self) -> &'static str {
         match self.command {
             Command::Demo { .. } => "warn",
             _ => "info",
@@ -469,13 +374,17 @@ impl Cli {
     }
 }
 
-/// Text logs on stderr; `RUST_LOG` filters (default `info`, `warn` for the demo).
-pub fn init_logging(default_level: &str) {
+/// Logs on stderr, readable text or one JSON object per line; `RUST_LOG` filters (default
+/// `info`, `warn` for the demo).
+fn init_logging(default_level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{default_level},rdkafka=warn"))
     });
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
