@@ -23,7 +23,11 @@ fn events() -> Vec<(i32, Event)> {
         ..SimConfig::default()
     };
     Simulation::new(cfg)
-        .filter_map(|r| decode::record(&r, &topics).ok().map(|e| (r.partition, e)))
+        .filter_map(|r| {
+            decode::record(&r, &topics, &Default::default())
+                .ok()
+                .map(|e| (r.partition, e))
+        })
         .collect()
 }
 

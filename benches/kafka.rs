@@ -59,7 +59,7 @@ fn fresh(name: &str, partitions: i32) -> KafkaConfig {
 fn samples(records: &[Record], topics: &Topics) -> usize {
     records
         .iter()
-        .filter_map(|r| tailwatch::decode::record(r, topics).ok())
+        .filter_map(|r| tailwatch::decode::record(r, topics, &Default::default()).ok())
         .map(|e| match e.kind {
             EventKind::Report(r) => r.samples.len(),
             _ => 0,

@@ -64,6 +64,7 @@ pub struct Processed {
 pub struct Processor {
     rules: Rules,
     topics: Topics,
+    decode: decode::Options,
     store: Arc<StateStore>,
     /// Per partition: the next event time at which to sweep for expired vehicles.
     next_sweep: Mutex<BTreeMap<i32, Secs>>,
@@ -74,9 +75,16 @@ impl Processor {
         Processor {
             rules,
             topics,
+            decode: decode::Options::default(),
             store: Arc::default(),
             next_sweep: Mutex::default(),
         }
+    }
+
+    /// How raw terminal frames are read (default: auto-detected dialect, 1 s samples).
+    pub fn with_decode(mut self, options: decode::Options) -> Processor {
+        self.decode = options;
+        self
     }
 
     pub fn store(&self) -> &StateStore {
@@ -90,7 +98,7 @@ impl Processor {
 
     pub fn process(&self, record: &Record) -> Processed {
         let mut processed = Processed::default();
-        let event = match decode::record(record, &self.topics) {
+        let event = match decode::record(record, &self.topics, &self.decode) {
             Ok(event) => event,
             Err(e) => {
                 processed.emitted.push(dlq(&e));

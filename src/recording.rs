@@ -16,6 +16,7 @@ use std::io::{BufRead, Write};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
+use crate::decode::frame::{self, DialectChoice};
 use crate::proto;
 use crate::topics::{TopicKind, Topics};
 
@@ -182,6 +183,59 @@ pub fn read(input: impl BufRead, topics: &Topics) -> Result<Vec<Record>, Recordi
         records.push(record);
     }
     Ok(records)
+}
+
+/// How a recording file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// JSON Lines, one Kafka record per line (this module's format).
+    Jsonl,
+    /// One raw terminal frame per line as hex, as gateways log them: each becomes a record on
+    /// `tw.telemetry.raw` keyed by the frame's VIN and stamped with its collection time.
+    HexFrames,
+}
+
+/// Reads gateway hex-frame logs. A line that is not hex is kept as its own bytes, so it
+/// reaches the DLQ with a reason instead of stopping the replay.
+pub fn read_hex_frames(
+    input: impl BufRead,
+    topics: &Topics,
+    dialect: DialectChoice,
+) -> Result<Vec<Record>, RecordingError> {
+    let mut records = Vec::new();
+    for line in input.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = hex_bytes(&line).unwrap_or_else(|| line.clone().into_bytes());
+        let timestamp = frame::decode(&value, dialect)
+            .ok()
+            .and_then(|f| f.collected_at())
+            .map_or(0, |t| t.0);
+        records.push(Record {
+            topic: topics.name(TopicKind::TelemetryRaw),
+            partition: 0,
+            offset: records.len() as i64,
+            timestamp,
+            key: value.get(3..20).map(<[u8]>::to_vec),
+            headers: BTreeMap::new(),
+            value: Some(value),
+        });
+    }
+    Ok(records)
+}
+
+/// Hex digits to bytes, whitespace ignored; `None` unless every digit pairs up.
+pub fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks_exact(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
 }
 
 pub fn write<'a>(

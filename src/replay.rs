@@ -161,7 +161,18 @@ pub fn replay_file(
     let mut records = recording::read(std::io::BufReader::new(file), topics)
         .with_context(|| format!("reading {}", input.display()))?;
     order(&mut records, topics);
-    let out = run(processor, topics, &records);
+    replay_records(processor, topics, &records, dir)
+}
+
+/// Processes records (already in processing order) and writes the output files into `dir`.
+pub fn replay_records(
+    processor: &Processor,
+    topics: &Topics,
+    records: &[Record],
+    dir: &Path,
+) -> anyhow::Result<Summary> {
+    use anyhow::Context as _;
+    let out = run(processor, topics, records);
     write(dir, &out).with_context(|| format!("writing {}", dir.display()))?;
     Ok(out.summary)
 }

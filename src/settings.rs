@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode::frame::DialectChoice;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read {path}: {source}")]
@@ -57,7 +59,10 @@ pub enum SecurityProtocol {
 
 impl SecurityProtocol {
     fn uses_sasl(self) -> bool {
-        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
     }
 
     /// librdkafka's spelling.
@@ -125,8 +130,38 @@ pub struct Settings {
     pub sasl_password_file: Option<PathBuf>,
     #[serde(skip)]
     pub sasl_password: Option<Secret>,
+    /// Dialect of `tw.telemetry.raw`: `auto`, `gb17691`, `hj1239` or `hybrid` (a record's
+    /// `tw-dialect` header overrides it).
+    #[serde(with = "as_text")]
+    pub raw_dialect: DialectChoice,
+    /// Spacing of GB 17691 / hybrid stream bodies, which share their frame's time.
+    #[serde(with = "humantime_serde")]
+    pub sample_interval: Duration,
     /// Extra librdkafka properties for every client, applied last.
     pub librdkafka: BTreeMap<String, String>,
+}
+
+/// Serde through `Display` / `FromStr`, for values written as text in the file.
+mod as_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for Settings {
@@ -150,6 +185,8 @@ impl Default for Settings {
             sasl_username: None,
             sasl_password_file: None,
             sasl_password: None,
+            raw_dialect: DialectChoice::Auto,
+            sample_interval: Duration::from_secs(1),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -167,21 +204,28 @@ impl Settings {
             path: path.to_owned(),
             source,
         })?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| SettingsError::File {
-            path: path.to_owned(),
-            key: String::new(),
-            message: e.message().to_owned(),
-        })?;
-        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| SettingsError::File {
-            path: path.to_owned(),
-            key: e.path().to_string(),
-            message: e.inner().message().to_owned(),
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| SettingsError::File {
+                    path: path.to_owned(),
+                    key: String::new(),
+                    message: e.message().to_owned(),
+                })?;
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            SettingsError::File {
+                path: path.to_owned(),
+                key: e.path().to_string(),
+                message: e.inner().message().to_owned(),
+            }
         })
     }
 
     /// Fills what only the environment can give (the password, `$HOSTNAME`), then checks
     /// every key and the relations between them.
-    pub fn finish(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+    pub fn finish(
+        mut self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
         if self.instance_id.is_empty() {
             self.instance_id = env("HOSTNAME").unwrap_or_else(|| "tailwatch-0".to_owned());
         }
@@ -213,6 +257,9 @@ impl Settings {
         }
         if self.group_id.trim().is_empty() {
             return Err(invalid("group_id", "must not be empty"));
+        }
+        if self.sample_interval.is_zero() {
+            return Err(invalid("sample_interval", "must be more than 0"));
         }
         if self.commit_interval.is_zero() {
             return Err(invalid("commit_interval", "must be more than 0"));
@@ -249,7 +296,10 @@ impl Settings {
                 ));
             }
             (None, true) => {
-                return Err(invalid("sasl_mechanism", "required with a sasl_* security_protocol"));
+                return Err(invalid(
+                    "sasl_mechanism",
+                    "required with a sasl_* security_protocol",
+                ));
             }
             _ => {}
         }
@@ -313,12 +363,24 @@ mod tests {
 
     #[test]
     fn unknown_key_and_bad_value_name_the_key() {
-        let e = file("brokers = \"k\"\ncommit_intervall = \"1s\"\n").unwrap_err().to_string();
+        let e = file("brokers = \"k\"\ncommit_intervall = \"1s\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("commit_intervall"), "{e}");
-        let e = file("commit_interval = \"soon\"\n").unwrap_err().to_string();
+        let e = file("commit_interval = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("commit_interval"), "{e}");
         let e = file("admin_addr = \"nowhere\"\n").unwrap_err().to_string();
         assert!(e.contains("admin_addr"), "{e}");
+    }
+
+    #[test]
+    fn raw_dialect_is_read_as_text() {
+        let s = file("brokers = \"k\"\nraw_dialect = \"hj1239\"\n").unwrap();
+        assert_eq!(s.raw_dialect.to_string(), "hj1239");
+        let e = file("raw_dialect = \"gb32960\"\n").unwrap_err().to_string();
+        assert!(e.contains("raw_dialect"), "{e}");
     }
 
     #[test]

@@ -203,7 +203,7 @@ proptest! {
             headers: BTreeMap::new(),
             value: Some(bytes),
         };
-        let _ = decode::record(&record, &topics);
+        let _ = decode::record(&record, &topics, &Default::default());
         // The processor turns any outcome into outputs or a DLQ entry, never a panic.
         let _ = processor().process(&record);
     }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::decode::frame::DialectChoice;
 use crate::kafka::KafkaConfig;
 use crate::settings::{LogFormat, SecurityProtocol, Settings};
 
@@ -62,6 +63,12 @@ pub(super) struct RunArgs {
     pub admin_addr: Option<std::net::SocketAddr>,
     #[arg(long, env = "TAILWATCH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Dialect of tw.telemetry.raw: auto, gb17691, hj1239 or hybrid.
+    #[arg(long, env = "TAILWATCH_RAW_DIALECT")]
+    pub raw_dialect: Option<DialectChoice>,
+    /// Spacing of GB 17691 / hybrid stream bodies, which share their frame's time.
+    #[arg(long, env = "TAILWATCH_SAMPLE_INTERVAL")]
+    pub sample_interval: Option<humantime::Duration>,
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -80,17 +87,25 @@ pub(super) fn settings(run: &RunArgs) -> anyhow::Result<Settings> {
     set(&mut s.ssl_ca_location, k.ssl_ca_location.clone().map(Some));
     set(&mut s.sasl_mechanism, k.sasl_mechanism.clone().map(Some));
     set(&mut s.sasl_username, k.sasl_username.clone().map(Some));
-    set(&mut s.sasl_password_file, k.sasl_password_file.clone().map(Some));
+    set(
+        &mut s.sasl_password_file,
+        k.sasl_password_file.clone().map(Some),
+    );
     set(&mut s.group_id, run.group_id.clone());
     set(&mut s.instance_id, run.instance_id.clone());
     set(&mut s.commit_interval, run.commit_interval.map(Into::into));
     set(&mut s.merge_wait, run.merge_wait.map(Into::into));
-    set(&mut s.transaction_timeout, run.transaction_timeout.map(Into::into));
+    set(
+        &mut s.transaction_timeout,
+        run.transaction_timeout.map(Into::into),
+    );
     set(&mut s.session_timeout, run.session_timeout.map(Into::into));
     set(&mut s.exactly_once, run.exactly_once);
     set(&mut s.rules, run.rules.clone().map(Some));
     set(&mut s.admin_addr, run.admin_addr);
     set(&mut s.log_format, run.log_format);
+    set(&mut s.raw_dialect, run.raw_dialect);
+    set(&mut s.sample_interval, run.sample_interval.map(Into::into));
     Ok(s.finish(|key| std::env::var(key).ok())?)
 }
 

@@ -15,6 +15,7 @@ mod args;
 use args::{kafka_config, settings, KafkaArgs, RunArgs};
 
 use crate::config;
+use crate::decode::frame::{self, DialectChoice};
 use crate::kafka::{self, KafkaConfig};
 use crate::model::{unix_secs_from_civil, EventTime};
 use crate::pipeline::Processor;
@@ -91,6 +92,12 @@ enum Command {
     Replay {
         #[arg(long)]
         input: PathBuf,
+        /// jsonl (a recording) or hex-frames (one raw terminal frame per line, as gateways log).
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: recording::Format,
+        /// Dialect of raw frames: auto, gb17691, hj1239 or hybrid.
+        #[arg(long, default_value = "auto")]
+        dialect: DialectChoice,
         /// Output directory: blacklist.jsonl, cases.jsonl, dlq.jsonl, summary.json.
         #[arg(long, required_unless_present = "brokers")]
         out: Option<PathBuf>,
@@ -120,6 +127,15 @@ enum Command {
     Topics {
         #[command(subcommand)]
         command: TopicsCommand,
+    },
+    /// Decode raw terminal frames (hex; arguments, or one per line on stdin) into JSON lines.
+    /// Exits 1 if any frame was rejected, after all of them.
+    Decode {
+        /// auto, gb17691, hj1239 or hybrid.
+        #[arg(long, default_value = "auto")]
+        dialect: DialectChoice,
+        /// Frames as hex (spaces allowed inside quotes); none: read stdin.
+        frames: Vec<String>,
     },
     /// The service's effective settings.
     Config {
@@ -221,7 +237,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     // `run` logs in the format its settings name; the other commands as TAILWATCH_LOG_FORMAT says.
     if !matches!(cli.command, Command::Run(_)) {
         let json = std::env::var("TAILWATCH_LOG_FORMAT").is_ok_and(|f| f == "json");
-        let format = if json { LogFormat::Json } else { LogFormat::Text };
+        let format = if json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        };
         init_logging(cli.default_log_level(), format);
     }
     match cli.command {
@@ -278,6 +298,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay {
             input,
+            format,
+            dialect,
             out,
             rules,
             kafka,
@@ -285,20 +307,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let prefix = kafka.topic_prefix.clone().unwrap_or_else(|| "tw.".into());
             let topics = Topics::with_prefix(&prefix);
+            let file = std::fs::File::open(&input)
+                .with_context(|| format!("opening {}", input.display()))?;
+            let file = std::io::BufReader::new(file);
+            let mut records = match format {
+                recording::Format::Jsonl => recording::read(file, &topics),
+                recording::Format::HexFrames => recording::read_hex_frames(file, &topics, dialect),
+            }
+            .with_context(|| format!("reading {}", input.display()))?;
+            replay::order(&mut records, &topics);
             if kafka.brokers.is_some() || kafka.config.is_some() {
                 let cfg = kafka_config(&kafka)?;
-                let file = std::fs::File::open(&input)
-                    .with_context(|| format!("opening {}", input.display()))?;
-                let mut records = recording::read(std::io::BufReader::new(file), &topics)?;
-                replay::order(&mut records, &topics);
                 let sent = kafka::produce::produce_records(&cfg, &records, rate)?;
                 eprintln!("produced {sent} records to {}", cfg.brokers);
                 return Ok(());
             }
             let out = out.context("--out is required without --brokers")?;
             let rules = config::load_rules(rules.as_deref())?;
-            let processor = Processor::new(rules, topics.clone());
-            let summary = replay::replay_file(&processor, &topics, &input, &out)?;
+            let decode = crate::decode::Options {
+                raw_dialect: dialect,
+                ..Default::default()
+            };
+            let processor = Processor::new(rules, topics.clone()).with_decode(decode);
+            let summary = replay::replay_records(&processor, &topics, &records, &out)?;
             eprintln!(
                 "{} records: {} blacklist events, {} cases, {} to the DLQ; outputs in {}",
                 summary.records_in,
@@ -347,6 +378,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             signal_shutdown(shutdown.clone())?;
             let cfg = KafkaConfig::from_settings(&settings);
             run_service(cfg, rules, settings.admin_addr, shutdown)?;
+        }
+        Command::Decode { dialect, frames } => {
+            let lines: Vec<String> = if frames.is_empty() {
+                std::io::stdin().lines().collect::<Result<_, _>>()?
+            } else {
+                frames
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let (mut total, mut rejected) = (0usize, 0usize);
+            for line in lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+                total += 1;
+                let value = match recording::hex_bytes(line) {
+                    Some(bytes) => match frame::decode(&bytes, dialect) {
+                        Ok(f) => frame::json::frame(&f),
+                        Err(e) => {
+                            rejected += 1;
+                            frame::json::error(&e)
+                        }
+                    },
+                    None => {
+                        rejected += 1;
+                        serde_json::json!({ "error": "bad_hex", "message": "not an even number of hex digits" })
+                    }
+                };
+                writeln!(out, "{value}")?;
+            }
+            out.flush()?;
+            if rejected > 0 {
+                bail!("{rejected} of {total} frames rejected");
+            }
         }
         Command::Config {
             command: ConfigCommand::Print(args),

@@ -6,6 +6,7 @@
 
 pub mod frame;
 mod protobuf;
+pub mod raw;
 
 use crate::model::{Event, EventTime, RecordRef, VinError};
 use crate::recording::Record;
@@ -20,8 +21,10 @@ pub enum DecodeError {
     UnknownTopic(String),
     #[error("tombstone on a topic that has no deletion meaning")]
     Tombstone,
-    #[error("raw terminal frames are not decoded by this version")]
-    RawFrame,
+    #[error(transparent)]
+    Frame(#[from] frame::FrameError),
+    #[error("bad record header: {0}")]
+    BadHeader(String),
     #[error("not a valid {message}: {detail}")]
     Protobuf {
         message: &'static str,
@@ -50,7 +53,8 @@ impl DecodeError {
         match self {
             DecodeError::UnknownTopic(_) => "unknown_topic",
             DecodeError::Tombstone => "tombstone",
-            DecodeError::RawFrame => "raw_frame_unsupported",
+            DecodeError::Frame(e) => e.reason(),
+            DecodeError::BadHeader(_) => "bad_header",
             DecodeError::Protobuf { .. } => "bad_protobuf",
             DecodeError::InvalidVin { .. } => "invalid_vin",
             DecodeError::KeyMismatch { .. } => "key_mismatch",
@@ -62,8 +66,26 @@ impl DecodeError {
     }
 }
 
+/// How raw terminal frames are read (settings `raw_dialect`, `sample_interval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The dialect of `tw.telemetry.raw` unless a record's `tw-dialect` header says otherwise.
+    pub raw_dialect: frame::DialectChoice,
+    /// Spacing of the stream bodies of a GB 17691 / hybrid frame, which share one time.
+    pub sample_interval: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            raw_dialect: frame::DialectChoice::Auto,
+            sample_interval: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
 /// Decodes one input record.
-pub fn record(record: &Record, topics: &Topics) -> Result<Event, DecodeError> {
+pub fn record(record: &Record, topics: &Topics, options: &Options) -> Result<Event, DecodeError> {
     let kind = topics
         .kind(&record.topic)
         .filter(|k| TopicKind::INPUTS.contains(k))
@@ -73,7 +95,18 @@ pub fn record(record: &Record, topics: &Topics) -> Result<Event, DecodeError> {
         partition: record.partition,
         offset: record.offset,
     };
-    let event = protobuf::event(kind, record, source)?;
+    let event = match (kind, record.value.as_deref()) {
+        (TopicKind::TelemetryRaw, Some(bytes)) => {
+            let (vin, time, kind) = raw::event(record, bytes, options)?;
+            Event {
+                vin,
+                time,
+                source,
+                kind,
+            }
+        }
+        _ => protobuf::event(kind, record, source)?,
+    };
     if let Some(key) = &record.key {
         if key.as_slice() != event.vin.as_bytes() {
             return Err(DecodeError::KeyMismatch {

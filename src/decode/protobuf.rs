@@ -109,7 +109,6 @@ pub(super) fn event(
             });
             (m.vin, EventTime(ts), kind)
         }
-        TopicKind::TelemetryRaw => return Err(DecodeError::RawFrame),
         other => return Err(DecodeError::UnknownTopic(other.suffix().to_owned())),
     };
     Ok(Event {

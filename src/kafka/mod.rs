@@ -53,6 +53,8 @@ pub struct KafkaConfig {
     pub sasl_password: Option<Secret>,
     /// Extra librdkafka properties, applied last.
     pub overrides: BTreeMap<String, String>,
+    /// How the service reads raw terminal frames.
+    pub decode: crate::decode::Options,
 }
 
 impl KafkaConfig {
@@ -70,12 +72,14 @@ impl KafkaConfig {
             security: BTreeMap::new(),
             sasl_password: None,
             overrides: BTreeMap::new(),
+            decode: crate::decode::Options::default(),
         }
     }
 
     /// The Kafka side of the service's settings.
     pub fn from_settings(s: &Settings) -> KafkaConfig {
-        let mut security = BTreeMap::from([("security.protocol", s.security_protocol.as_str().to_owned())]);
+        let mut security =
+            BTreeMap::from([("security.protocol", s.security_protocol.as_str().to_owned())]);
         if let Some(ca) = &s.ssl_ca_location {
             security.insert("ssl.ca.location", ca.display().to_string());
         }
@@ -98,6 +102,10 @@ impl KafkaConfig {
             security,
             sasl_password: s.sasl_password.clone(),
             overrides: s.librdkafka.clone(),
+            decode: crate::decode::Options {
+                raw_dialect: s.raw_dialect,
+                sample_interval: s.sample_interval,
+            },
         }
     }
 
@@ -136,7 +144,10 @@ impl KafkaConfig {
             // Consumer lag per partition for the metrics (service's `ClientContext::stats`).
             .set("statistics.interval.ms", "5000")
             .set("session.timeout.ms", millis(self.session_timeout))
-            .set("max.poll.interval.ms", millis(self.session_timeout.max(Duration::from_secs(60))))
+            .set(
+                "max.poll.interval.ms",
+                millis(self.session_timeout.max(Duration::from_secs(60))),
+            )
             .set("fetch.wait.max.ms", "20")
             // librdkafka postpones a partition's next fetch by this long once its local queue
             // is full (default 1 s): far longer than it takes us to drain the queue.

@@ -43,7 +43,6 @@ use crate::replay::dlq_record;
 use crate::state::encode_state;
 use crate::topics::TopicKind;
 
-
 struct Worker {
     cfg: KafkaConfig,
     processor: Processor,
@@ -440,7 +439,7 @@ pub fn run(
             .init_transactions(cfg.transaction_timeout)
             .context("initialising transactions")?;
     }
-    let processor = Processor::new(rules, cfg.topics.clone());
+    let processor = Processor::new(rules, cfg.topics.clone()).with_decode(cfg.decode);
     // A second start in one process (tests) keeps the first store visible: harmless.
     let _ = stats.store.set(processor.shared_store());
     let worker = Worker {

@@ -12,6 +12,7 @@ mod decode;
 mod encode;
 mod error;
 mod hybrid;
+pub mod json;
 mod obd;
 mod stream;
 
