@@ -3,6 +3,8 @@
 # Needs Rust (cargo), Java 17 and Maven: scripts/kafka-local.sh installs Apache Kafka from
 # Maven Central and starts it on 127.0.0.1:9092 for the real-broker tests, and stops it after
 # (unless it was already running). The protobuf schemas compile without a system protoc.
+# Then the Kubernetes manifests are rendered and validated (scripts/validate-manifests.sh,
+# kubernetes-validate from PyPI in .venv-deploy/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +21,4 @@ stop_kafka() {
 trap stop_kafka EXIT
 
 TAILWATCH_TEST_BROKERS="${TAILWATCH_TEST_BROKERS:-127.0.0.1:9092}" cargo test
+scripts/validate-manifests.sh

@@ -170,9 +170,11 @@ impl Instance {
         let log = std::fs::read_to_string(self.1.path()).unwrap();
         let mut owned = std::collections::BTreeSet::new();
         for line in log.lines() {
+            // The event's own field, not the enclosing span's (`partition{partition=0}:`).
             let Some(p) = line
-                .split("partition=")
-                .nth(1)
+                .rsplit("partition=")
+                .next()
+                .filter(|_| line.contains("partition="))
                 .and_then(|rest| rest.split_whitespace().next())
             else {
                 continue;
@@ -532,6 +534,13 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     assert!(value("tailwatch_restore_duration_seconds_count") >= PARTITIONS as f64);
     assert_eq!(value("tailwatch_restored_vehicles_total"), 200_000.0);
     assert!(value("tailwatch_tracked_vehicles{") >= 200_040.0);
+    assert!(value("tailwatch_processing_duration_seconds_count") > 0.0);
+    assert!(
+        samples
+            .iter()
+            .any(|(series, _)| series.starts_with("tailwatch_event_time_lag_seconds{partition=")),
+        "event-time lag per partition"
+    );
     assert_eq!(value("tailwatch_ready"), 1.0);
     assert_eq!(value("tailwatch_assigned_partitions"), PARTITIONS as f64);
     assert!(!text.contains("LSTATEVH"), "no VIN in metric labels");

@@ -62,6 +62,7 @@ struct Worker {
 impl Worker {
     fn drain(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
         for p in self.merge.numbers() {
+            let _span = tracing::info_span!("partition", partition = p).entered();
             while let Some(record) = self.merge.next(consumer, p) {
                 self.apply(&record)?;
             }
@@ -137,10 +138,12 @@ impl Worker {
         }
         let started = Instant::now();
         let result = self.commit_transaction(consumer);
-        let outcome = if result.is_ok() {
-            "committed"
-        } else {
-            "failed"
+        let outcome = match &result {
+            Ok(()) => "committed",
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "Transaction commit failed; stopping, a restart restores from what Kafka holds.");
+                "failed"
+            }
         };
         metrics::counter!(m::TRANSACTIONS, "outcome" => outcome).increment(1);
         metrics::histogram!(m::COMMIT_DURATION).record(started.elapsed().as_secs_f64());
@@ -279,8 +282,12 @@ impl Worker {
                 );
             }
         }
+        if !fresh.is_empty() {
+            tracing::info!(partitions = ?fresh, "Partitions assigned; restoring them from the changelog.");
+        }
         self.publish_assignment();
         for p in fresh {
+            let _span = tracing::info_span!("partition", partition = p).entered();
             let started = Instant::now();
             let stats = &self.stats;
             let progress = |read: u64, total: u64| {

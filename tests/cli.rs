@@ -1,0 +1,167 @@
+//! The command line as an operator uses it: `config print` (precedence of file, environment
+//! and flags; validation errors that name the key; secrets redacted) and `decode` (raw frames
+//! in, one JSON object per frame out, exit 1 after all input when any frame was rejected).
+
+use std::process::{Command, Output};
+
+fn tailwatch(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tailwatch"));
+    command.args(args).env_remove("RUST_BACKTRACE");
+    // The caller's own TAILWATCH_* settings must not leak into these checks.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("TAILWATCH_")) {
+        command.env_remove(key);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+#[test]
+fn settings_layer_file_then_environment_then_flags() {
+    let file =
+        config_file("brokers = \"file:9092\"\ncommit_interval = \"250ms\"\nmerge_wait = \"2s\"\n");
+    let path = file.path().to_str().unwrap();
+    let print = |env: &[(&str, &str)], flags: &[&str]| {
+        let mut args = vec!["config", "print", "--config", path];
+        args.extend_from_slice(flags);
+        let out = tailwatch(&args, env);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let from_file = print(&[], &[]);
+    assert!(from_file.contains("brokers = \"file:9092\""));
+    assert!(from_file.contains("commit_interval = \"250ms\""));
+    assert!(from_file.contains("session_timeout = \"45s\""), "a default");
+
+    let env = [
+        ("TAILWATCH_COMMIT_INTERVAL", "400ms"),
+        ("TAILWATCH_BROKERS", "env:9092"),
+    ];
+    let from_env = print(&env, &[]);
+    assert!(from_env.contains("commit_interval = \"400ms\""));
+    assert!(from_env.contains("brokers = \"env:9092\""));
+    assert!(
+        from_env.contains("merge_wait = \"2s\""),
+        "untouched keys stay the file's"
+    );
+
+    let from_flag = print(&env, &["--commit-interval", "500ms"]);
+    assert!(from_flag.contains("commit_interval = \"500ms\""));
+    assert!(from_flag.contains("brokers = \"env:9092\""));
+}
+
+#[test]
+fn invalid_settings_fail_naming_the_key() {
+    let cases = [
+        (
+            "brokers = \"k\"\ncommit_intervall = \"1s\"\n",
+            "commit_intervall",
+        ),
+        (
+            "brokers = \"k\"\nsession_timeout = \"5s\"\n",
+            "session_timeout",
+        ),
+        (
+            "brokers = \"k\"\nsecurity_protocol = \"sasl_ssl\"\n",
+            "sasl_mechanism",
+        ),
+        (
+            "brokers = \"k\"\nraw_dialect = \"gb32960\"\n",
+            "raw_dialect",
+        ),
+        ("topic_prefix = \"x.\"\n", "brokers"),
+    ];
+    for (text, key) in cases {
+        let file = config_file(text);
+        let out = tailwatch(
+            &["config", "print", "--config", file.path().to_str().unwrap()],
+            &[],
+        );
+        assert!(!out.status.success(), "{text} was accepted");
+        assert!(stderr(&out).contains(key), "{text}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn the_sasl_password_is_never_printed() {
+    let file = config_file(
+        "brokers = \"k\"\nsecurity_protocol = \"sasl_ssl\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nsasl_username = \"tw\"\n",
+    );
+    let out = tailwatch(
+        &["config", "print", "--config", file.path().to_str().unwrap()],
+        &[("TAILWATCH_SASL_PASSWORD", "hunter2-secret")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("hunter2-secret"));
+    assert!(stdout(&out).contains("<redacted>"));
+}
+
+/// A GB 17691 real-time frame: one OBD body (MIL on, DTC 20 47 00 AF) and one stream body
+/// (60 km/h, 1500 rpm, NOx 800 → 300 ppm, SCR outlet raw 0xFEFF: out of range, position
+/// 116.3975 W 39.9087 S), built from domain.md §2.
+const GB_FRAME: &str = "2323024C47444348413147384D41313237373333010100931A0B02081E000007010001000000004C47444348413147384D4131323737333343414C31323330303030303030303030303043564E34353630303030303030303030303000000000000000000000000000000000000000000000000000000000000000000000000001204700AF023C00C8A5732EE001904E2027107D1F4047A0FEFF00147D960606F015BC0260F55C0012D68784";
+
+#[test]
+fn decode_prints_every_field_and_fails_after_all_input_on_a_bad_frame() {
+    let bad_bcc = format!("{}00", &GB_FRAME[..GB_FRAME.len() - 2]);
+    let out = tailwatch(&["decode", GB_FRAME, &bad_bcc, "not hex"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per input, the bad ones too");
+    let f = &lines[0];
+    assert_eq!(f["vin"], "LGDCHA1G8MA127733");
+    assert_eq!(f["vin_valid"], true);
+    assert_eq!(f["command"], "realtime");
+    assert_eq!(f["collected_at"], "2026-11-02T08:30:00+08:00");
+    assert_eq!(f["serial"], 7);
+    let obd = &f["bodies"][0];
+    assert_eq!(obd["type"], "obd");
+    assert_eq!(obd["mil"], true);
+    assert_eq!(obd["dtcs"][0], "P2047");
+    assert_eq!(obd["protocol"], "iso15765");
+    let s = &f["bodies"][1];
+    assert_eq!(s["type"], "stream");
+    assert_eq!(s["speed_kmh"], 60.0);
+    assert_eq!(s["engine_rpm"], 1500.0);
+    assert_eq!(s["nox_upstream_ppm"], 800.0);
+    assert_eq!(s["nox_downstream_ppm"], 300.0);
+    assert_eq!(s["scr_outlet_c"], serde_json::Value::Null);
+    assert_eq!(s["absent"]["scr_outlet_c"], "out_of_range");
+    assert_eq!(s["position"]["lon"], -116.3975);
+    assert_eq!(s["position"]["lat"], -39.9087);
+    assert_eq!(lines[1]["error"], "frame_bad_bcc");
+    assert_eq!(lines[2]["error"], "bad_hex");
+}
+
+#[test]
+fn decode_reads_stdin_and_exits_0_when_all_frames_decode() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+        .args(["decode", "--dialect", "gb17691"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{GB_FRAME}\n\n{GB_FRAME}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).lines().count(), 2);
+}
