@@ -26,7 +26,26 @@ const PARTITIONS: i32 = 4;
 /// Records produced ahead of the service at most.
 const SLICE: usize = 2000;
 
-pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<()> {
+/// What the demo's service published (read back with read_committed), for the summary and
+/// for tests that compare it with the offline replay of the same fleet.
+pub struct Outcome {
+    pub records: u64,
+    pub blacklist_events: Vec<proto::BlacklistEvent>,
+    pub cases: Vec<proto::EnforcementCase>,
+}
+
+/// The demo's fleet: `vehicles` trucks for `duration_secs`, on the demo's partitions.
+pub fn fleet(vehicles: usize, duration_secs: u64, seed: u64) -> SimConfig {
+    SimConfig {
+        vehicles,
+        duration_secs,
+        seed,
+        partitions: PARTITIONS,
+        ..SimConfig::default()
+    }
+}
+
+pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<Outcome> {
     let mock = MockCluster::new(1).context("starting the in-process Kafka mock cluster")?;
     let topics = Topics::default();
     for kind in TopicKind::ALL {
@@ -43,13 +62,7 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<()>
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
     };
 
-    let simulation = Simulation::new(SimConfig {
-        vehicles,
-        duration_secs,
-        seed,
-        partitions: PARTITIONS,
-        ..SimConfig::default()
-    });
+    let simulation = Simulation::new(fleet(vehicles, duration_secs, seed));
     let truth: BTreeMap<String, Vec<String>> = simulation
         .truth()
         .iter()
@@ -95,7 +108,11 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<()>
         }
     }
     print_summary(sent, elapsed, &stats, &truth, &events, &cases);
-    Ok(())
+    Ok(Outcome {
+        records: sent,
+        blacklist_events: events,
+        cases,
+    })
 }
 
 /// Waits until the service has processed `count` input records.

@@ -1,6 +1,44 @@
-//! The embedded demo runs end to end on librdkafka's in-process mock cluster: no broker.
+//! The embedded demo runs end to end on librdkafka's in-process mock cluster (no broker), and
+//! what its exactly-once service publishes equals the offline replay of the same fleet.
+
+use prost::Message as _;
+use tailwatch::config;
+use tailwatch::pipeline::{Emitted, Processor};
+use tailwatch::replay;
+use tailwatch::sim::Simulation;
+use tailwatch::topics::Topics;
 
 #[test]
-fn demo_runs_without_a_broker() {
-    tailwatch::demo::run(20, 20 * 60, 3).expect("demo completes");
+fn demo_publishes_what_the_offline_replay_of_its_fleet_gives() {
+    let (vehicles, secs, seed) = (40, 3600, 3);
+    let outcome = tailwatch::demo::run(vehicles, secs, seed).expect("demo completes");
+
+    let topics = Topics::default();
+    let processor = Processor::new(config::default_rules(), topics.clone());
+    let mut records: Vec<_> =
+        Simulation::new(tailwatch::demo::fleet(vehicles, secs, seed)).collect();
+    assert_eq!(outcome.records, records.len() as u64);
+    replay::order(&mut records, &topics);
+    let (mut events, mut cases) = (Vec::new(), Vec::new());
+    for record in &records {
+        for e in processor.process(record).emitted {
+            match e {
+                Emitted::Blacklist(b) => events.push(b.encode_to_vec()),
+                Emitted::Case(c) => cases.push(c.encode_to_vec()),
+                Emitted::Dlq { reason, .. } => panic!("simulated input went to the DLQ: {reason}"),
+            }
+        }
+    }
+    let mut got_events: Vec<_> = outcome
+        .blacklist_events
+        .iter()
+        .map(|e| e.encode_to_vec())
+        .collect();
+    let mut got_cases: Vec<_> = outcome.cases.iter().map(|c| c.encode_to_vec()).collect();
+    for list in [&mut events, &mut cases, &mut got_events, &mut got_cases] {
+        list.sort();
+    }
+    assert!(!cases.is_empty(), "the demo fleet must produce cases");
+    assert_eq!(got_events, events, "blacklist events");
+    assert_eq!(got_cases, cases, "cases");
 }
