@@ -4,19 +4,23 @@
 //!
 //! `fleet` draws identities and deals faults; `plan` lays out each vehicle's timeline;
 //! `driver`, `truck` and `route` are the physics; `vehicle` runs one vehicle tick by tick into
-//! records; `messages` builds the protobuf values; this file merges the vehicles into one
+//! records; `messages` builds the protobuf values and `frames` turns terminal reports into raw
+//! frames when the run asks for them (`SimConfig::raw`); this file merges the vehicles into one
 //! stream and assigns partitions and offsets. Only one tick per vehicle is ever in memory, so
 //! memory grows with the fleet, never with the duration. Same config, same bytes: every random
 //! choice comes from a seeded `SmallRng`, never the clock or hash-map order.
 
 mod driver;
 mod fleet;
+mod frames;
 mod messages;
 mod plan;
 mod route;
 mod truck;
 mod vehicle;
 
+#[cfg(test)]
+mod frames_tests;
 #[cfg(test)]
 mod oracle;
 #[cfg(test)]
@@ -28,6 +32,8 @@ use std::collections::{BTreeMap, BinaryHeap};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+use crate::decode::frame::Dialect;
+use crate::decode::raw::DIALECT_HEADER;
 use crate::model::{unix_secs_from_civil, EventTime, RuleId, Vin};
 use crate::recording::Record;
 use crate::topics::Topics;
@@ -48,6 +54,12 @@ pub struct SimConfig {
     /// Relative weights of the injectable faults; see [`parse_fault_mix`].
     pub fault_mix: Vec<(RuleId, u32)>,
     pub topics: Topics,
+    /// `None`: terminal telemetry as protobuf `TerminalReport`s on the telemetry topic.
+    /// `Some(dialect)`: as raw terminal frames in that dialect on the raw telemetry topic, each
+    /// record with a `tw-dialect` header (removal alarms are HJ 1239 frames whatever the
+    /// dialect). Same vehicles, values and record times either way; a GB 17691 or hybrid report
+    /// whose samples are not consecutive seconds becomes several records.
+    pub raw: Option<Dialect>,
 }
 
 impl Default for SimConfig {
@@ -61,6 +73,7 @@ impl Default for SimConfig {
             fault_fraction: 0.3,
             fault_mix: INJECTABLE.iter().map(|&rule| (rule, 1)).collect(),
             topics: Topics::default(),
+            raw: None,
         }
     }
 }
@@ -134,18 +147,38 @@ pub struct Simulation {
     partitions: i32,
     /// Next offset per (topic, partition).
     offsets: Vec<i64>,
+    raw: Option<Dialect>,
 }
 
 impl Simulation {
     /// # Panics
-    /// When `partitions` is not positive or the mix names a rule that cannot be injected
-    /// (`repeat_offender`); [`parse_fault_mix`] rejects the latter.
+    /// When `partitions` is not positive, the mix names a rule that cannot be injected
+    /// (`repeat_offender`; [`parse_fault_mix`] rejects it), or raw frames are asked for and
+    /// the run does not lie within the years the frame time can carry (2000–2255, Beijing).
     pub fn new(cfg: SimConfig) -> Simulation {
         assert!(
             cfg.partitions > 0,
             "partitions must be positive, got {}",
             cfg.partitions
         );
+        if cfg.raw.is_some() {
+            // Every time a vehicle puts in a frame lies within the run or a minute after it.
+            let end = EventTime(
+                cfg.start.0.saturating_add(
+                    i64::try_from(cfg.duration_secs.saturating_add(60))
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(1_000),
+                ),
+            );
+            let years = 2000..=2255;
+            assert!(
+                years.contains(&cfg.start.beijing_date().0)
+                    && years.contains(&end.beijing_date().0),
+                "raw frames carry times from 2000 to 2255 only; the run is {:?} to {:?}",
+                cfg.start,
+                end
+            );
+        }
         assert!(
             cfg.fault_mix.iter().all(|(r, _)| INJECTABLE.contains(r)),
             "fault mix names a rule that cannot be injected: {:?}",
@@ -162,6 +195,7 @@ impl Simulation {
             start_ms: cfg.start.0,
             duration_secs: cfg.duration_secs,
             partitions: cfg.partitions,
+            raw: cfg.raw,
         };
         let mut vehicles: Vec<Vehicle> = assignments
             .iter()
@@ -194,6 +228,7 @@ impl Simulation {
             topic_names,
             partitions: cfg.partitions,
             offsets: vec![0; Out::ALL.len() * cfg.partitions as usize],
+            raw: cfg.raw,
         }
     }
 
@@ -216,6 +251,12 @@ impl Iterator for Simulation {
             self.queue.push(Reverse((next.timestamp, index, next.seq)));
             self.heads[index] = Some(next);
         }
+        let headers = match (pending.topic, self.raw) {
+            (Out::TelemetryRaw, Some(dialect)) => {
+                BTreeMap::from([(DIALECT_HEADER.to_owned(), dialect.as_str().to_owned())])
+            }
+            _ => BTreeMap::new(),
+        };
         let topic = pending.topic as usize;
         let slot = &mut self.offsets[topic * self.partitions as usize + vehicle.partition as usize];
         let offset = *slot;
@@ -226,7 +267,7 @@ impl Iterator for Simulation {
             offset,
             timestamp: pending.timestamp,
             key: Some(vehicle.id.vin.as_bytes().to_vec()),
-            headers: BTreeMap::new(),
+            headers,
             value: Some(pending.value),
         })
     }
@@ -245,11 +286,13 @@ fn detected(fault: Option<RuleId>) -> Vec<RuleId> {
 /// Independent seeds per random stream (0 = fleet draw, 1.. = vehicles): SplitMix64, so
 /// neighbouring streams and seeds are uncorrelated.
 fn stream_seed(seed: u64, stream: u64) -> u64 {
-    fn splitmix64(z: u64) -> u64 {
-        let z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     splitmix64(seed ^ splitmix64(stream))
+}
+
+/// SplitMix64's output function: a cheap, well-mixing 64-bit hash.
+fn splitmix64(z: u64) -> u64 {
+    let z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }

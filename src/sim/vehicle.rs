@@ -6,6 +6,9 @@
 //! produces records stamped at or after its own start, so whatever is buffered at or before the
 //! next tick's start can be released. Memory per vehicle is one tick's records plus, during an
 //! outage, the stored reports awaiting reissue.
+//!
+//! Terminal reports are built once, as protobuf values, and put on the wire in the run's
+//! telemetry form: the protobuf encoding, or raw frames through `frames`.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
@@ -16,9 +19,11 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
 use super::fleet::{Assignment, Identity};
+use super::frames;
 use super::messages::{self, timestamp};
 use super::plan::{Plan, Tamper, REISSUE_PER_TICK};
 use super::truck::Truck;
+use crate::decode::frame::Dialect;
 use crate::proto;
 use crate::topics::TopicKind;
 
@@ -30,15 +35,17 @@ pub enum Out {
     Telemetry,
     Inspections,
     Reinspections,
+    TelemetryRaw,
 }
 
 impl Out {
-    pub const ALL: [Out; 5] = [
+    pub const ALL: [Out; 6] = [
         Out::Registry,
         Out::Permits,
         Out::Telemetry,
         Out::Inspections,
         Out::Reinspections,
+        Out::TelemetryRaw,
     ];
 
     pub fn kind(self) -> TopicKind {
@@ -48,6 +55,7 @@ impl Out {
             Out::Telemetry => TopicKind::Telemetry,
             Out::Inspections => TopicKind::Inspections,
             Out::Reinspections => TopicKind::Reinspections,
+            Out::TelemetryRaw => TopicKind::TelemetryRaw,
         }
     }
 }
@@ -94,12 +102,15 @@ pub struct Vehicle {
     tick: u32,
     out: BinaryHeap<Reverse<Pending>>,
     seq: u64,
-    /// Encoded REISSUE reports stored during an outage, oldest first.
-    backlog: VecDeque<Vec<u8>>,
+    /// REISSUE reports stored during an outage, oldest first, each as the values it is sent
+    /// as (one protobuf value, or one or more raw frames).
+    backlog: VecDeque<Vec<Vec<u8>>>,
     frame_serial: u32,
     login_serial: u32,
     iupr: Vec<u8>,
     dtc: &'static str,
+    /// Telemetry as raw frames in this dialect instead of protobuf.
+    raw: Option<Dialect>,
 }
 
 /// The run as a vehicle sees it.
@@ -107,6 +118,7 @@ pub struct Run {
     pub start_ms: i64,
     pub duration_secs: u64,
     pub partitions: i32,
+    pub raw: Option<Dialect>,
 }
 
 impl Vehicle {
@@ -146,6 +158,7 @@ impl Vehicle {
             login_serial: 0,
             iupr,
             dtc,
+            raw: run.raw,
         };
         vehicle.push(
             run.start_ms,
@@ -193,6 +206,29 @@ impl Vehicle {
             topic,
             value,
         }));
+    }
+
+    /// A terminal report as the record values it is sent as.
+    fn wire(&self, report: &proto::TerminalReport) -> Vec<Vec<u8>> {
+        match self.raw {
+            None => vec![report.encode_to_vec()],
+            // Encoding refuses only times outside 2000–2255, which `Simulation::new` rules out
+            // for the whole run, and data units over 64 KiB, far above a 10 s report.
+            Some(dialect) => {
+                frames::encode_report(report, dialect).expect("every simulated report fits a frame")
+            }
+        }
+    }
+
+    /// Sends a terminal report: one record per value, all stamped `sent`, in order.
+    fn send(&mut self, sent: i64, values: Vec<Vec<u8>>) {
+        let topic = match self.raw {
+            None => Out::Telemetry,
+            Some(_) => Out::TelemetryRaw,
+        };
+        for value in values {
+            self.push(sent, topic, value);
+        }
     }
 
     fn step(&mut self) {
@@ -243,7 +279,8 @@ impl Vehicle {
             iccid: self.id.iccid.clone(),
         });
         let sent = t * 1_000 + self.rng.random_range(0..800);
-        self.push(sent, Out::Telemetry, frame.encode_to_vec());
+        let values = self.wire(&frame);
+        self.send(sent, values);
     }
 
     fn logout(&mut self, t: i64, sent: i64) {
@@ -251,7 +288,8 @@ impl Vehicle {
         frame.logout = Some(proto::Logout {
             login_serial: self.login_serial,
         });
-        self.push(sent, Out::Telemetry, frame.encode_to_vec());
+        let values = self.wire(&frame);
+        self.send(sent, values);
     }
 
     /// Ten seconds of driving as one report: sent live, stored for reissue, or lost. Returns
@@ -269,12 +307,14 @@ impl Vehicle {
         let sent = (t + 10) * 1_000 + self.rng.random_range(0..=2_000);
         match self.plan.silent_at(k) {
             None => {
-                self.push(sent, Out::Telemetry, frame.encode_to_vec());
+                let values = self.wire(&frame);
+                self.send(sent, values);
                 self.send_backlog(sent, REISSUE_PER_TICK as usize, 2_000);
             }
             Some(true) => {
                 frame.command = proto::Command::Reissue as i32;
-                self.backlog.push_back(frame.encode_to_vec());
+                let values = self.wire(&frame);
+                self.backlog.push_back(values);
             }
             Some(false) => {}
         }
@@ -291,11 +331,11 @@ impl Vehicle {
     fn send_backlog(&mut self, after: i64, count: usize, spacing: i64) -> i64 {
         let mut last = after;
         for _ in 0..count {
-            let Some(value) = self.backlog.pop_front() else {
+            let Some(values) = self.backlog.pop_front() else {
                 break;
             };
             last += spacing;
-            self.push(last, Out::Telemetry, value);
+            self.send(last, values);
         }
         last
     }
@@ -308,7 +348,8 @@ impl Vehicle {
             position: messages::position(lon, lat),
         });
         let sent = t * 1_000 + self.rng.random_range(0..1_000);
-        self.push(sent, Out::Telemetry, frame.encode_to_vec());
+        let values = self.wire(&frame);
+        self.send(sent, values);
     }
 
     fn obd(&self, k: u32, t: i64) -> proto::ObdInfo {
