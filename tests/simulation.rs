@@ -1,5 +1,6 @@
 //! Simulator ground truth: on a 500-vehicle, 6-hour simulated fleet, every injected fault is
-//! detected by its own rule and no clean vehicle is listed or gets a case.
+//! detected by its own rule and no clean vehicle is listed or gets a case — with telemetry as
+//! protobuf `TerminalReport`s and as raw terminal frames in each dialect.
 //!
 //! A 6-hour run cannot show a 72-hour MIL streak or a 7-day reissue window, so this test (and
 //! only this test) shortens those two parameters; every other threshold is the default.
@@ -7,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tailwatch::config;
+use tailwatch::decode::frame::Dialect;
 use tailwatch::model::RuleId;
 use tailwatch::pipeline::{Emitted, Processor};
 use tailwatch::sim::{SimConfig, Simulation};
@@ -17,6 +19,25 @@ const OVERRIDES: &str =
 
 #[test]
 fn every_injected_fault_is_detected_and_clean_vehicles_are_left_alone() {
+    check(None);
+}
+
+#[test]
+fn the_same_holds_for_raw_gb17691_frames() {
+    check(Some(Dialect::Gb17691));
+}
+
+#[test]
+fn the_same_holds_for_raw_hj1239_frames() {
+    check(Some(Dialect::Hj1239));
+}
+
+#[test]
+fn the_same_holds_for_raw_hybrid_frames() {
+    check(Some(Dialect::Hybrid));
+}
+
+fn check(raw: Option<Dialect>) {
     let topics = Topics::default();
     let rules = config::rules_from_str(Some(("simulation overrides", OVERRIDES))).unwrap();
     let processor = Processor::new(rules, topics.clone());
@@ -24,6 +45,7 @@ fn every_injected_fault_is_detected_and_clean_vehicles_are_left_alone() {
         vehicles: 500,
         duration_secs: 6 * 3600,
         seed: 2026,
+        raw,
         ..SimConfig::default()
     };
     let simulation = Simulation::new(cfg);

@@ -86,6 +86,12 @@ enum Command {
         /// Ground truth: one JSON line per vehicle with its injected faults.
         #[arg(long)]
         truth: PathBuf,
+        /// Telemetry as raw terminal frames on tw.telemetry.raw instead of protobuf.
+        #[arg(long)]
+        raw: bool,
+        /// With --raw: gb17691, hj1239 or hybrid.
+        #[arg(long, default_value = "hj1239", requires = "raw")]
+        dialect: DialectChoice,
     },
     /// Run the engine offline over a recording and write its outputs (`--out`), or produce the
     /// recording into Kafka (`--brokers`), keys, headers, timestamps and partitions preserved.
@@ -256,8 +262,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             topic_prefix,
             out,
             truth,
+            raw,
+            dialect,
         } => {
             let topics = Topics::with_prefix(&topic_prefix);
+            let raw = match (raw, dialect) {
+                (false, _) => None,
+                (true, DialectChoice::Fixed(d)) => Some(d),
+                (true, DialectChoice::Auto) => {
+                    bail!("--dialect: a simulated terminal sends one dialect, not auto")
+                }
+            };
             let mut cfg = sim::SimConfig {
                 vehicles,
                 duration_secs: duration.as_secs(),
@@ -266,8 +281,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 partitions,
                 fault_fraction,
                 topics: topics.clone(),
+                raw,
                 ..sim::SimConfig::default()
             };
+            let span_end = cfg.start.0 + duration.as_millis() as i64;
+            let beijing_year = |ms: i64| EventTime(ms).beijing_date().0;
+            if raw.is_some() && !(2000..=2255).contains(&beijing_year(cfg.start.0))
+                || raw.is_some() && !(2000..=2255).contains(&beijing_year(span_end))
+            {
+                bail!("--raw: frame times carry years 2000–2255 only; choose --start and --duration inside them");
+            }
             if let Some(mix) = faults {
                 cfg.fault_mix = sim::parse_fault_mix(&mix).map_err(anyhow::Error::msg)?;
             }
