@@ -18,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use tailwatch::config;
+use tailwatch::decode::frame::Dialect;
 use tailwatch::kafka::service::{self, Stats};
 use tailwatch::kafka::{admin, capture, produce, KafkaConfig};
 use tailwatch::pipeline::Processor;
@@ -51,7 +52,18 @@ fn fresh(name: &str) -> KafkaConfig {
 }
 
 fn simulated(cfg: &KafkaConfig, vehicles: usize, minutes: u64) -> Vec<Record> {
+    simulated_as(cfg, vehicles, minutes, None)
+}
+
+/// The same fleet with its telemetry as raw terminal frames in `raw`'s dialect.
+fn simulated_as(
+    cfg: &KafkaConfig,
+    vehicles: usize,
+    minutes: u64,
+    raw: Option<Dialect>,
+) -> Vec<Record> {
     let sim = SimConfig {
+        raw,
         vehicles,
         duration_secs: minutes * 60,
         seed: 11,
@@ -316,6 +328,20 @@ fn assert_same(cfg: &KafkaConfig, expected: &(Vec<String>, Vec<String>)) {
 fn run_on_kafka_matches_offline_replay() {
     let cfg = fresh("equal");
     let records = simulated(&cfg, 60, 60);
+    let expected = offline(&cfg, &records);
+    let sent = produce::produce_records(&cfg, &records, None).unwrap();
+    let stats = run_in_process(&cfg, sent);
+    assert_eq!(stats.dlq.load(Ordering::Relaxed), 0);
+    assert_same(&cfg, &expected);
+}
+
+#[test]
+fn raw_terminal_frames_on_kafka_match_offline_replay() {
+    let cfg = fresh("raw");
+    let records = simulated_as(&cfg, 60, 60, Some(Dialect::Gb17691));
+    assert!(records
+        .iter()
+        .any(|r| r.topic == cfg.topics.name(TopicKind::TelemetryRaw)));
     let expected = offline(&cfg, &records);
     let sent = produce::produce_records(&cfg, &records, None).unwrap();
     let stats = run_in_process(&cfg, sent);
