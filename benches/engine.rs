@@ -6,6 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use tailwatch::config;
 use tailwatch::decode;
+use tailwatch::decode::frame::Dialect;
 use tailwatch::engine;
 use tailwatch::model::{Event, EventKind};
 use tailwatch::pipeline::Processor;
@@ -82,27 +83,31 @@ fn simulate(c: &mut Criterion) {
     group.finish();
 }
 
-/// The whole per-record path of `run` without Kafka: protobuf decode, engine, output encoding.
+/// The whole per-record path of `run` without Kafka: decode, engine, output encoding — the
+/// same fleet with its telemetry as protobuf reports and as raw HJ 1239 frames.
 fn process(c: &mut Criterion) {
-    let cfg = SimConfig {
-        vehicles: 200,
-        duration_secs: 3600,
-        seed: 7,
-        ..SimConfig::default()
-    };
-    let records: Vec<Record> = Simulation::new(cfg).collect();
     let mut group = c.benchmark_group("pipeline");
-    group.throughput(Throughput::Elements(records.len() as u64));
     group.sample_size(10);
-    group.bench_function(format!("process_{}_records", records.len()), |b| {
-        b.iter(|| {
-            let processor = Processor::new(config::default_rules(), Topics::default());
-            records
-                .iter()
-                .map(|r| processor.process(r).emitted.len())
-                .sum::<usize>()
-        })
-    });
+    for (name, raw) in [("protobuf", None), ("raw_hj1239", Some(Dialect::Hj1239))] {
+        let cfg = SimConfig {
+            vehicles: 200,
+            duration_secs: 3600,
+            seed: 7,
+            raw,
+            ..SimConfig::default()
+        };
+        let records: Vec<Record> = Simulation::new(cfg).collect();
+        group.throughput(Throughput::Elements(records.len() as u64));
+        group.bench_function(format!("process_{name}_{}_records", records.len()), |b| {
+            b.iter(|| {
+                let processor = Processor::new(config::default_rules(), Topics::default());
+                records
+                    .iter()
+                    .map(|r| processor.process(r).emitted.len())
+                    .sum::<usize>()
+            })
+        });
+    }
     group.finish();
 }
 

@@ -21,6 +21,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use tailwatch::config;
+use tailwatch::decode::frame::Dialect;
 use tailwatch::engine::VehicleState;
 use tailwatch::kafka::service::{self, Stats};
 use tailwatch::kafka::{self, admin, produce, KafkaConfig};
@@ -67,7 +68,9 @@ fn samples(records: &[Record], topics: &Topics) -> usize {
         .sum()
 }
 
-fn throughput() {
+/// `raw`: telemetry as raw terminal frames in that dialect (the production input) instead of
+/// protobuf reports.
+fn throughput(raw: Option<Dialect>) {
     let mut cfg = fresh("throughput", PARTITIONS);
     // TAILWATCH_BENCH_COMMIT_MS: measure another commit interval than the 100 ms default.
     if let Ok(ms) = std::env::var("TAILWATCH_BENCH_COMMIT_MS") {
@@ -79,6 +82,7 @@ fn throughput() {
         seed: 5,
         partitions: PARTITIONS,
         topics: cfg.topics.clone(),
+        raw,
         ..SimConfig::default()
     };
     let records: Vec<Record> = Simulation::new(sim).collect();
@@ -143,7 +147,8 @@ fn throughput() {
     handle.join().unwrap().unwrap();
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!(
-        "throughput: {n} input records ({samples} data-stream samples), {PARTITIONS} partitions"
+        "throughput ({}): {n} input records ({samples} data-stream samples), {PARTITIONS} partitions",
+        raw.map_or("protobuf reports", |d| d.as_str())
     );
     println!(
         "  bare read_committed consumer: {:.2} s, {:.0} records/s",
@@ -323,7 +328,10 @@ fn main() {
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     if run("throughput") {
-        throughput();
+        throughput(None);
+    }
+    if run("throughput-raw") {
+        throughput(Some(Dialect::Hj1239));
     }
     if run("latency") {
         latency();
