@@ -126,14 +126,15 @@ impl Merge {
     }
 
     /// The next record of partition `p` in merged timestamp order, or `None` to wait.
+    /// `now`: the caller's clock reading for this drain (one reading serves many records).
     pub(super) fn next<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         p: i32,
+        now: Instant,
     ) -> Option<Record> {
         let merge_wait = self.merge_wait;
         let queues = self.partitions.get_mut(&p)?;
-        let now = Instant::now();
         for (topic, q) in queues.iter_mut() {
             if q.records.is_empty() && !Self::may_pass(consumer, merge_wait, topic, p, q, now) {
                 return None;

@@ -61,9 +61,10 @@ struct Worker {
 
 impl Worker {
     fn drain(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
+        let now = Instant::now();
         for p in self.merge.numbers() {
             let _span = tracing::info_span!("partition", partition = p).entered();
-            while let Some(record) = self.merge.next(consumer, p) {
+            while let Some(record) = self.merge.next(consumer, p, now) {
                 self.apply(&record)?;
             }
         }
