@@ -77,8 +77,9 @@ fn throughput(raw: Option<Dialect>) {
         cfg.commit_interval = Duration::from_millis(ms.parse().expect("milliseconds"));
     }
     let sim = SimConfig {
-        vehicles: 600,
-        duration_secs: 3600,
+        // Large enough that the bare consumer's measurement spans seconds, not fetch latency.
+        vehicles: 1000,
+        duration_secs: 3 * 3600,
         seed: 5,
         partitions: PARTITIONS,
         topics: cfg.topics.clone(),
