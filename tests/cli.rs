@@ -66,6 +66,14 @@ fn settings_layer_file_then_environment_then_flags() {
 }
 
 #[test]
+fn the_documented_example_is_accepted_as_is() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tailwatch.example.toml");
+    let out = tailwatch(&["config", "print", "--config", path], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("brokers = \"kafka-0.kafka:9092,kafka-1.kafka:9092\""));
+}
+
+#[test]
 fn invalid_settings_fail_naming_the_key() {
     let cases = [
         (
