@@ -3,7 +3,8 @@
 //! Layout, in pipeline order:
 //! - `topics`    — topic names and what each carries
 //! - `recording` — JSON Lines recordings of Kafka records (`Record`)
-//! - `decode`    — record bytes → validated `model::Event` (the input edge)
+//! - `decode`    — record bytes → validated `model::Event` (the input edge); `decode::frame`
+//!                 is the raw terminal frame codec (GB 17691 / HJ 1239), `decode::raw` its events
 //! - `model`     — domain types: `Vin`, `Plate`, `EventTime`, readings, `Event`, `Output`
 //! - `engine`    — the pure rules engine: `evaluate(&Rules, &VehicleState, &Event)`
 //! - `state`     — `StateStore`: per-vehicle state over DashMap, partition-aware, TTL
@@ -15,6 +16,7 @@
 //! - `demo`      — the embedded default: mock cluster + simulated fleet + the real service
 //! - `metrics`   — metric names and the Prometheus recorder; `admin` — the admin HTTP port
 //! - `config`    — loading rule parameters; `proto` — generated protobuf code
+//! - `settings`  — the service's typed settings (defaults < file < env < flags)
 //! - `app`       — command-line wiring (`main` stays tiny)
 //!
 //! Dependencies point down the pipeline: `engine` depends only on `model`; `decode` and
