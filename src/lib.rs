@@ -4,7 +4,7 @@
 //! - `topics`    — topic names and what each carries
 //! - `recording` — JSON Lines recordings of Kafka records (`Record`)
 //! - `decode`    — record bytes → validated `model::Event` (the input edge); `decode::frame`
-//!                 is the raw terminal frame codec (GB 17691 / HJ 1239), `decode::raw` its events
+//!   is the raw terminal frame codec (GB 17691 / HJ 1239), `decode::raw` its events
 //! - `model`     — domain types: `Vin`, `Plate`, `EventTime`, readings, `Event`, `Output`
 //! - `engine`    — the pure rules engine: `evaluate(&Rules, &VehicleState, &Event)`
 //! - `state`     — `StateStore`: per-vehicle state over DashMap, partition-aware, TTL
