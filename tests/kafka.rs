@@ -579,3 +579,46 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     assert_eq!(http_get(&addr, "/v1/vehicles/LGDCHA1G8MA127733").0, 404);
     terminate(&mut instance);
 }
+
+#[test]
+fn topics_are_created_co_partitioned_with_their_settings() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+
+    let cfg = fresh("topics");
+    let admin: AdminClient<DefaultClientContext> = cfg.producer().create().unwrap();
+    let names: Vec<String> = TopicKind::ALL.iter().map(|&k| cfg.topics.name(k)).collect();
+    let specs: Vec<ResourceSpecifier> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let described = runtime
+        .block_on(admin.describe_configs(&specs, &AdminOptions::new()))
+        .unwrap();
+    let consumer: BaseConsumer = cfg.plain_consumer().create().unwrap();
+    for ((kind, name), result) in TopicKind::ALL.iter().zip(&names).zip(described) {
+        let config = result.unwrap();
+        let value = |key: &str| {
+            config
+                .get(key)
+                .and_then(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        let policy = if kind.compacted() {
+            "compact"
+        } else {
+            "delete"
+        };
+        assert_eq!(value("cleanup.policy"), policy, "{name}");
+        if *kind == TopicKind::Changelog {
+            assert_eq!(value("segment.bytes"), "134217728");
+            assert_eq!(value("min.cleanable.dirty.ratio"), "0.1");
+        }
+        let metadata = consumer
+            .fetch_metadata(Some(name), Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            metadata.topics()[0].partitions().len(),
+            PARTITIONS as usize,
+            "{name}"
+        );
+    }
+}
