@@ -181,7 +181,7 @@ fn latency() {
         let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
     };
-    while !stats.ready.load(Ordering::Relaxed) {
+    while stats.readiness().is_err() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent: AppendTimes = Arc::default();

@@ -208,7 +208,7 @@ pub fn read_hex_frames(
         if line.trim().is_empty() {
             continue;
         }
-        let value = hex_bytes(&line).unwrap_or_else(|| line.clone().into_bytes());
+        let value = unhex(&line).unwrap_or_else(|| line.clone().into_bytes());
         let timestamp = frame::decode(&value, dialect)
             .ok()
             .and_then(|f| f.collected_at())
@@ -224,18 +224,6 @@ pub fn read_hex_frames(
         });
     }
     Ok(records)
-}
-
-/// Hex digits to bytes, whitespace ignored; `None` unless every digit pairs up.
-pub fn hex_bytes(text: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
-        return None;
-    }
-    digits
-        .chunks_exact(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
 }
 
 pub fn write<'a>(

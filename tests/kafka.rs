@@ -324,15 +324,19 @@ fn assert_same(cfg: &KafkaConfig, expected: &(Vec<String>, Vec<String>)) {
     assert_eq!(got.1, expected.1, "cases");
 }
 
+/// Produces `records`, runs the service over them and compares with the offline replay.
+fn assert_run_matches_offline(cfg: &KafkaConfig, records: &[Record]) {
+    let expected = offline(cfg, records);
+    let sent = produce::produce_records(cfg, records, None).unwrap();
+    let stats = run_in_process(cfg, sent);
+    assert_eq!(stats.dlq.load(Ordering::Relaxed), 0);
+    assert_same(cfg, &expected);
+}
+
 #[test]
 fn run_on_kafka_matches_offline_replay() {
     let cfg = fresh("equal");
-    let records = simulated(&cfg, 60, 60);
-    let expected = offline(&cfg, &records);
-    let sent = produce::produce_records(&cfg, &records, None).unwrap();
-    let stats = run_in_process(&cfg, sent);
-    assert_eq!(stats.dlq.load(Ordering::Relaxed), 0);
-    assert_same(&cfg, &expected);
+    assert_run_matches_offline(&cfg, &simulated(&cfg, 60, 60));
 }
 
 #[test]
@@ -342,11 +346,7 @@ fn raw_terminal_frames_on_kafka_match_offline_replay() {
     assert!(records
         .iter()
         .any(|r| r.topic == cfg.topics.name(TopicKind::TelemetryRaw)));
-    let expected = offline(&cfg, &records);
-    let sent = produce::produce_records(&cfg, &records, None).unwrap();
-    let stats = run_in_process(&cfg, sent);
-    assert_eq!(stats.dlq.load(Ordering::Relaxed), 0);
-    assert_same(&cfg, &expected);
+    assert_run_matches_offline(&cfg, &records);
 }
 
 #[test]

@@ -412,7 +412,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let (mut total, mut rejected) = (0usize, 0usize);
             for line in lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
                 total += 1;
-                let value = match recording::hex_bytes(line) {
+                let value = match recording::unhex(line) {
                     Some(bytes) => match frame::decode(&bytes, dialect) {
                         Ok(f) => frame::json::frame(&f),
                         Err(e) => {

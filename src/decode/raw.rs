@@ -5,14 +5,13 @@
 //! one; GB 17691 and hybrid stream bodies share the frame time and are spread as consecutive
 //! samples `sample_interval` apart (domain.md §2, a configurable default).
 
-use super::frame::json::hex;
 use super::frame::{self, Content, DataUnit, DialectChoice, Info, ObdBody, StreamBody};
 use super::{plausible, DecodeError, Options};
 use crate::model::{
     Celsius, EventKind, EventTime, Kilometres, Kmh, Obd, Percent, Ppm, Reading, Report, Rpm,
     Sample, Vin,
 };
-use crate::recording::Record;
+use crate::recording::{hex, Record};
 
 /// The record header that names a record's dialect, overriding the topic's.
 pub const DIALECT_HEADER: &str = "tw-dialect";

@@ -58,21 +58,16 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// The settings' defaults for these brokers and topics.
     pub fn new(brokers: &str, topics: Topics) -> KafkaConfig {
-        KafkaConfig {
+        let settings = Settings {
             brokers: brokers.to_owned(),
-            topics,
-            group_id: "tailwatch".to_owned(),
             instance_id: "tailwatch-0".to_owned(),
-            commit_interval: Duration::from_millis(100),
-            merge_wait: Duration::from_secs(1),
-            exactly_once: true,
-            transaction_timeout: Duration::from_secs(30),
-            session_timeout: Duration::from_secs(45),
-            security: BTreeMap::new(),
-            sasl_password: None,
-            overrides: BTreeMap::new(),
-            decode: crate::decode::Options::default(),
+            ..Settings::default()
+        };
+        KafkaConfig {
+            topics,
+            ..KafkaConfig::from_settings(&settings)
         }
     }
 

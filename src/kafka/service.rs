@@ -256,7 +256,7 @@ impl Worker {
     fn publish_assignment(&self) {
         let assigned = self.merge.numbers().len();
         metrics::gauge!(m::ASSIGNED_PARTITIONS).set(assigned as f64);
-        self.stats.set_ready();
+        self.stats.publish_readiness();
     }
 
     fn assign(&mut self, tpl: &TopicPartitionList) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 //! `Tally` that turns processed records into metrics. No Kafka calls here.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::metrics as m;
@@ -21,8 +21,6 @@ pub struct Stats {
     pub cases: AtomicU64,
     pub dlq: AtomicU64,
     pub commits: AtomicU64,
-    /// Every assigned partition is restored.
-    pub ready: AtomicBool,
     /// Assigned partition numbers: restore progress and lag.
     pub partitions: Mutex<BTreeMap<i32, PartitionStatus>>,
     /// The state store, once the service has started.
@@ -63,9 +61,8 @@ impl Stats {
         }
     }
 
-    pub(super) fn set_ready(&self) {
+    pub(super) fn publish_readiness(&self) {
         let ready = self.readiness().is_ok();
-        self.ready.store(ready, Ordering::Relaxed);
         metrics::gauge!(m::READY).set(if ready { 1.0 } else { 0.0 });
     }
 }

@@ -94,11 +94,20 @@ impl fmt::Debug for EventTime {
 impl EventTime {
     /// RFC 3339 in UTC, second precision.
     pub fn rfc3339(self) -> String {
-        let secs = self.unix_secs();
+        self.rfc3339_at(0, "Z")
+    }
+
+    /// RFC 3339 in Beijing time (`+08:00`), the terminals' clock.
+    pub fn rfc3339_beijing(self) -> String {
+        self.rfc3339_at(BEIJING_OFFSET_SECS, "+08:00")
+    }
+
+    fn rfc3339_at(self, offset_secs: i64, suffix: &str) -> String {
+        let secs = self.unix_secs() + offset_secs;
         let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
         let s = secs.rem_euclid(86_400);
         format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{suffix}",
             s / 3600,
             s / 60 % 60,
             s % 60

@@ -9,6 +9,7 @@ use super::{
     StreamBody, StreamField,
 };
 use crate::model::{EventTime, Reading};
+use crate::recording::hex;
 
 /// JSON names of the data-stream values, in wire order (position is its own object).
 const STREAM_NAMES: [(&str, StreamField); 16] = [
@@ -46,7 +47,7 @@ pub fn frame(f: &Frame) -> Value {
         "command": f.command().as_str(),
         "dialect": f.dialect.as_str(),
         "software_version": f.software_version,
-        "collected_at": f.collected_at().map(beijing),
+        "collected_at": f.collected_at().map(EventTime::rfc3339_beijing),
         "serial": Value::Null,
     });
     let o = out.as_object_mut().expect("an object");
@@ -83,12 +84,6 @@ pub fn error(e: &FrameError) -> Value {
     json!({ "error": e.reason(), "message": e.to_string() })
 }
 
-/// RFC 3339 at UTC+8, the protocol's clock.
-pub fn beijing(t: EventTime) -> String {
-    let shifted = EventTime(t.0 + crate::model::BEIJING_OFFSET_SECS * 1000).rfc3339();
-    format!("{}+08:00", shifted.trim_end_matches('Z'))
-}
-
 fn body(b: &Body) -> Value {
     let mut out = match &b.info {
         Info::Obd(o) => obd(o),
@@ -101,7 +96,7 @@ fn body(b: &Body) -> Value {
         }
     };
     if let Some(t) = b.collected_at {
-        out["collected_at"] = beijing(t).into();
+        out["collected_at"] = t.rfc3339_beijing().into();
     }
     out
 }
@@ -190,9 +185,4 @@ fn obd(o: &ObdBody) -> Value {
         "dtcs": dtcs,
         "absent": absent,
     })
-}
-
-/// Upper-case hex, two digits a byte.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
