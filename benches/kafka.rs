@@ -303,8 +303,7 @@ fn restore() {
             plate,
             ..Default::default()
         };
-        state.stream.last_live = state.last_seen;
-        state.stream.odometer_hm = 120_000 + n;
+        state.coverage.add(state.last_seen, 120_000 + n);
         let value = encode_state(&state);
         let record = BaseRecord::<[u8], [u8]>::to(&changelog)
             .partition(0)

@@ -150,8 +150,8 @@ impl Processor {
         }
         *due = Secs(now.0 - now.0 % SWEEP_EVERY_SECS + SWEEP_EVERY_SECS);
         drop(next);
-        self.store.expire(partition, |last_seen| {
-            engine::is_expired(&self.rules, last_seen, now)
+        self.store.expire(partition, |state| {
+            engine::is_expired(&self.rules, state, now)
         })
     }
 }

@@ -12,7 +12,7 @@ use std::sync::RwLock;
 use dashmap::DashMap;
 
 use crate::engine::VehicleState;
-use crate::model::{Secs, Vin};
+use crate::model::Vin;
 
 type Vehicles = DashMap<u128, Box<VehicleState>>;
 
@@ -138,13 +138,13 @@ impl StateStore {
         removed.map_or(0, |m| m.len())
     }
 
-    /// Removes the partition's vehicles for which `expired(last_seen)` holds and returns their
+    /// Removes the partition's vehicles for which `expired(state)` holds and returns their
     /// VINs sorted, so tombstones are emitted in a deterministic order.
-    pub fn expire(&self, partition: i32, expired: impl Fn(Secs) -> bool) -> Vec<Vin> {
+    pub fn expire(&self, partition: i32, expired: impl Fn(&VehicleState) -> bool) -> Vec<Vin> {
         let map = self.partition(partition);
         let mut gone = Vec::new();
         map.retain(|k, state| {
-            let drop = expired(state.last_seen);
+            let drop = expired(state);
             if drop {
                 gone.push(vin(*k));
             }
@@ -157,7 +157,7 @@ impl StateStore {
 
 /// Changelog encoding of a vehicle's state: a format byte, then postcard (compact, fixed field
 /// order). A new format gets a new byte; old ones stay readable.
-const STATE_FORMAT: u8 = 1;
+const STATE_FORMAT: u8 = 2;
 
 pub fn encode_state(state: &VehicleState) -> Vec<u8> {
     let mut bytes = vec![STATE_FORMAT];
@@ -186,6 +186,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<VehicleState, StateDecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Secs;
 
     fn vin(n: u32) -> Vin {
         let text = format!("LTEST{n:06}000000");
@@ -213,9 +214,9 @@ mod tests {
         };
         state.plate = crate::model::Plate::parse("冀F12345").ok();
         state.listing.reasons = 0b101;
-        state.remote_sensing = [Secs(1), Secs(2), Secs(3)];
+        state.remote_sensing = [[Secs(1), Secs(2)], [Secs(3), Secs(0)], [Secs(0); 2]];
         let bytes = encode_state(&state);
-        assert!(bytes.len() < 100, "{} bytes", bytes.len());
+        assert!(bytes.len() < 160, "{} bytes", bytes.len());
         assert_eq!(decode_state(&bytes).unwrap(), state);
         assert!(matches!(
             decode_state(&[9, 1, 2]),
@@ -247,7 +248,7 @@ mod tests {
             };
             store.insert((n % 2) as i32, vin(n), state);
         }
-        let gone = store.expire(0, |last| last.0 < 500);
+        let gone = store.expire(0, |s| s.last_seen.0 < 500);
         assert_eq!(gone, vec![vin(0), vin(2), vin(4)]);
         assert_eq!(store.drop_partition(1), 5);
         assert_eq!(store.partition_len(0), 2);

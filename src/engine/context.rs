@@ -12,15 +12,18 @@ pub(crate) struct Context<'a> {
     pub rules: &'a Rules,
     pub event: &'a Event,
     pub now: Secs,
+    /// The vehicle's newest event time, this event included: fill periods run on it.
+    pub watermark: Secs,
     outputs: Vec<Output>,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(rules: &'a Rules, event: &'a Event, now: Secs) -> Context<'a> {
+    pub fn new(rules: &'a Rules, event: &'a Event, now: Secs, watermark: Secs) -> Context<'a> {
         Context {
             rules,
             event,
             now,
+            watermark,
             outputs: Vec::new(),
         }
     }

@@ -10,20 +10,26 @@ use super::VehicleState;
 
 /// Lists the vehicle for `rule` on evidence at `at`, or adds `rule` to a current listing.
 ///
-/// Evidence from before the re-inspection that ended the previous listing cannot list again;
-/// an unchanged reason set emits nothing, so duplicate evidence is harmless.
+/// Evidence from before the newest passing re-inspection cannot list (the truck has been
+/// repaired since); evidence from before the current listing moves its start back, as if it
+/// had arrived in time. An unchanged listing emits nothing, so duplicate evidence is harmless.
 pub(crate) fn list(cx: &mut Context, state: &mut VehicleState, rule: RuleId, at: Secs) {
     let listing = &mut state.listing;
-    if !listing.listed_at.is_never() {
-        if listing.reasons & rule.bit() != 0 {
+    if at <= listing.passed_at {
+        return;
+    }
+    if listing.is_listed() {
+        let earlier = at < listing.listed_at;
+        if !earlier && listing.reasons & rule.bit() != 0 {
             return;
+        }
+        if earlier {
+            listing.listed_at = at;
+            listing.history[0] = at;
         }
         listing.reasons |= rule.bit();
         let event = blacklist_event(cx, state, BlacklistStatus::Listed, None);
         cx.push(Output::Blacklist(event));
-        return;
-    }
-    if at <= listing.delisted_at {
         return;
     }
     let params = &cx.rules.repeat_offender;
@@ -63,10 +69,15 @@ pub(crate) fn list(cx: &mut Context, state: &mut VehicleState, rule: RuleId, at:
     }
 }
 
-/// A passing re-inspection tested after the listing ends it.
+/// A passing re-inspection: remembered whether or not the vehicle is listed (evidence dated
+/// before it can no longer list), and it ends a listing that began before its test time.
 pub(crate) fn reinspection(cx: &mut Context, state: &mut VehicleState, test: &Reinspection) {
+    if !test.passed {
+        return;
+    }
+    state.listing.passed_at = state.listing.passed_at.max(cx.now);
     let listed_at = state.listing.listed_at;
-    if !test.passed || listed_at.is_never() || cx.now <= listed_at {
+    if listed_at.is_never() || cx.now <= listed_at {
         return;
     }
     let reinspection = ReinspectionRef {

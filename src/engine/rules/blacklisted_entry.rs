@@ -1,6 +1,8 @@
 //! `blacklisted_entry` (Art. 16): positioned evidence inside Beijing of an out-of-town vehicle
-//! that is blacklisted and holds no valid entry permit at that instant. A non-site case, at most
-//! one per vehicle per Beijing day. Cheap checks first; the polygon test last.
+//! that was blacklisted before that instant and holds no valid entry permit at it. A non-site
+//! case, at most one per vehicle per Beijing day. The listing must predate the sighting: a
+//! record that lists the vehicle is never also its entry case. Cheap checks first; the polygon
+//! test last.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,13 +43,13 @@ pub(crate) fn check(
     let Some(position) = position else {
         return false;
     };
-    let listing = &state.listing;
     let out_of_town = state.plate.is_some_and(|p| !p.is_beijing());
-    let permit = &state.permit;
-    let permitted = !state.permit_revoked && permit.valid_from <= t && t < permit.valid_until;
+    let permitted = state
+        .permits
+        .iter()
+        .any(|p| !p.revoked && p.valid_from <= t && t < p.valid_until);
     let day = t.beijing_day();
-    if listing.listed_at.is_never()
-        || t < listing.listed_at
+    if !state.listing.listed_before(t)
         || !out_of_town
         || permitted
         || day <= state.days.blacklisted_entry

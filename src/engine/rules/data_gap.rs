@@ -1,18 +1,18 @@
-//! `data_gap`: live data stops for at least 30 minutes inside a login session while the odometer
-//! advances at least 5 km, and reissued data does not fill the gap within 7 days. Decided at the
-//! first evidence after the gap's end plus the fill period. A case (tampering suspected); no
-//! blacklist.
+//! `data_gap`: the data stream (live and reissued data together) has a hole of at least 30
+//! minutes inside a login session while the odometer advances at least 5 km, and reissued data
+//! does not fill it within 7 days. Decided at the first evidence after the hole's end plus the
+//! fill period, on what is then still missing: reissue may arrive before or after the live data
+//! that follows the hole, in any order. A case (tampering suspected); no blacklist.
 //!
-//! State holds two pending gaps. A third gap while both are undecided decides the oldest early,
-//! on what has been reissued so far (a documented limitation; see README).
+//! The holes are `engine::coverage`'s; a hole that falls out of its bounded history is never
+//! judged (missed, not guessed).
 
 use serde::{Deserialize, Serialize};
 
 use super::{non_negative, Invalid, Span};
 use crate::engine::context::{label, measured, Context};
-use crate::engine::state::PendingGap;
 use crate::engine::VehicleState;
-use crate::model::{RuleId, Sample, Secs};
+use crate::model::{RuleId, Secs};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -41,105 +41,51 @@ impl Params {
     }
 }
 
-/// `before` is the previous live sample's time (0 = none).
-pub(crate) fn on_live(
-    cx: &mut Context,
-    state: &mut VehicleState,
-    before: Secs,
-    t: Secs,
-    s: &Sample,
-) {
+/// At any evidence: every hole in the stream whose fill period has passed is final. One that
+/// is still long enough, inside a session (no login or logout in it), over which the odometer
+/// advanced far enough, is a case; either way the hole is closed.
+pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
     let p = &cx.rules.data_gap;
-    let odometer = s.odometer.ok().map(|km| (km.0 * 10.0).round() as u32);
-    let previous = state.stream.odometer_hm;
-    let in_session = state.session_open && !before.is_never();
-    if in_session && t.0 - before.0 >= p.min_gap.0 {
-        if let Some(now_hm) = odometer.filter(|_| previous != 0) {
-            let distance_hm = now_hm.saturating_sub(previous);
-            if f64::from(distance_hm) / 10.0 >= p.min_distance_km {
-                let gap = PendingGap {
-                    start: before,
-                    end: t,
-                    filled_to: before,
-                    distance_hm,
-                };
-                if state.gaps[1].start.is_never() && state.gaps[0].start.is_never() {
-                    state.gaps[0] = gap;
-                } else if state.gaps[1].start.is_never() {
-                    state.gaps[1] = gap;
-                } else {
-                    let [oldest, newer] = state.gaps;
-                    state.gaps = [newer, gap];
-                    raise(cx, state, oldest);
-                }
-            }
-        }
-    }
-    state.session_open = true;
-    if let Some(hm) = odometer {
-        state.stream.odometer_hm = hm;
-    }
-}
-
-pub(crate) fn on_backfill(cx: &mut Context, state: &mut VehicleState, t: Secs) {
-    let min_gap = cx.rules.data_gap.min_gap.0;
-    for gap in &mut state.gaps {
-        if gap.start.is_never() || t <= gap.start || t >= gap.end {
+    let (min_gap, min_hm, fill) = (p.min_gap.0, p.min_distance_km * 10.0, p.fill_within.0);
+    let mut i = 1;
+    while let Some((before, after)) = state.coverage.hole(i) {
+        if cx.watermark.0 < after.start.0.saturating_add(fill) {
+            i += 1;
             continue;
         }
-        if t.0 - gap.filled_to.0 < min_gap {
-            gap.filled_to = gap.filled_to.max(t);
+        let distance_hm = after.odo_start.saturating_sub(before.odo_end);
+        let known = before.odo_end != 0 && after.odo_start != 0;
+        let long = after.start.0 - before.end.0 >= min_gap;
+        if long && !after.explained && known && f64::from(distance_hm) >= min_hm {
+            raise(cx, state, before.end, after.start, distance_hm);
         }
-        if gap.end.0 - gap.filled_to.0 < min_gap {
-            *gap = PendingGap::default();
-        }
+        state.coverage.join(i);
     }
 }
 
-/// At any evidence: a pending gap whose fill period has passed is a case.
-pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState, now: Secs) {
-    let fill = cx.rules.data_gap.fill_within.0;
-    for i in 0..state.gaps.len() {
-        let gap = state.gaps[i];
-        if !gap.start.is_never() && now.0 >= gap.end.0.saturating_add(fill) {
-            state.gaps[i] = PendingGap::default();
-            raise(cx, state, gap);
-        }
-    }
-    if state.gaps[0].start.is_never() {
-        state.gaps.swap(0, 1);
-    }
-}
-
-fn raise(cx: &mut Context, state: &mut VehicleState, gap: PendingGap) {
+fn raise(cx: &mut Context, state: &mut VehicleState, start: Secs, end: Secs, distance_hm: u32) {
     let p = &cx.rules.data_gap;
     let (min_gap, min_km, fine) = (p.min_gap.0, p.min_distance_km, p.fine_yuan);
     let evidence = cx.evidence(
-        gap.start,
-        gap.end,
+        start,
+        end,
         None,
         vec![
             measured(
                 "gap_minutes",
-                f64::from(gap.end.0 - gap.start.0) / 60.0,
+                f64::from(end.0 - start.0) / 60.0,
                 Some(f64::from(min_gap) / 60.0),
                 "min",
             ),
             measured(
                 "distance_km",
-                f64::from(gap.distance_hm) / 10.0,
+                f64::from(distance_hm) / 10.0,
                 Some(min_km),
                 "km",
             ),
-            measured(
-                "unfilled_minutes",
-                f64::from(gap.end.0 - gap.filled_to.0) / 60.0,
-                None,
-                "min",
-            ),
         ],
     );
-    cx.case(state, RuleId::DataGap, &label(gap.start), fine, evidence);
+    cx.case(state, RuleId::DataGap, &label(start), fine, evidence);
 }
 
 #[cfg(test)]
@@ -228,7 +174,7 @@ mod tests {
         v.drive(T0, T0 + 600, false, sample);
         v.drive(T0 + 4200, T0 + 4800, false, sample);
         assert!(v.cases(RuleId::DataGap).is_empty());
-        assert!(!v.state.gaps[0].start.is_never());
+        assert!(v.state.coverage.hole(1).is_some(), "the gap is pending");
         v.drive(
             T0 + 4200 + 7 * 86_400,
             T0 + 4210 + 7 * 86_400,

@@ -5,11 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{positive, validate_episodes, Invalid, Span};
-use crate::engine::context::{measured, Context};
 use crate::engine::state::WindowSlot;
-use crate::engine::windows;
-use crate::engine::VehicleState;
-use crate::model::RuleId;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -51,43 +47,41 @@ impl Params {
     }
 }
 
-pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &WindowSlot) {
-    let p = &cx.rules.nox_over_limit;
-    if u32::from(slot.valid) < p.min_valid_samples {
-        return;
+/// Whether a window counts: enough NOx-valid samples, at least the fraction of them over the
+/// limit. `Some(outcome)` once no filling of its `missing` seconds can change it (`final_`: on
+/// what it has).
+pub(crate) fn outcome(p: &Params, slot: &WindowSlot, missing: u32, final_: bool) -> Option<bool> {
+    let (v, o, m) = (u32::from(slot.valid), u32::from(slot.over), missing);
+    let counts_with = |valid: u32, over: u32| {
+        valid >= p.min_valid_samples
+            && valid > 0
+            && f64::from(over) / f64::from(valid) >= p.min_over_fraction
+    };
+    if final_ {
+        return Some(counts_with(v, o));
     }
-    let fraction = f64::from(slot.over) / f64::from(slot.valid);
-    if fraction < p.min_over_fraction {
-        return;
+    // The fraction is lowest when every missing second is valid and under the limit, highest
+    // when every one is valid and over it.
+    if counts_with(v, o) && f64::from(o) / f64::from(v + m) >= p.min_over_fraction {
+        return Some(true);
     }
-    let limit = f64::from(p.downstream_limit_ppm);
-    let measurements = vec![
-        measured(
-            "window_nox_valid_samples",
-            f64::from(slot.valid),
-            Some(f64::from(p.min_valid_samples)),
-            "count",
-        ),
-        measured(
-            "window_over_limit_fraction",
-            fraction,
-            Some(p.min_over_fraction),
-            "ratio",
-        ),
-        measured("nox_downstream_limit_ppm", limit, Some(limit), "ppm"),
-    ];
-    windows::counted(cx, state, RuleId::NoxOverLimit, slot.index, measurements);
+    if v + m < p.min_valid_samples || !counts_with(v + m, o + m) {
+        return Some(false);
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use crate::engine::testkit::{rules, sample, Vehicle, T0};
-    use crate::model::{Absent, Ppm, RuleId};
+    use crate::model::{Absent, EventKind, Ppm, RuleId};
 
     /// Drives window `w` (5 min from T0 + w·300) with `valid` NOx-valid samples of which
-    /// `over` have downstream NOx at `high` ppm; the rest of the window is not NOx-valid.
+    /// `over` have downstream NOx at `high` ppm; the rest of the window is not NOx-valid. The
+    /// window is one login session, so the hours between windows hold no data to wait for.
     fn window(v: &mut Vehicle, w: i64, valid: i64, over: i64, high: f32) {
         let start = T0 + w * 300;
+        v.send(start, EventKind::Login);
         v.drive(start, start + 300, false, |t| {
             let i = t - start;
             let mut s = sample(t);
@@ -99,6 +93,7 @@ mod tests {
             }
             s
         });
+        v.send(start + 299, EventKind::Logout);
     }
 
     fn episodes(valid: i64, over: i64, high: f32) -> usize {
@@ -152,6 +147,7 @@ mod tests {
         let mut v = Vehicle::new(rules(""));
         for w in [0, 10, 20] {
             let start = T0 + w * 300;
+            v.send(start, EventKind::Login);
             v.drive(start, start + 300, false, |t| {
                 let mut s = sample(t);
                 s.nox_downstream = if t % 2 == 0 {
@@ -161,6 +157,7 @@ mod tests {
                 };
                 s
             });
+            v.send(start + 299, EventKind::Logout);
         }
         // 150 valid samples per window, all over: still an episode; the not-ready half is ignored.
         assert_eq!(v.cases(RuleId::NoxOverLimit).len(), 1);

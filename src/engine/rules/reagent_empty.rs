@@ -1,12 +1,15 @@
 //! `reagent_empty`: reagent (urea) remaining at 0 % while moving, for at least 10 minutes of
-//! 1 Hz samples within an hour. Counted in six buckets spanning the hour, so "within" is exact
-//! to one bucket (10 minutes by default). Blacklist and one case per vehicle per day.
+//! 1 Hz samples within an hour. Counted in runs of such samples (live and reissued alike, each
+//! second once), so late data of any age within grace counts. Blacklist and one case per
+//! vehicle per Beijing day.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Invalid, Span};
 use crate::engine::context::{day_label, measured, Context};
+use crate::engine::coverage::JOIN;
 use crate::engine::listing::list;
+use crate::engine::state::ReagentRun;
 use crate::engine::VehicleState;
 use crate::model::{RuleId, Sample, Secs};
 
@@ -19,14 +22,12 @@ pub struct Params {
     pub fine_yuan: u32,
 }
 
-const BUCKETS: u32 = 6;
-
 impl Params {
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
-        if self.within.0 < BUCKETS {
+        if self.within.0 == 0 {
             return Err(Invalid {
                 key: "reagent_empty.within",
-                message: "must be at least 6s".into(),
+                message: "must be positive".into(),
             });
         }
         if self.min_duration.0 == 0 || self.min_duration > self.within {
@@ -45,47 +46,110 @@ impl Params {
     }
 }
 
-pub(crate) fn add(cx: &mut Context, state: &mut VehicleState, t: Secs, s: &Sample) {
+/// Records a new (not duplicate) sample if reagent is empty while moving.
+pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
     let p = &cx.rules.reagent_empty;
     let empty = s.reagent.is_ok_and(|r| r.0 <= p.max_reagent_pct);
     let moving = s.speed.is_ok_and(|v| v.0 > 0.0);
     if !(empty && moving) {
         return;
     }
-    let bucket = t.0 / (p.within.0 / BUCKETS);
-    let b = &mut state.reagent;
-    if b.base == 0 || bucket >= b.base + BUCKETS {
-        let shift = if b.base == 0 {
-            BUCKETS
-        } else {
-            bucket - (b.base + BUCKETS - 1)
-        };
-        let keep = BUCKETS.saturating_sub(shift) as usize;
-        b.counts.copy_within(BUCKETS as usize - keep.., 0);
-        b.counts[keep..].fill(0);
-        b.base = bucket + 1 - BUCKETS;
+    let runs = &mut state.reagent;
+    let n = runs.iter().take_while(|r| !r.start.is_never()).count();
+    let near = |r: &ReagentRun| t.0 + JOIN >= r.start.0 && t.0 <= r.end.0 + JOIN;
+    match runs[..n].iter().position(near) {
+        Some(i) => {
+            let r = &mut runs[i];
+            r.start = r.start.min(t);
+            r.end = r.end.max(t);
+            r.seconds += 1;
+            // The run may now reach the next one.
+            if i + 1 < n && runs[i + 1].start.0 <= runs[i].end.0 + JOIN {
+                let next = runs[i + 1];
+                runs[i].end = runs[i].end.max(next.end);
+                runs[i].seconds += next.seconds;
+                runs.copy_within(i + 2.., i + 1);
+                runs[runs.len() - 1] = ReagentRun::default();
+            }
+        }
+        None => {
+            let run = ReagentRun {
+                start: t,
+                end: t,
+                seconds: 1,
+            };
+            let at = runs[..n].iter().position(|r| r.start > t).unwrap_or(n);
+            if n == runs.len() {
+                // Full: the oldest run goes (or this one, if older still).
+                if at == 0 {
+                    return;
+                }
+                runs.copy_within(1..at, 0);
+                runs[at - 1] = run;
+            } else {
+                runs.copy_within(at..n, at + 1);
+                runs[at] = run;
+            }
+        }
     }
-    if bucket < b.base {
+}
+
+/// Seconds empty while moving in `(t - within, t]`, counting a run's seconds only as far as it
+/// overlaps the span.
+fn seconds_within(runs: &[ReagentRun], t: u32, within: u32) -> u32 {
+    let from = t.saturating_sub(within);
+    runs.iter()
+        .filter(|r| !r.start.is_never() && r.start.0 <= t && r.end.0 > from)
+        .map(|r| {
+            let overlap = r.end.0.min(t) - r.start.0.max(from + 1) + 1;
+            overlap.min(r.seconds)
+        })
+        .sum()
+}
+
+/// Raises at most one case a Beijing day, at the first second of the day at which the span
+/// before it holds enough empty seconds, once nothing can still arrive inside that span.
+pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
+    let p = &cx.rules.reagent_empty;
+    let (min, within, fine) = (p.min_duration.0, p.within.0, p.fine_yuan);
+    let runs = state.reagent;
+    let Some(newest) = runs
+        .iter()
+        .filter(|r| !r.start.is_never())
+        .map(|r| r.end)
+        .max()
+    else {
+        return;
+    };
+    if newest.beijing_day() <= state.days.reagent_empty {
         return;
     }
-    let slot = &mut b.counts[(bucket - b.base) as usize];
-    *slot = slot.saturating_add(1);
-    let total: u32 = b.counts.iter().map(|&c| u32::from(c)).sum();
-    let day = t.beijing_day();
-    if total < p.min_duration.0 || day <= state.days.reagent_empty {
+    let day_start = (u32::from(state.days.reagent_empty) + 1) * 86_400;
+    let day_start = day_start.saturating_sub(crate::model::BEIJING_OFFSET_SECS as u32);
+    let reached = runs
+        .iter()
+        .filter(|r| !r.start.is_never() && r.end.0 >= day_start)
+        .find_map(|r| {
+            let from = r.start.0.max(day_start);
+            (from..=r.end.0.min(from + within)).find(|&t| seconds_within(&runs, t, within) >= min)
+        });
+    let Some(t) = reached.map(Secs) else {
+        return;
+    };
+    let settled = cx.watermark.0 >= t.0.saturating_add(cx.rules.data_gap.fill_within.0)
+        || state.coverage.settled(Secs(t.0.saturating_sub(within)), t);
+    if !settled {
         return;
     }
-    state.days.reagent_empty = day;
-    let (min, fine) = (p.min_duration.0, p.fine_yuan);
-    let first = Secs(b.base * (p.within.0 / BUCKETS));
+    state.days.reagent_empty = t.beijing_day();
     list(cx, state, RuleId::ReagentEmpty, t);
     let evidence = cx.evidence(
-        first,
+        Secs(t.0.saturating_sub(within)),
         t,
-        s.position,
+        None,
         vec![measured(
             "empty_while_moving_seconds",
-            f64::from(total),
+            f64::from(seconds_within(&runs, t.0, within)),
             Some(f64::from(min)),
             "s",
         )],

@@ -1,8 +1,10 @@
 //! `remote_sensing_repeat`: two remote-sensing exceedances of the same pollutant within six
 //! months. One exceedance is a suspect, not a verdict. Blacklist and a case with a fine.
 //!
-//! Only audit-valid passes of diesel (or unstated-fuel) vehicles count. Passes are taken in
-//! time order per pollutant: one no later than the last counted exceedance is a duplicate.
+//! Only audit-valid passes of diesel (or unstated-fuel) vehicles count. Exceedances are kept by
+//! time per pollutant, so an older pass arriving late still counts: it repeats an earlier one,
+//! or makes a later one repeat. One case per pass, naming every pollutant that repeats; a pass
+//! at an exceedance time already known is a duplicate.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +12,7 @@ use super::{positive, Invalid, Span};
 use crate::engine::context::{label, Context};
 use crate::engine::listing::list;
 use crate::engine::VehicleState;
-use crate::model::{Measurement, Output, RemoteSensing, RuleId};
+use crate::model::{Measurement, Output, RemoteSensing, RuleId, Secs};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -62,21 +64,25 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSen
     ];
     let (within, fine, standard) = (p.repeat_within.0, p.fine_yuan, p.standard.clone());
     let now = cx.now;
+    let repeats = |times: &[Secs], t: Secs| {
+        times
+            .iter()
+            .any(|&e| !e.is_never() && e < t && t.0 - e.0 <= within)
+    };
+    // Pollutants repeating at this pass, and later exceedances this older pass makes repeat.
+    let mut here = Vec::new();
+    let mut earliest = now;
+    let mut later: Vec<(Secs, Measurement)> = Vec::new();
     for (i, (value, limit)) in readings.into_iter().enumerate() {
         let Some(value) = value.filter(|&v| v > limit) else {
             continue;
         };
-        let previous = state.remote_sensing[i];
-        if now <= previous {
+        let times = state.remote_sensing[i];
+        if times.contains(&now) {
             cx.push(Output::Duplicates(1));
             continue;
         }
-        state.remote_sensing[i] = now;
-        if previous.is_never() || now.0 - previous.0 > within {
-            continue;
-        }
         let (name, unit) = POLLUTANTS[i];
-        list(cx, state, RuleId::RemoteSensingRepeat, now);
         let measurement = Measurement {
             name,
             value,
@@ -84,14 +90,67 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSen
             unit,
             standard: standard.clone(),
         };
-        let evidence = cx.evidence(previous, now, pass.position, vec![measurement]);
+        if let Some(&previous) = times
+            .iter()
+            .filter(|&&e| !e.is_never() && e < now && now.0 - e.0 <= within)
+            .min()
+        {
+            earliest = earliest.min(previous);
+            here.push(measurement.clone());
+        }
+        let successor = times.iter().copied().filter(|&e| e > now).min();
+        if let Some(next) = successor.filter(|&e| e.0 - now.0 <= within) {
+            // It repeats now; it was a case already if it repeated any pollutant before.
+            let was_case = state
+                .remote_sensing
+                .iter()
+                .any(|ts| ts.contains(&next) && repeats(ts, next));
+            if !was_case && !later.iter().any(|(t, _)| *t == next) {
+                later.push((next, measurement));
+            }
+        }
+        insert(&mut state.remote_sensing[i], now);
+    }
+    if !here.is_empty() {
+        list(cx, state, RuleId::RemoteSensingRepeat, now);
+        let evidence = cx.evidence(earliest, now, pass.position, here);
         cx.case(
             state,
             RuleId::RemoteSensingRepeat,
-            &format!("{name}:{}", label(now)),
+            &label(now),
             fine,
             evidence,
         );
+    }
+    for (next, measurement) in later {
+        list(cx, state, RuleId::RemoteSensingRepeat, next);
+        let evidence = cx.evidence(now, next, None, vec![measurement]);
+        cx.case(
+            state,
+            RuleId::RemoteSensingRepeat,
+            &label(next),
+            fine,
+            evidence,
+        );
+    }
+}
+
+/// Keeps the newest exceedance times, oldest first.
+fn insert(times: &mut [Secs; 2], t: Secs) {
+    if times[1].is_never() {
+        if times[0].is_never() || times[0] < t {
+            times[1] = t;
+        } else {
+            times[1] = times[0];
+            times[0] = t;
+        }
+        if times[0].is_never() {
+            times.swap(0, 1);
+        }
+    } else if t > times[1] {
+        *times = [times[1], t];
+    } else if t > times[0] {
+        times[0] = t;
     }
 }
 

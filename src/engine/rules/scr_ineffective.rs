@@ -5,11 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{positive, validate_episodes, Invalid, Span};
-use crate::engine::context::{measured, Context};
 use crate::engine::state::WindowSlot;
-use crate::engine::windows;
-use crate::engine::VehicleState;
-use crate::model::RuleId;
+use crate::engine::windows::MICRO;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -51,31 +48,28 @@ impl Params {
     }
 }
 
-pub(crate) fn window_closed(cx: &mut Context, state: &mut VehicleState, slot: &WindowSlot) {
-    let p = &cx.rules.scr_ineffective;
-    let samples = u32::from(slot.conversion_samples);
-    if samples == 0 || samples < p.min_valid_samples {
-        return;
+/// Whether a window counts: enough converting samples, mean conversion below the threshold,
+/// averaged unrounded. `Some(outcome)` once no filling of its `missing` seconds can change it
+/// (`final_`: on what it has).
+pub(crate) fn outcome(p: &Params, slot: &WindowSlot, missing: u32, final_: bool) -> Option<bool> {
+    let (n, m) = (u32::from(slot.conversion_samples), missing);
+    let sum = f64::from(slot.conversion_sum) / MICRO;
+    let counts_with = |samples: u32, sum: f64| {
+        samples >= p.min_valid_samples
+            && samples > 0
+            && sum / f64::from(samples) < p.max_mean_conversion
+    };
+    if final_ {
+        return Some(counts_with(n, sum));
     }
-    let mean = f64::from(slot.conversion_sum) / 100.0 / f64::from(samples);
-    if mean >= p.max_mean_conversion {
-        return;
+    // The mean is highest when every missing second converts fully, lowest when none does.
+    if counts_with(n, sum) && (sum + f64::from(m)) / f64::from(n + m) < p.max_mean_conversion {
+        return Some(true);
     }
-    let measurements = vec![
-        measured(
-            "window_conversion_samples",
-            f64::from(samples),
-            Some(f64::from(p.min_valid_samples)),
-            "count",
-        ),
-        measured(
-            "window_mean_conversion",
-            mean,
-            Some(p.max_mean_conversion),
-            "ratio",
-        ),
-    ];
-    windows::counted(cx, state, RuleId::ScrIneffective, slot.index, measurements);
+    if n + m < p.min_valid_samples || !counts_with(n + m, sum) {
+        return Some(false);
+    }
+    None
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::context::{day_label, measured, Context};
+use crate::engine::state::Tamper;
 use crate::engine::VehicleState;
 use crate::model::{Obd, Position, RuleId, Secs};
 
@@ -23,24 +24,48 @@ pub(crate) fn removal_alarm(
     raise(cx, state, now, "removal_alarm", position);
 }
 
-pub(crate) fn obd(cx: &mut Context, state: &mut VehicleState, t: Secs, obd: &Obd, backfill: bool) {
+/// An OBD entry, live or reissued. The ECU's VIN is compared only when it gave one (empty or
+/// all-zero filler means it did not answer); calibration ID and CVN only when both are present.
+/// A change is found in event-time order whatever the arrival order: the newest firmware and
+/// the span it was reported over are kept.
+pub(crate) fn obd(cx: &mut Context, state: &mut VehicleState, t: Secs, obd: &Obd) {
     if obd
         .vin
         .as_deref()
-        .is_some_and(|v| v != cx.event.vin.as_str())
+        .is_some_and(|v| answered(v) && v != cx.event.vin.as_str())
     {
         raise(cx, state, t, "obd_vin_mismatch", None);
     }
-    // Reissued reports carry the firmware of their day; comparing them with live data would
-    // flag every reissue after a legitimate reflash.
-    if backfill {
+    if !answered(&obd.calibration_id) || !answered(&obd.cvn) {
         return;
     }
     let firmware = fingerprint(&obd.calibration_id, &obd.cvn);
-    let before = std::mem::replace(&mut state.tamper.firmware, firmware);
-    if before != 0 && before != firmware {
-        raise(cx, state, t, "calibration_changed", None);
+    let tamper = &mut state.tamper;
+    if tamper.firmware == 0 || (tamper.firmware != firmware && t > tamper.until) {
+        let changed = tamper.firmware != 0;
+        *tamper = Tamper {
+            firmware,
+            since: t,
+            until: t,
+        };
+        if changed {
+            raise(cx, state, t, "calibration_changed", None);
+        }
+    } else if tamper.firmware == firmware {
+        tamper.since = tamper.since.min(t);
+        tamper.until = tamper.until.max(t);
+    } else {
+        // An older entry of another firmware: the change happened when the newest began.
+        let at = if t < tamper.since { tamper.since } else { t };
+        raise(cx, state, at, "calibration_changed", None);
     }
+}
+
+/// Whether an identifier field carries an answer: not empty, not all filler (`0`, space,
+/// `0xFF`, NUL).
+fn answered(text: &str) -> bool {
+    text.chars()
+        .any(|c| !matches!(c, '0' | ' ' | '\0' | '\u{ff}' | '\u{fffd}'))
 }
 
 fn raise(
