@@ -190,34 +190,45 @@ pub fn read(input: impl BufRead, topics: &Topics) -> Result<Vec<Record>, Recordi
 pub enum Format {
     /// JSON Lines, one Kafka record per line (this module's format).
     Jsonl,
-    /// One raw terminal frame per line as hex, as gateways log them: each becomes a record on
-    /// `tw.telemetry.raw` keyed by the frame's VIN and stamped with its collection time.
+    /// One raw terminal frame per line as hex, as gateways log them (in arrival order): each
+    /// becomes a record on `tw.telemetry.raw` keyed by the frame's VIN and stamped with its
+    /// arrival time, estimated as the newest collection time in the log so far.
     HexFrames,
 }
 
 /// Reads gateway hex-frame logs. A line that is not hex is kept as its own bytes, so it
 /// reaches the DLQ with a reason instead of stopping the replay.
+///
+/// A gateway logs frames as they arrive, and a reissued (0x03) frame arrives hours or days
+/// after its collection time. The log carries no arrival time, so every record is stamped with
+/// the newest collection time seen so far in the log (the earliest the frame can have arrived;
+/// 0 before the first dated frame). Timestamps never decrease, so the replay's timestamp order
+/// is the log's order — for reissued frames, and for undated lines (time sync, garbage) that
+/// would otherwise sort to the start. The engine still dates evidence by the frame's own times.
 pub fn read_hex_frames(
     input: impl BufRead,
     topics: &Topics,
     dialect: DialectChoice,
 ) -> Result<Vec<Record>, RecordingError> {
     let mut records = Vec::new();
+    let mut arrived = 0;
     for line in input.lines() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
         let value = unhex(&line).unwrap_or_else(|| line.clone().into_bytes());
-        let timestamp = frame::decode(&value, dialect)
+        if let Some(collected) = frame::decode(&value, dialect)
             .ok()
             .and_then(|f| f.collected_at())
-            .map_or(0, |t| t.0);
+        {
+            arrived = arrived.max(collected.0);
+        }
         records.push(Record {
             topic: topics.name(TopicKind::TelemetryRaw),
             partition: 0,
             offset: records.len() as i64,
-            timestamp,
+            timestamp: arrived,
             key: value.get(3..20).map(<[u8]>::to_vec),
             headers: BTreeMap::new(),
             value: Some(value),
@@ -288,6 +299,50 @@ mod tests {
             let line = rec.to_line(&topics);
             assert_eq!(Record::from_line(&line, &topics).unwrap(), rec, "{line}");
         }
+    }
+
+    /// A GB 17691 frame of `command` from `LGDCHA1G8MA127733` with an empty data unit dated
+    /// 2026-11-02 `hour`:00 Beijing.
+    fn gb_frame(command: u8, hour: u8) -> String {
+        let mut f = vec![0x23, 0x23, command];
+        f.extend_from_slice(b"LGDCHA1G8MA127733");
+        f.extend_from_slice(&[0x10, 0x01, 0x00, 0x08, 26, 11, 2, hour, 0, 0, 0x00, 0x01]);
+        f.push(f.iter().fold(0, |a, b| a ^ b));
+        hex(&f)
+    }
+
+    #[test]
+    fn a_gateway_log_replays_in_arrival_order_with_reissues_where_they_arrived() {
+        use crate::model::{unix_secs_from_civil, EventTime, BEIJING_OFFSET_SECS};
+        let beijing = |hour| {
+            EventTime((unix_secs_from_civil(2026, 11, 2, hour, 0, 0) - BEIJING_OFFSET_SECS) * 1000)
+        };
+        let (nine, ten, eleven) = (beijing(9), beijing(10), beijing(11));
+        let topics = Topics::default();
+        let log = format!(
+            "{}\nnot a frame\n{}\n{}\n",
+            gb_frame(0x02, 10),
+            gb_frame(0x03, 9),
+            gb_frame(0x02, 11)
+        );
+        let mut records = read_hex_frames(log.as_bytes(), &topics, DialectChoice::Auto).unwrap();
+        crate::replay::order(&mut records, &topics);
+        let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [0, 1, 2, 3], "file order");
+        let stamps: Vec<i64> = records.iter().map(|r| r.timestamp).collect();
+        assert_eq!(
+            stamps,
+            [ten.0, ten.0, ten.0, eleven.0],
+            "arrival, not collection"
+        );
+        let reissue = frame::decode(records[2].value.as_ref().unwrap(), DialectChoice::Auto);
+        let reissue = reissue.unwrap();
+        assert!(matches!(reissue.content, frame::Content::Reissue(_)));
+        assert_eq!(
+            reissue.collected_at(),
+            Some(nine),
+            "the frame keeps its own time"
+        );
     }
 
     #[test]

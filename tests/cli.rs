@@ -1,6 +1,7 @@
 //! The command line as an operator uses it: `config print` (precedence of file, environment
-//! and flags; validation errors that name the key; secrets redacted) and `decode` (raw frames
-//! in, one JSON object per frame out, exit 1 after all input when any frame was rejected).
+//! and flags; validation errors that name the key; secrets redacted), `decode` (raw frames
+//! in, one JSON object per frame out, exit 1 after all input when any frame was rejected) and
+//! `replay --format hex-frames` (a gateway log replayed in arrival order).
 
 use std::process::{Command, Output};
 
@@ -172,4 +173,60 @@ fn decode_reads_stdin_and_exits_0_when_all_frames_decode() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(stdout(&out).lines().count(), 2);
+}
+
+/// `GB_FRAME` as `command` (0x02 real-time, 0x03 reissue) collected on 2026-11-02 at
+/// `hour`:00 Beijing, BCC recomputed.
+fn gb_frame_at(command: u8, hour: u8) -> String {
+    let mut f = tailwatch::recording::unhex(GB_FRAME).unwrap();
+    f[2] = command;
+    f[24..30].copy_from_slice(&[26, 11, 2, hour, 0, 0]);
+    let last = f.len() - 1;
+    f[last] = f[..last].iter().fold(0, |a, b| a ^ b);
+    tailwatch::recording::hex(&f)
+}
+
+#[test]
+fn replay_of_a_gateway_log_keeps_arrival_order() {
+    // Real-time at 10:00, then a reissue collected at 09:00 that arrived after it. With a
+    // 30 min grace the reissue is late only if the engine sees it second, and it is dated by
+    // its frame (09:00), not by its place in the log.
+    let log = config_file(&format!(
+        "{}\n{}\n",
+        gb_frame_at(0x02, 10),
+        gb_frame_at(0x03, 9)
+    ));
+    let rules = config_file("[time]\ngrace = \"30m\"\n");
+    let out = tempfile::tempdir().unwrap();
+    let run = tailwatch(
+        &[
+            "replay",
+            "--format",
+            "hex-frames",
+            "--dialect",
+            "gb17691",
+            "--input",
+            log.path().to_str().unwrap(),
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let dlq = std::fs::read_to_string(out.path().join("dlq.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = dlq
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{dlq}");
+    let headers = &lines[0]["headers"];
+    assert_eq!(headers["tw-error-kind"], "late");
+    assert_eq!(
+        headers["tw-source-offset"], "1",
+        "the reissue, second in the log"
+    );
+    let message = headers["tw-error-message"].as_str().unwrap();
+    assert!(message.contains("2026-11-02T01:00:00Z"), "{message}");
 }

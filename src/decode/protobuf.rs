@@ -5,7 +5,7 @@ use prost::Message;
 
 use super::{plausible, DecodeError};
 use crate::model::{
-    Absent, Celsius, Event, EventKind, EventTime, Kilometres, Kmh, ManualCheck, Obd, Percent,
+    Absent, Celsius, Event, EventKind, EventTime, Fuel, Kilometres, Kmh, ManualCheck, Obd, Percent,
     Permit, Plate, Position, Ppm, Reading, RecordRef, Registration, Reinspection, RemoteSensing,
     Report, Rpm, Sample, Vin,
 };
@@ -299,9 +299,64 @@ fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeErr
                 opacity_pct: r.opacity_pct.filter(|v| v.is_finite()),
                 no: r.no_ppm.filter(|v| v.is_finite()).map(|v| Ppm(v as f32)),
                 ringelmann: r.ringelmann,
-                diesel: r.fuel_type.is_empty() || r.fuel_type.eq_ignore_ascii_case("diesel"),
+                // An empty or unreadable fuel type is "not stated", so the diesel limits apply.
+                diesel: Fuel::diesel_limits_apply(Fuel::parse(&r.fuel_type)),
                 audit_valid: r.audit_valid,
             }),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diesel(fuel_type: &str) -> bool {
+        let pass = proto::RemoteSensing {
+            measured_at: Some(pbjson_types::Timestamp {
+                seconds: 1_793_671_200,
+                nanos: 0,
+            }),
+            fuel_type: fuel_type.to_owned(),
+            audit_valid: true,
+            ..Default::default()
+        };
+        let m = proto::Inspection {
+            vin: "LGDCHA1G8MA127733".into(),
+            kind: Some(proto::inspection::Kind::RemoteSensing(pass)),
+            ..Default::default()
+        };
+        match inspection(&m).unwrap().1 {
+            EventKind::RemoteSensing(r) => r.diesel,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn remote_sensing_fuel_types_are_read_in_chinese_and_english() {
+        for fuel in [
+            "diesel",
+            "柴油",
+            " DIESEL ",
+            "ＤＩＥＳＥＬ",
+            "柴油混合动力",
+            "",
+            "未知",
+        ] {
+            assert!(diesel(fuel), "{fuel:?}: diesel or not stated");
+        }
+        for fuel in [
+            "汽油",
+            "gasoline",
+            "天然气",
+            "LNG",
+            "hybrid",
+            "纯电动",
+            "LPG",
+            "甲醇",
+            "氢",
+        ] {
+            assert!(!diesel(fuel), "{fuel:?}");
+        }
     }
 }

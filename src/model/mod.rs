@@ -1,9 +1,10 @@
 //! Domain types shared by every stage: identities (`Vin`, `Plate`), time (`EventTime`),
-//! units and readings, the engine's input (`Event`) and output (`Output`).
+//! units and readings, fuel types, the engine's input (`Event`) and output (`Output`).
 //!
 //! Pure data and validation. No I/O, no protobuf, no Kafka.
 
 mod event;
+mod fuel;
 mod output;
 mod plate;
 mod reading;
@@ -14,6 +15,7 @@ pub use event::{
     Event, EventKind, ManualCheck, Obd, Permit, Position, RecordRef, Registration, Reinspection,
     RemoteSensing, Report, Sample,
 };
+pub use fuel::Fuel;
 pub use output::{
     BlacklistEvent, BlacklistStatus, Case, Evidence, EvidenceSource, Measurement, Output, Priority,
     ReinspectionRef, RuleId,
