@@ -303,7 +303,7 @@ fn restore() {
             plate,
             ..Default::default()
         };
-        state.coverage.add(state.last_seen, 120_000 + n);
+        state.coverage.add(state.last_seen, 120_000 + n, true);
         let value = encode_state(&state);
         let record = BaseRecord::<[u8], [u8]>::to(&changelog)
             .partition(0)

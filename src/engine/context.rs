@@ -85,7 +85,7 @@ impl<'a> Context<'a> {
         fine_yuan: u32,
         evidence: Evidence,
     ) {
-        let priority = if !state.listing.listed_at.is_never() && state.listing.high_priority {
+        let priority = if !state.listing().listed_at.is_never() && state.listing().high_priority {
             Priority::High
         } else {
             Priority::Normal

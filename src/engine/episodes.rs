@@ -3,10 +3,10 @@
 //! group of counting windows within the span starts one, and windows inside its span belong
 //! to it — whatever order the windows were decided in.
 //!
-//! The vehicle is listed as soon as a group exists (more evidence cannot undo it). The case,
-//! keyed by the episode's first window, is raised when the episode is final: no window before
-//! it can still appear (the stream is settled over the span before it, or the fill period has
-//! passed), so a late window can never make a second case for the same violation.
+//! An episode lists the vehicle and raises its case, keyed by its first window, when it is
+//! final: no window before it can still appear (the stream is settled over the span before
+//! it, or the fill period has passed). So a late window never makes a second case for the same
+//! violation, nor a listing dated after a re-inspection that the episode preceded.
 
 use crate::model::{RuleId, Secs};
 
@@ -66,27 +66,26 @@ pub(crate) fn advance(cx: &mut Context, state: &mut VehicleState, rule: RuleId) 
     };
     let span_windows = (span / window).max(1);
     loop {
-        let episodes = episodes_mut(state, rule);
-        // Windows inside the last raised episode belong to it.
-        if episodes.last_start != 0 {
-            let end = episodes.last_start + span_windows;
-            let keep: Vec<u32> = episodes
-                .windows
-                .iter()
-                .copied()
-                .filter(|&w| w != 0 && w >= end)
-                .collect();
-            episodes.windows = [0; 4];
-            episodes.windows[..keep.len()].copy_from_slice(&keep);
+        let Episodes {
+            windows: mut ws,
+            last_start,
+        } = *episodes_of(state, rule);
+        if ws[0] == 0 {
+            return;
         }
-        let n = episodes.windows.iter().filter(|&&w| w != 0).count();
-        let Some((first, last)) =
-            first_group(&episodes.windows[..n], needed as usize, span_windows)
-        else {
+        // Windows inside the last raised episode belong to it.
+        if last_start != 0 {
+            let end = last_start + span_windows;
+            let keep: Vec<u32> = ws.iter().copied().filter(|&w| w != 0 && w >= end).collect();
+            ws = [0; 4];
+            ws[..keep.len()].copy_from_slice(&keep);
+            episodes_mut(state, rule).windows = ws;
+        }
+        let n = ws.iter().filter(|&&w| w != 0).count();
+        let Some((first, last)) = first_group(&ws[..n], needed as usize, span_windows) else {
             return;
         };
         let (start, end) = (Secs(first * window), Secs((last + 1) * window - 1));
-        list(cx, state, rule, end);
         let settled = cx.watermark.0 >= end.0.saturating_add(cx.rules.data_gap.fill_within.0)
             || (state
                 .coverage
@@ -96,6 +95,7 @@ pub(crate) fn advance(cx: &mut Context, state: &mut VehicleState, rule: RuleId) 
             return;
         }
         episodes_mut(state, rule).last_start = first;
+        list(cx, state, rule, end);
         let needed = f64::from(needed);
         let measurements = vec![measured("counting_windows", needed, Some(needed), "count")];
         let evidence = cx.evidence(start, end, None, measurements);
@@ -103,10 +103,17 @@ pub(crate) fn advance(cx: &mut Context, state: &mut VehicleState, rule: RuleId) 
     }
 }
 
+fn episodes_of(state: &VehicleState, rule: RuleId) -> &Episodes {
+    match rule {
+        RuleId::NoxOverLimit => &state.rare().nox_over_limit,
+        _ => &state.rare().scr_ineffective,
+    }
+}
+
 fn episodes_mut(state: &mut VehicleState, rule: RuleId) -> &mut Episodes {
     match rule {
-        RuleId::NoxOverLimit => &mut state.nox_over_limit,
-        _ => &mut state.scr_ineffective,
+        RuleId::NoxOverLimit => &mut state.rare_mut().nox_over_limit,
+        _ => &mut state.rare_mut().scr_ineffective,
     }
 }
 

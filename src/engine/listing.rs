@@ -6,6 +6,7 @@ use crate::model::{
 };
 
 use super::context::{day_label, label, measured, Context};
+use super::state::Listing;
 use super::VehicleState;
 
 /// Lists the vehicle for `rule` on evidence at `at`, or adds `rule` to a current listing.
@@ -14,8 +15,11 @@ use super::VehicleState;
 /// repaired since); evidence from before the current listing moves its start back, as if it
 /// had arrived in time. An unchanged listing emits nothing, so duplicate evidence is harmless.
 pub(crate) fn list(cx: &mut Context, state: &mut VehicleState, rule: RuleId, at: Secs) {
-    let listing = &mut state.listing;
+    let listing = &mut state.rare_mut().listing;
     if at <= listing.passed_at {
+        // Already repaired since: the listing it made lies in the past. Keep it in the history
+        // (entry enforcement and repeat counts look there), with no event.
+        past_listing(listing, at);
         return;
     }
     remember(&mut listing.evidence, at, rule.bit());
@@ -47,7 +51,7 @@ pub(crate) fn list(cx: &mut Context, state: &mut VehicleState, rule: RuleId, at:
     listing.repeat_count = repeat_count.min(u32::from(u8::MAX)) as u8;
     let event = blacklist_event(cx, state, BlacklistStatus::Listed, None);
     cx.push(Output::Blacklist(event));
-    if state.listing.high_priority {
+    if state.listing().high_priority {
         let evidence = cx.evidence(
             at,
             at,
@@ -76,8 +80,8 @@ pub(crate) fn reinspection(cx: &mut Context, state: &mut VehicleState, test: &Re
     if !test.passed {
         return;
     }
-    state.listing.passed_at = state.listing.passed_at.max(cx.now);
-    let listed_at = state.listing.listed_at;
+    state.rare_mut().listing.passed_at = state.listing().passed_at.max(cx.now);
+    let listed_at = state.listing().listed_at;
     if listed_at.is_never() || cx.now <= listed_at {
         return;
     }
@@ -89,13 +93,13 @@ pub(crate) fn reinspection(cx: &mut Context, state: &mut VehicleState, test: &Re
     };
     let event = blacklist_event(cx, state, BlacklistStatus::Delisted, Some(reinspection));
     cx.push(Output::Blacklist(event));
-    state.listing.listed_at = Secs(0);
-    state.listing.reasons = 0;
-    state.listing.high_priority = false;
-    state.listing.delisted_at = cx.now;
+    state.rare_mut().listing.listed_at = Secs(0);
+    state.rare_mut().listing.reasons = 0;
+    state.rare_mut().listing.high_priority = false;
+    state.rare_mut().listing.delisted_at = cx.now;
     // Evidence dated after the re-inspection (it arrived first) lists the vehicle anew.
     let after: Vec<(Secs, u16)> = state
-        .listing
+        .listing()
         .evidence
         .iter()
         .copied()
@@ -108,6 +112,24 @@ pub(crate) fn reinspection(cx: &mut Context, state: &mut VehicleState, test: &Re
             }
         }
     }
+}
+
+/// Records a listing that began at `at` and ended at a re-inspection known already.
+fn past_listing(listing: &mut Listing, at: Secs) {
+    let previous = usize::from(listing.is_listed());
+    let start = listing.history[previous];
+    if !start.is_never() && at <= listing.delisted_at && listing.passed_at <= listing.delisted_at {
+        // The recorded previous listing ended at the newest re-inspection: this evidence is
+        // part of it, perhaps its new start.
+        listing.history[previous] = start.min(at);
+        return;
+    }
+    if previous == 0 {
+        listing.history = [at, listing.history[0]];
+    } else {
+        listing.history[1] = at;
+    }
+    listing.delisted_at = listing.passed_at;
 }
 
 /// Keeps the newest listing evidence, newest first, one entry per (time, rule).
@@ -126,7 +148,7 @@ fn blacklist_event(
     status: BlacklistStatus,
     reinspection: Option<ReinspectionRef>,
 ) -> BlacklistEvent {
-    let listing = &state.listing;
+    let listing = state.listing();
     let reasons = RuleId::from_bits(listing.reasons);
     let id = match status {
         BlacklistStatus::Listed => format!(

@@ -42,7 +42,7 @@ pub fn evaluate(rules: &Rules, state: &VehicleState, event: &Event) -> (VehicleS
         EventKind::Login | EventKind::Logout => {
             let logout = matches!(event.kind, EventKind::Logout);
             windows::session_break(&cx, &mut next, now, logout);
-            next.coverage.session_break(now);
+            next.coverage.session_break(now, !logout);
         }
         EventKind::Report(report) => report::apply(&mut cx, &mut next, report),
         EventKind::RemovalAlarm { position } => {
@@ -69,10 +69,11 @@ pub fn evaluate(rules: &Rules, state: &VehicleState, event: &Event) -> (VehicleS
     rules::reagent_empty::decide(&mut cx, &mut next);
     rules::mil_emission_fault::decide(&mut cx, &mut next);
     rules::data_gap::decide(&mut cx, &mut next);
-    if next.listing != state.listing {
+    if next.listing() != state.listing() {
         rules::blacklisted_entry::recheck(&mut cx, &mut next);
     }
     next.last_seen = cx.watermark;
+    next.compact();
     (next, cx.into_outputs())
 }
 
@@ -86,12 +87,12 @@ pub fn is_late(rules: &Rules, state: &VehicleState, now: Secs) -> bool {
 /// within the repeat-offender window, no registration, no permit still valid.
 pub fn is_expired(rules: &Rules, state: &VehicleState, now: Secs) -> bool {
     let idle = now.0.saturating_sub(state.last_seen.0) > rules.time.vehicle_ttl.0;
-    let listing = &state.listing;
+    let listing = state.listing();
     let recent_listing = listing
         .history
         .iter()
         .any(|h| !h.is_never() && now.0.saturating_sub(h.0) <= rules.repeat_offender.within.0);
-    let permit = state.permits.iter().any(|p| p.valid_until > now);
+    let permit = state.rare().permits.iter().any(|p| p.valid_until > now);
     idle && !listing.is_listed() && !recent_listing && state.plate.is_none() && !permit
 }
 
@@ -116,12 +117,12 @@ fn hold_permit(rules: &Rules, state: &mut VehicleState, permit: &Permit, waterma
         return;
     }
     let horizon = watermark.0.saturating_sub(rules.time.grace.0);
-    for p in &mut state.permits {
+    let slots = &mut state.rare_mut().permits;
+    for p in slots.iter_mut() {
         if p.valid_until.0 < horizon {
             *p = PermitState::default();
         }
     }
-    let slots = &mut state.permits;
     let same =
         |p: &PermitState| p.valid_from == held.valid_from && p.valid_until == held.valid_until;
     if let Some(p) = slots.iter_mut().find(|p| same(p)) {

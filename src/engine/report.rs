@@ -19,13 +19,16 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report)
             duplicates += 1;
             continue;
         }
+        if windows::needs_room(cx, state, t) {
+            windows::decide(cx, state);
+        }
         windows::add(cx, state, t, sample);
         reagent_empty::add(cx, state, t, sample);
         let odometer = sample
             .odometer
             .ok()
             .map_or(0, |km| (km.0 * 10.0).round() as u32);
-        state.coverage.add(t, odometer);
+        state.coverage.add(t, odometer, !report.backfill);
         if !entry_checked {
             if let Some(position) = sample.position.filter(|p| p.valid) {
                 entry_checked = blacklisted_entry::check(cx, state, t, Some(position));

@@ -149,7 +149,7 @@ impl Vehicle {
     }
 
     pub fn listed(&self) -> bool {
-        !self.state.listing.listed_at.is_never()
+        self.state.listing().is_listed()
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) const MICRO: f64 = 1e6;
 pub(crate) fn seen(cx: &Context, state: &VehicleState, t: Secs) -> bool {
     let window = cx.rules.nox_validity.window.0;
     let index = t.0 / window;
-    match state.nox.iter().find(|s| s.index == index) {
+    match find(state, index).map(|i| state.slot(i)) {
         // A partial window cannot tell its seconds from before it was reopened.
         Some(slot) => {
             slot_has(slot, (t.0 - index * window) as u16)
@@ -43,6 +43,15 @@ fn slot_has(slot: &WindowSlot, offset: u16) -> bool {
         .any(|&(from, to)| to != 0 && from <= offset && offset < to)
 }
 
+/// Whether a sample at `t` would take the slot of an undecided window: decide the windows
+/// first, so a window completed earlier in the same report frees its slot.
+pub(crate) fn needs_room(cx: &Context, state: &VehicleState, t: Secs) -> bool {
+    let index = t.0 / cx.rules.nox_validity.window.0;
+    !(0..state.allocated_slots())
+        .map(|i| state.slot(i))
+        .any(|s| s.index == index || s.index == 0 || decided(s))
+}
+
 /// Adds one new (not `seen`) sample to its window.
 pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
     let window = cx.rules.nox_validity.window.0;
@@ -51,11 +60,11 @@ pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
         // Past its fill period: the window has been decided on what it had.
         return;
     }
-    let position = match state.nox.iter().position(|s| s.index == index) {
+    let position = match find(state, index) {
         Some(i) => i,
         None => open(state, index, window),
     };
-    let slot = &mut state.nox[position];
+    let slot = state.slot_mut(position);
     if !record(slot, (t.0 - index * window) as u16) {
         slot.flags |= PARTIAL;
         return;
@@ -87,11 +96,16 @@ pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
 /// only to recognise its remaining seconds), else the oldest undecided window is abandoned: it
 /// will never count (a missed verdict, never a wrong one).
 fn open(state: &mut VehicleState, index: u32, window: u32) -> usize {
-    let (position, _) = state
-        .nox
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, s)| (s.index != 0, !decided(s), s.index))
+    // Prefer slots that exist: an unallocated `rare` counts after a decided slot.
+    let allocated = state.allocated_slots();
+    let (position, _) = (0..VehicleState::SLOTS)
+        .map(|i| (i, state.slot(i)))
+        .min_by_key(|&(i, s)| match (s.index, decided(s), i < allocated) {
+            (0, _, true) => (0, 0),
+            (_, true, _) => (1, s.index),
+            (0, _, false) => (2, 0),
+            _ => (3, s.index),
+        })
         .expect("slots");
     // Seen seconds of this window from before it had a slot cannot be told apart from new ones:
     // the reopened window decides only when certain.
@@ -101,7 +115,7 @@ fn open(state: &mut VehicleState, index: u32, window: u32) -> usize {
         .runs
         .iter()
         .any(|r| !r.start.is_never() && r.start <= to && r.end >= from);
-    state.nox[position] = WindowSlot {
+    *state.slot_mut(position) = WindowSlot {
         index,
         flags: if reopened { PARTIAL } else { 0 },
         ..WindowSlot::default()
@@ -136,12 +150,17 @@ pub(crate) fn session_break(cx: &Context, state: &mut VehicleState, t: Secs, log
     let window = cx.rules.nox_validity.window.0;
     let index = t.0 / window;
     let offset = (t.0 - index * window) as u16;
-    let position = match state.nox.iter().position(|s| s.index == index) {
+    let position = match find(state, index) {
         Some(i) => i,
-        None if state.nox.iter().any(|s| s.index == 0) => open(state, index, window),
+        None if (0..state.allocated_slots())
+            .map(|i| state.slot(i))
+            .any(|s| s.index == 0 || decided(s)) =>
+        {
+            open(state, index, window)
+        }
         None => return,
     };
-    let slot = &mut state.nox[position];
+    let slot = state.slot_mut(position);
     let offsets = if logout {
         offset + 1..window as u16
     } else {
@@ -164,8 +183,8 @@ fn seen_count(slot: &WindowSlot) -> u32 {
 /// Decides every window whose outcome is known and hands counting windows to the episodes.
 pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
     let window = cx.rules.nox_validity.window.0;
-    for i in 0..state.nox.len() {
-        let slot = state.nox[i];
+    for i in 0..state.allocated_slots() {
+        let slot = *state.slot(i);
         if slot.index == 0 {
             continue;
         }
@@ -184,7 +203,7 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
                     let p = &cx.rules.nox_over_limit;
                     let span = p.episode_span.0 / window;
                     episodes::counted(
-                        &mut state.nox_over_limit,
+                        &mut state.rare_mut().nox_over_limit,
                         slot.index,
                         p.windows_per_episode as usize,
                         span,
@@ -203,7 +222,7 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
                     let p = &cx.rules.scr_ineffective;
                     let span = p.episode_span.0 / window;
                     episodes::counted(
-                        &mut state.scr_ineffective,
+                        &mut state.rare_mut().scr_ineffective,
                         slot.index,
                         p.windows_per_episode as usize,
                         span,
@@ -213,11 +232,11 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
                 flags |= SCR_DECIDED;
             }
         }
-        state.nox[i].flags = flags;
+        state.slot_mut(i).flags = flags;
         // A decided window keeps its slot while its remaining seconds may still come, so they
         // are recognised as its own rather than reopening it.
-        if decided(&state.nox[i]) && (missing == 0 || expired) {
-            state.nox[i] = WindowSlot::default();
+        if decided(state.slot(i)) && (missing == 0 || expired) {
+            *state.slot_mut(i) = WindowSlot::default();
         }
     }
     episodes::advance(cx, state, RuleId::NoxOverLimit);
@@ -231,10 +250,14 @@ fn decided(slot: &WindowSlot) -> bool {
 /// Whether an undecided window lies before `index`: it may still count. (A partial window,
 /// reopened after its slot was taken, is not waited for: it decides only when certain.)
 pub(crate) fn pending_before(state: &VehicleState, index: u32) -> bool {
-    state
-        .nox
-        .iter()
+    (0..state.allocated_slots())
+        .map(|i| state.slot(i))
         .any(|s| s.index != 0 && s.index < index && !decided(s) && s.flags & PARTIAL == 0)
+}
+
+/// The slot holding window `index`.
+fn find(state: &VehicleState, index: u32) -> Option<usize> {
+    (0..state.allocated_slots()).find(|&i| state.slot(i).index == index)
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub(crate) fn check(
     let Some(position) = position else {
         return false;
     };
-    if !state.plate.is_some_and(|p| !p.is_beijing()) {
+    if state.plate.is_none_or(|p| p.is_beijing()) {
         return false;
     }
     if !cx.rules.boundary.contains(position.lon, position.lat) {
@@ -59,7 +59,7 @@ pub(crate) fn check(
 /// Enforces against the remembered sightings: a listing that arrived after them, dated
 /// before them, still makes their day's case.
 pub(crate) fn recheck(cx: &mut Context, state: &mut VehicleState) {
-    for s in state.sightings {
+    for s in state.rare().sightings {
         if !s.at.is_never() {
             let position = Position {
                 valid: true,
@@ -79,7 +79,7 @@ fn remember(state: &mut VehicleState, t: Secs, position: Position) {
         lat: position.lat as f32,
     };
     let day = t.beijing_day();
-    let slots = &mut state.sightings;
+    let slots = &mut state.rare_mut().sightings;
     if let Some(s) = slots
         .iter_mut()
         .find(|s| !s.at.is_never() && s.at.beijing_day() == day)
@@ -103,14 +103,18 @@ fn remember(state: &mut VehicleState, t: Secs, position: Position) {
 /// has no case yet.
 fn enforce(cx: &mut Context, state: &mut VehicleState, t: Secs, position: Position) {
     let permitted = state
+        .rare()
         .permits
         .iter()
         .any(|p| !p.revoked && p.valid_from <= t && t < p.valid_until);
     let day = t.beijing_day();
-    if !state.listing.listed_before(t) || permitted || state.days.blacklisted_entry.contains(day) {
+    if !state.listing().listed_before(t)
+        || permitted
+        || state.rare().days.blacklisted_entry.contains(day)
+    {
         return;
     }
-    state.days.blacklisted_entry.insert(day);
+    state.rare_mut().days.blacklisted_entry.insert(day);
     let fine = cx.rules.blacklisted_entry.fine_yuan;
     let evidence = cx.evidence(
         t,

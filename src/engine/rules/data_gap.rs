@@ -56,7 +56,8 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
         let distance_hm = after.odo_start.saturating_sub(before.odo_end);
         let known = before.odo_end != 0 && after.odo_start != 0;
         let long = after.start.0 - before.end.0 >= min_gap;
-        if long && !after.explained && known && f64::from(distance_hm) >= min_hm {
+        let in_session = state.coverage.break_in(i).is_none();
+        if long && in_session && known && f64::from(distance_hm) >= min_hm {
             raise(cx, state, before.end, after.start, distance_hm);
         }
         state.coverage.join(i);

@@ -146,7 +146,10 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
     let n = len(&runs);
     for i in 0..n {
         let run = runs[i];
-        if !run.faulty || run.end.0 - run.start.0 < min || run.start == state.mil_case {
+        let cased = state.rare().mil_case;
+        // A streak whose start moved back (older entries came later) keeps its case.
+        let has_case = run.start <= cased && cased <= run.end;
+        if !run.faulty || run.end.0 - run.start.0 < min || has_case {
             continue;
         }
         let reached = Secs(run.start.0 + min);
@@ -156,7 +159,7 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
         if !settled {
             continue;
         }
-        state.mil_case = run.start;
+        state.rare_mut().mil_case = run.start;
         list(cx, state, RuleId::MilEmissionFault, reached);
         let evidence = cx.evidence(
             run.start,

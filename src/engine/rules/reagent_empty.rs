@@ -54,7 +54,14 @@ pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
     if !(empty && moving) {
         return;
     }
-    let runs = &mut state.reagent;
+    let within = p.within.0;
+    let horizon = cx
+        .watermark
+        .0
+        .saturating_sub(cx.rules.time.grace.0 + within);
+    let rare = state.rare_mut();
+    let days = rare.days.reagent_empty;
+    let runs = &mut rare.reagent;
     let n = runs.iter().take_while(|r| !r.start.is_never()).count();
     let near = |r: &ReagentRun| t.0 + JOIN >= r.start.0 && t.0 <= r.end.0 + JOIN;
     match runs[..n].iter().position(near) {
@@ -78,18 +85,27 @@ pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
                 end: t,
                 seconds: 1,
             };
-            let at = runs[..n].iter().position(|r| r.start > t).unwrap_or(n);
+            let mut n = n;
             if n == runs.len() {
-                // Full: the oldest run goes (or this one, if older still).
-                if at == 0 {
+                // Full: a run no case can still need goes — beyond grace, or on a day that
+                // has its case and is not that day's last run — else the oldest.
+                let spent = |i: usize| {
+                    let r: &ReagentRun = &runs[i];
+                    let same_day_after =
+                        i + 1 < n && runs[i + 1].start.beijing_day() == r.end.beijing_day();
+                    r.end.0 < horizon || (days.contains(r.end.beijing_day()) && same_day_after)
+                };
+                let drop = (0..n).find(|&i| spent(i)).unwrap_or(0);
+                if drop == 0 && runs[0].start > t && !spent(0) {
                     return;
                 }
-                runs.copy_within(1..at, 0);
-                runs[at - 1] = run;
-            } else {
-                runs.copy_within(at..n, at + 1);
-                runs[at] = run;
+                runs.copy_within(drop + 1.., drop);
+                runs[n - 1] = ReagentRun::default();
+                n -= 1;
             }
+            let at = runs[..n].iter().position(|r| r.start > t).unwrap_or(n);
+            runs.copy_within(at..n, at + 1);
+            runs[at] = run;
         }
     }
 }
@@ -112,7 +128,7 @@ fn seconds_within(runs: &[ReagentRun], t: u32, within: u32) -> u32 {
 pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
     let p = &cx.rules.reagent_empty;
     let (min, within, fine) = (p.min_duration.0, p.within.0, p.fine_yuan);
-    let runs = state.reagent;
+    let runs = state.rare().reagent;
     for run in runs.iter().filter(|r| !r.start.is_never()) {
         let mut from = run.start.0;
         while from <= run.end.0 {
@@ -123,16 +139,18 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
             let t = Secs(t);
             let day = t.beijing_day();
             from = next_day(day);
-            if state.days.reagent_empty.contains(day) {
+            if state.rare().days.reagent_empty.contains(day) {
                 continue;
             }
             let since = Secs(t.0.saturating_sub(within));
+            // No earlier second of the day can still reach the duration.
+            let day_start = Secs(next_day(day - 1).saturating_sub(within));
             let settled = cx.watermark.0 >= t.0.saturating_add(cx.rules.data_gap.fill_within.0)
-                || state.coverage.settled(since, t);
+                || state.coverage.settled(day_start, t);
             if !settled {
                 continue;
             }
-            state.days.reagent_empty.insert(day);
+            state.rare_mut().days.reagent_empty.insert(day);
             list(cx, state, RuleId::ReagentEmpty, t);
             let seconds = seconds_within(&runs, t.0, within);
             let evidence = cx.evidence(

@@ -77,7 +77,7 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSen
         let Some(value) = value.filter(|&v| v > limit) else {
             continue;
         };
-        let times = state.remote_sensing[i];
+        let times = state.rare().remote_sensing[i];
         if times.contains(&now) {
             cx.push(Output::Duplicates(1));
             continue;
@@ -102,6 +102,7 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSen
         if let Some(next) = successor.filter(|&e| e.0 - now.0 <= within) {
             // It repeats now; it was a case already if it repeated any pollutant before.
             let was_case = state
+                .rare()
                 .remote_sensing
                 .iter()
                 .any(|ts| ts.contains(&next) && repeats(ts, next));
@@ -109,7 +110,7 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, pass: &RemoteSen
                 later.push((next, measurement));
             }
         }
-        insert(&mut state.remote_sensing[i], now);
+        insert(&mut state.rare_mut().remote_sensing[i], now);
     }
     if !here.is_empty() {
         list(cx, state, RuleId::RemoteSensingRepeat, now);

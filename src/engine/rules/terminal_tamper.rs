@@ -76,10 +76,10 @@ fn raise(
     position: Option<Position>,
 ) {
     let day = t.beijing_day();
-    if state.days.terminal_tamper.contains(day) {
+    if state.rare().days.terminal_tamper.contains(day) {
         return;
     }
-    state.days.terminal_tamper.insert(day);
+    state.rare_mut().days.terminal_tamper.insert(day);
     let fine = cx.rules.terminal_tamper.fine_yuan;
     let evidence = cx.evidence(t, t, position, vec![measured(what, 1.0, None, "flag")]);
     cx.case(state, RuleId::TerminalTamper, &day_label(t), fine, evidence);
