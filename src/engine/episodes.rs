@@ -77,7 +77,7 @@ pub(crate) fn advance(cx: &mut Context, state: &mut VehicleState, rule: RuleId) 
         if last_start != 0 {
             let end = last_start + span_windows;
             let keep: Vec<u32> = ws.iter().copied().filter(|&w| w != 0 && w >= end).collect();
-            ws = [0; 4];
+            ws = [0; 6];
             ws[..keep.len()].copy_from_slice(&keep);
             episodes_mut(state, rule).windows = ws;
         }
@@ -124,22 +124,22 @@ mod tests {
     #[test]
     fn counting_windows_stay_sorted_and_unique() {
         let mut e = Episodes::default();
-        for w in [300, 100, 200, 100, 250] {
+        for w in [300, 100, 200, 100, 250, 350, 375] {
             counted(&mut e, w, 3, 10);
         }
-        assert_eq!(e.windows, [100, 200, 250, 300]);
+        assert_eq!(e.windows, [100, 200, 250, 300, 350, 375]);
         counted(&mut e, 50, 3, 10);
-        assert_eq!(e.windows, [100, 200, 250, 300], "full: the oldest goes");
+        assert_eq!(e.windows, [100, 200, 250, 300, 350, 375], "full: the oldest goes");
         counted(&mut e, 400, 3, 10);
-        assert_eq!(e.windows, [200, 250, 300, 400]);
+        assert_eq!(e.windows, [200, 250, 300, 350, 375, 400]);
         let mut e = Episodes::default();
-        for w in [100, 101, 102, 500] {
+        for w in [100, 101, 102, 500, 600, 700] {
             counted(&mut e, w, 3, 10);
         }
         counted(&mut e, 50, 3, 10);
         assert_eq!(
             e.windows,
-            [50, 100, 101, 102],
+            [50, 100, 101, 102, 500, 600],
             "a pending group keeps its older side"
         );
     }

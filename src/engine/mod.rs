@@ -9,6 +9,8 @@ mod context;
 mod coverage;
 mod episodes;
 mod listing;
+#[cfg(test)]
+mod regressions;
 mod report;
 pub mod rules;
 pub mod state;

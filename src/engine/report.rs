@@ -5,10 +5,14 @@
 use crate::model::{Output, Report};
 
 use super::context::Context;
-use super::rules::{blacklisted_entry, mil_emission_fault, reagent_empty, terminal_tamper};
+use super::rules::{
+    blacklisted_entry, data_gap, mil_emission_fault, reagent_empty, terminal_tamper,
+};
 use super::{windows, VehicleState};
 
 pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report) {
+    // Holes whose fill period has passed are judged before new samples can crowd them out.
+    data_gap::decide(cx, state);
     let mut duplicates = 0u32;
     let mut entry_checked = false;
     for sample in &report.samples {

@@ -197,7 +197,7 @@ pub struct WindowSlot {
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Episodes {
     /// Counting window indices not yet inside a raised episode, ascending; 0 = empty.
-    pub windows: [u32; 4],
+    pub windows: [u32; 6],
     /// First window of the newest episode whose case has been raised; 0 = none.
     pub last_start: u32,
 }
