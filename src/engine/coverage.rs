@@ -31,6 +31,20 @@ impl Coverage {
     pub fn add(&mut self, t: Secs, odo: u32, live: bool) {
         let join = if live { JOIN } else { 1 };
         let n = self.len();
+        // The common case: live data continuing the newest run.
+        if n > 0 {
+            let last = &mut self.runs[n - 1];
+            if t > last.end && t.0 - last.end.0 <= join {
+                last.end = t;
+                if odo != 0 {
+                    last.odo_end = odo;
+                }
+                if !self.breaks[0].is_never() {
+                    self.forget_covered_breaks();
+                }
+                return;
+            }
+        }
         if n == 0 || t < self.floor {
             self.floor = t;
         }

@@ -129,7 +129,11 @@ mod tests {
         }
         assert_eq!(e.windows, [100, 200, 250, 300, 350, 375]);
         counted(&mut e, 50, 3, 10);
-        assert_eq!(e.windows, [100, 200, 250, 300, 350, 375], "full: the oldest goes");
+        assert_eq!(
+            e.windows,
+            [100, 200, 250, 300, 350, 375],
+            "full: the oldest goes"
+        );
         counted(&mut e, 400, 3, 10);
         assert_eq!(e.windows, [200, 250, 300, 350, 375, 400]);
         let mut e = Episodes::default();

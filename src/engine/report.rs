@@ -19,14 +19,10 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report)
         let Some(t) = sample.time.secs() else {
             continue;
         };
-        if windows::seen(cx, state, t) {
+        if !windows::take(cx, state, t, sample) {
             duplicates += 1;
             continue;
         }
-        if windows::needs_room(cx, state, t) {
-            windows::decide(cx, state);
-        }
-        windows::add(cx, state, t, sample);
         reagent_empty::add(cx, state, t, sample);
         let odometer = sample
             .odometer

@@ -22,50 +22,54 @@ const SCR_DECIDED: u8 = 4;
 /// Conversion efficiencies are summed in millionths.
 pub(crate) const MICRO: f64 = 1e6;
 
-/// Whether second `t` was already seen by an undecided window, or (for decided windows) lies
-/// inside the covered stream. Such a sample is a duplicate: no rule counts it again.
-pub(crate) fn seen(cx: &Context, state: &VehicleState, t: Secs) -> bool {
-    let window = cx.rules.nox_validity.window.0;
-    let index = t.0 / window;
-    match find(state, index).map(|i| state.slot(i)) {
-        // A partial window cannot tell its seconds from before it was reopened.
-        Some(slot) => {
-            slot_has(slot, (t.0 - index * window) as u16)
-                || (slot.flags & PARTIAL != 0 && state.coverage.contains(t))
-        }
-        None => state.coverage.contains(t),
-    }
-}
-
 fn slot_has(slot: &WindowSlot, offset: u16) -> bool {
     slot.seen
         .iter()
         .any(|&(from, to)| to != 0 && from <= offset && offset < to)
 }
 
-/// Whether a sample at `t` would take the slot of an undecided window: decide the windows
-/// first, so a window completed earlier in the same report frees its slot.
-pub(crate) fn needs_room(cx: &Context, state: &VehicleState, t: Secs) -> bool {
-    let index = t.0 / cx.rules.nox_validity.window.0;
-    !(0..state.allocated_slots())
-        .map(|i| state.slot(i))
-        .any(|s| s.index == index || s.index == 0 || decided(s))
-}
-
-/// Adds one new (not `seen`) sample to its window.
-pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
+/// Takes one sample into its window. Returns false when second `t` was seen before — by its
+/// undecided window or, for decided windows, inside the covered stream: a duplicate that no
+/// rule counts again.
+pub(crate) fn take(cx: &mut Context, state: &mut VehicleState, t: Secs, s: &Sample) -> bool {
     let window = cx.rules.nox_validity.window.0;
     let index = t.0 / window;
+    let offset = (t.0 - index * window) as u16;
+    let found = find(state, index);
+    let seen = match found.map(|i| state.slot(i)) {
+        // A partial window cannot tell its seconds from before it was reopened.
+        Some(slot) => {
+            slot_has(slot, offset) || (slot.flags & PARTIAL != 0 && state.coverage.contains(t))
+        }
+        None => state.coverage.contains(t),
+    };
+    if seen {
+        return false;
+    }
     if cx.watermark.0 >= (index + 1) * window + cx.rules.data_gap.fill_within.0 {
         // Past its fill period: the window has been decided on what it had.
-        return;
+        return true;
     }
-    let position = match find(state, index) {
+    let position = match found {
         Some(i) => i,
-        None => open(state, index, window),
+        None => {
+            // Decide first, so a window completed earlier in the same report frees its slot.
+            let room = (0..state.allocated_slots())
+                .map(|i| state.slot(i))
+                .any(|s| s.index == 0 || decided(s));
+            if !room {
+                decide(cx, state);
+            }
+            open(state, index, window)
+        }
     };
-    let slot = state.slot_mut(position);
-    if !record(slot, (t.0 - index * window) as u16) {
+    count(cx, state.slot_mut(position), offset, s);
+    true
+}
+
+/// Records second `offset` in the slot and counts the sample for both rules.
+fn count(cx: &Context, slot: &mut WindowSlot, offset: u16, s: &Sample) {
+    if !record(slot, offset) {
         slot.flags |= PARTIAL;
         return;
     }
@@ -87,7 +91,8 @@ pub(crate) fn add(cx: &Context, state: &mut VehicleState, t: Secs, s: &Sample) {
         if up.0 >= cx.rules.scr_ineffective.min_upstream_ppm {
             let conversion = (1.0 - f64::from(down.0) / f64::from(up.0)).clamp(0.0, 1.0);
             slot.conversion_samples += 1;
-            slot.conversion_sum += (conversion * MICRO).round() as u32;
+            // Non-negative: adding a half and truncating rounds it.
+            slot.conversion_sum += (conversion * MICRO + 0.5) as u32;
         }
     }
 }

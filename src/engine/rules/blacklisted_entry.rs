@@ -45,7 +45,15 @@ pub(crate) fn check(
     let Some(position) = position else {
         return false;
     };
-    if state.plate.is_none_or(|p| p.is_beijing()) {
+    if state.plate.is_none_or(|p| p.is_beijing())
+        || permitted(state, t)
+        || state
+            .rare()
+            .days
+            .blacklisted_entry
+            .contains(t.beijing_day())
+    {
+        // Never an entry case at `t`, whatever arrives later.
         return false;
     }
     if !cx.rules.boundary.contains(position.lon, position.lat) {
@@ -54,6 +62,14 @@ pub(crate) fn check(
     remember(state, t, position);
     enforce(cx, state, t, position);
     true
+}
+
+fn permitted(state: &VehicleState, t: Secs) -> bool {
+    state
+        .rare()
+        .permits
+        .iter()
+        .any(|p| !p.revoked && p.valid_from <= t && t < p.valid_until)
 }
 
 /// Enforces against the remembered sightings: a listing that arrived after them, dated
@@ -102,14 +118,9 @@ fn remember(state: &mut VehicleState, t: Secs, position: Position) {
 /// A case when the vehicle was listed before `t`, held no permit valid at `t`, and the day
 /// has no case yet.
 fn enforce(cx: &mut Context, state: &mut VehicleState, t: Secs, position: Position) {
-    let permitted = state
-        .rare()
-        .permits
-        .iter()
-        .any(|p| !p.revoked && p.valid_from <= t && t < p.valid_until);
     let day = t.beijing_day();
     if !state.listing().listed_before(t)
-        || permitted
+        || permitted(state, t)
         || state.rare().days.blacklisted_entry.contains(day)
     {
         return;

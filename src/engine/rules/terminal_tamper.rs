@@ -61,11 +61,10 @@ pub(crate) fn obd(cx: &mut Context, state: &mut VehicleState, t: Secs, obd: &Obd
     }
 }
 
-/// Whether an identifier field carries an answer: not empty, not all filler (`0`, space,
-/// `0xFF`, NUL).
+/// Whether an identifier field carries an answer: some printable ASCII character other than
+/// the fillers `0` and space (empty, all-zero, NUL and `0xFF` fields are no answer).
 fn answered(text: &str) -> bool {
-    text.chars()
-        .any(|c| !matches!(c, '0' | ' ' | '\0' | '\u{ff}' | '\u{fffd}'))
+    text.bytes().any(|b| b.is_ascii_graphic() && b != b'0')
 }
 
 fn raise(
