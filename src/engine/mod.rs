@@ -75,7 +75,13 @@ pub fn evaluate(rules: &Rules, state: &VehicleState, event: &Event) -> (VehicleS
         rules::blacklisted_entry::recheck(&mut cx, &mut next);
     }
     next.last_seen = cx.watermark;
-    next.compact();
+    let written = match (&next.rare, &state.rare) {
+        (Some(a), Some(b)) => !std::sync::Arc::ptr_eq(a, b),
+        (a, b) => a.is_some() != b.is_some(),
+    };
+    if written {
+        next.compact();
+    }
     (next, cx.into_outputs())
 }
 

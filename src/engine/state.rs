@@ -21,8 +21,9 @@ pub struct VehicleState {
     pub mil: [MilRun; 3],
     pub tamper: Tamper,
     /// What most vehicles never need: allocated when first written, dropped when back to
-    /// empty, so a clean vehicle costs only the fields above.
-    pub rare: Option<Box<Rare>>,
+    /// empty, so a clean vehicle costs only the fields above. Shared between a state and the
+    /// next until written (`rare_mut` copies it then), so reading it costs no copy.
+    pub rare: Option<std::sync::Arc<Rare>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -56,10 +57,10 @@ impl VehicleState {
     }
 
     pub fn rare_mut(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_with(Box::default)
+        std::sync::Arc::make_mut(self.rare.get_or_insert_with(Default::default))
     }
 
-    /// Frees `rare` when it holds nothing.
+    /// Frees `rare` when it holds nothing (only worth asking after it was written).
     pub fn compact(&mut self) {
         if self.rare.as_deref().is_some_and(|r| *r == *EMPTY) {
             self.rare = None;

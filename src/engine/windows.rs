@@ -105,11 +105,13 @@ fn open(state: &mut VehicleState, index: u32, window: u32) -> usize {
     let allocated = state.allocated_slots();
     let (position, _) = (0..VehicleState::SLOTS)
         .map(|i| (i, state.slot(i)))
-        .min_by_key(|&(i, s)| match (s.index, decided(s), i < allocated) {
-            (0, _, true) => (0, 0),
-            (_, true, _) => (1, s.index),
-            (0, _, false) => (2, 0),
-            _ => (3, s.index),
+        .min_by_key(|&(i, s)| match (i, s.index, decided(s), i < allocated) {
+            // The inline slot first (writing `rare` copies it), then free, then decided ones.
+            (0, 0, _, _) | (0, _, true, _) => (0, 0),
+            (_, 0, _, true) => (1, 0),
+            (_, _, true, _) => (2, s.index),
+            (_, 0, _, false) => (3, 0),
+            _ => (4, s.index),
         })
         .expect("slots");
     // Seen seconds of this window from before it had a slot cannot be told apart from new ones:
@@ -237,7 +239,9 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
                 flags |= SCR_DECIDED;
             }
         }
-        state.slot_mut(i).flags = flags;
+        if flags != slot.flags {
+            state.slot_mut(i).flags = flags;
+        }
         // A decided window keeps its slot while its remaining seconds may still come, so they
         // are recognised as its own rather than reopening it.
         if decided(state.slot(i)) && (missing == 0 || expired) {

@@ -95,11 +95,16 @@ fn remember(state: &mut VehicleState, t: Secs, position: Position) {
         lat: position.lat as f32,
     };
     let day = t.beijing_day();
+    let same_day = |s: &Sighting| !s.at.is_never() && s.at.beijing_day() == day;
+    // Kept to the minute: a sighting less than a minute after the kept one adds nothing
+    // a late listing could need (and spares a copy of `rare` on every report).
+    if let Some(s) = state.rare().sightings.iter().find(|s| same_day(s)) {
+        if t.0 < s.at.0 + 60 {
+            return;
+        }
+    }
     let slots = &mut state.rare_mut().sightings;
-    if let Some(s) = slots
-        .iter_mut()
-        .find(|s| !s.at.is_never() && s.at.beijing_day() == day)
-    {
+    if let Some(s) = slots.iter_mut().find(|s| same_day(s)) {
         if t > s.at {
             *s = sighting;
         }
