@@ -72,52 +72,33 @@ fn permitted(state: &VehicleState, t: Secs) -> bool {
         .any(|p| !p.revoked && p.valid_from <= t && t < p.valid_until)
 }
 
-/// Enforces against the remembered sightings: a listing that arrived after them, dated
-/// before them, still makes their day's case.
+/// Enforces against the remembered sighting: a listing that arrived after it, dated before
+/// it, still makes its day's case.
 pub(crate) fn recheck(cx: &mut Context, state: &mut VehicleState) {
-    for s in state.rare().sightings {
-        if !s.at.is_never() {
-            let position = Position {
-                valid: true,
-                lon: f64::from(s.lon),
-                lat: f64::from(s.lat),
-            };
-            enforce(cx, state, s.at, position);
-        }
+    let s = state.sighting;
+    if !s.at.is_never() {
+        let position = Position {
+            valid: true,
+            lon: f64::from(s.lon),
+            lat: f64::from(s.lat),
+        };
+        enforce(cx, state, s.at, position);
     }
 }
 
-/// Keeps the latest sighting of each of the two newest days.
+/// Keeps the latest sighting of the newest day, to the minute: a sighting less than a minute
+/// after the kept one adds nothing a late listing could need.
 fn remember(state: &mut VehicleState, t: Secs, position: Position) {
-    let sighting = Sighting {
+    let kept = state.sighting.at;
+    let same_day = !kept.is_never() && kept.beijing_day() == t.beijing_day();
+    if t.0 < kept.0.saturating_add(if same_day { 60 } else { 1 }) {
+        return;
+    }
+    state.sighting = Sighting {
         at: t,
         lon: position.lon as f32,
         lat: position.lat as f32,
     };
-    let day = t.beijing_day();
-    let same_day = |s: &Sighting| !s.at.is_never() && s.at.beijing_day() == day;
-    // Kept to the minute: a sighting less than a minute after the kept one adds nothing
-    // a late listing could need (and spares a copy of `rare` on every report).
-    if let Some(s) = state.rare().sightings.iter().find(|s| same_day(s)) {
-        if t.0 < s.at.0 + 60 {
-            return;
-        }
-    }
-    let slots = &mut state.rare_mut().sightings;
-    if let Some(s) = slots.iter_mut().find(|s| same_day(s)) {
-        if t > s.at {
-            *s = sighting;
-        }
-        return;
-    }
-    let (oldest, _) = slots
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, s)| s.at)
-        .expect("slots");
-    if slots[oldest].at < t {
-        slots[oldest] = sighting;
-    }
 }
 
 /// A case when the vehicle was listed before `t`, held no permit valid at `t`, and the day
