@@ -15,9 +15,30 @@ use super::listing::list;
 use super::state::Episodes;
 use super::{windows, VehicleState};
 
-/// Records a counting window. When full, a window is dropped on the side that cannot change
+/// Records a counting window of `rule`.
+pub(crate) fn counted(cx: &Context, state: &mut VehicleState, rule: RuleId, index: u32) {
+    let (needed, span) = params(cx, rule);
+    let span = (span / cx.rules.nox_validity.window.0).max(1);
+    insert(episodes_mut(state, rule), index, needed as usize, span);
+}
+
+/// The windows an episode needs and the span they must fall within.
+fn params(cx: &Context, rule: RuleId) -> (u32, u32) {
+    match rule {
+        RuleId::NoxOverLimit => {
+            let p = &cx.rules.nox_over_limit;
+            (p.windows_per_episode, p.episode_span.0)
+        }
+        _ => {
+            let p = &cx.rules.scr_ineffective;
+            (p.windows_per_episode, p.episode_span.0)
+        }
+    }
+}
+
+/// Inserts a counting window. When full, a window is dropped on the side that cannot change
 /// a pending episode: the newest while a group exists, else the oldest.
-pub(crate) fn counted(episodes: &mut Episodes, index: u32, needed: usize, span: u32) {
+fn insert(episodes: &mut Episodes, index: u32, needed: usize, span: u32) {
     let ws = &mut episodes.windows;
     if ws.contains(&index) {
         return;
@@ -54,15 +75,10 @@ fn first_group(windows: &[u32], needed: usize, span: u32) -> Option<(u32, u32)> 
 /// Lists for every group found and raises the cases of final episodes, oldest first.
 pub(crate) fn advance(cx: &mut Context, state: &mut VehicleState, rule: RuleId) {
     let window = cx.rules.nox_validity.window.0;
-    let (needed, span, fine) = match rule {
-        RuleId::NoxOverLimit => {
-            let p = &cx.rules.nox_over_limit;
-            (p.windows_per_episode, p.episode_span.0, p.fine_yuan)
-        }
-        _ => {
-            let p = &cx.rules.scr_ineffective;
-            (p.windows_per_episode, p.episode_span.0, p.fine_yuan)
-        }
+    let (needed, span) = params(cx, rule);
+    let fine = match rule {
+        RuleId::NoxOverLimit => cx.rules.nox_over_limit.fine_yuan,
+        _ => cx.rules.scr_ineffective.fine_yuan,
     };
     let span_windows = (span / window).max(1);
     loop {
@@ -125,22 +141,22 @@ mod tests {
     fn counting_windows_stay_sorted_and_unique() {
         let mut e = Episodes::default();
         for w in [300, 100, 200, 100, 250, 350, 375] {
-            counted(&mut e, w, 3, 10);
+            insert(&mut e, w, 3, 10);
         }
         assert_eq!(e.windows, [100, 200, 250, 300, 350, 375]);
-        counted(&mut e, 50, 3, 10);
+        insert(&mut e, 50, 3, 10);
         assert_eq!(
             e.windows,
             [100, 200, 250, 300, 350, 375],
             "full: the oldest goes"
         );
-        counted(&mut e, 400, 3, 10);
+        insert(&mut e, 400, 3, 10);
         assert_eq!(e.windows, [200, 250, 300, 350, 375, 400]);
         let mut e = Episodes::default();
         for w in [100, 101, 102, 500, 600, 700] {
-            counted(&mut e, w, 3, 10);
+            insert(&mut e, w, 3, 10);
         }
-        counted(&mut e, 50, 3, 10);
+        insert(&mut e, 50, 3, 10);
         assert_eq!(
             e.windows,
             [50, 100, 101, 102, 500, 600],

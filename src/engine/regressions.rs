@@ -5,10 +5,10 @@
 //! `model::fuel` and `decode::protobuf`. Test-only.
 
 use super::is_expired;
-use super::testkit::{fail_check, obd, rules, sample, Vehicle, T0, TIANANMEN};
+use super::testkit::{fail_check, failing_check, obd, rules, sample, Vehicle, T0, TIANANMEN};
 use crate::model::{
-    BlacklistStatus, EventKind, EventTime, ManualCheck, Obd, Output, Percent, Permit, Position,
-    Ppm, Reinspection, RemoteSensing, Report, RuleId,
+    BlacklistStatus, EventKind, EventTime, Obd, Output, Percent, Permit, Position, Ppm,
+    Reinspection, RemoteSensing, Report, RuleId,
 };
 
 const DAY: i64 = 86_400;
@@ -34,21 +34,6 @@ fn remote_sensing(no: f32, position: Option<Position>) -> EventKind {
         ringelmann: Some(0),
         diesel: true,
         audit_valid: true,
-    })
-}
-
-fn failing_check_at(position: Position) -> EventKind {
-    EventKind::ManualCheck(ManualCheck {
-        plate: None,
-        site_id: "S1".into(),
-        device_id: "D1".into(),
-        position: Some(position),
-        free_acceleration_opacity: Some(1.5),
-        lug_down_opacity: None,
-        lug_down_nox: None,
-        ringelmann: None,
-        obd_mil_on: None,
-        obd_communication_ok: None,
     })
 }
 
@@ -85,7 +70,7 @@ fn over(t: i64) -> crate::model::Sample {
 #[test]
 fn item_1_one_record_is_never_two_penalties() {
     let mut v = Vehicle::with_plate(rules(""), "冀F12345");
-    v.send(T0, failing_check_at(TIANANMEN));
+    v.send(T0, EventKind::ManualCheck(failing_check(Some(TIANANMEN))));
     assert!(v.listed(), "the roadside fail lists");
     assert!(
         v.cases(RuleId::BlacklistedEntry).is_empty(),

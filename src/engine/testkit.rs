@@ -155,17 +155,21 @@ impl Vehicle {
 
 /// A manual check whose free-acceleration opacity fails limit b: lists the vehicle.
 pub fn fail_check(v: &mut Vehicle, t: i64) {
-    let check = crate::model::ManualCheck {
+    v.send(t, EventKind::ManualCheck(failing_check(None)));
+}
+
+/// A manual check at `position` that fails limit b.
+pub fn failing_check(position: Option<Position>) -> crate::model::ManualCheck {
+    crate::model::ManualCheck {
         plate: None,
         site_id: "S".into(),
         device_id: "D".into(),
-        position: None,
+        position,
         free_acceleration_opacity: Some(1.5),
         lug_down_opacity: None,
         lug_down_nox: None,
         ringelmann: None,
         obd_mil_on: None,
         obd_communication_ok: None,
-    };
-    v.send(t, EventKind::ManualCheck(check));
+    }
 }

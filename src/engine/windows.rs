@@ -201,42 +201,28 @@ pub(crate) fn decide(cx: &mut Context, state: &mut VehicleState) {
         // duplicates: it counts only if certain.
         let final_ = missing == 0 || (expired && slot.flags & PARTIAL == 0);
         let mut flags = slot.flags;
-        if flags & NOX_DECIDED == 0 {
-            if let Some(counts) =
-                nox_over_limit::outcome(&cx.rules.nox_over_limit, &slot, missing, final_)
-            {
-                flags |= NOX_DECIDED;
-                if counts {
-                    let p = &cx.rules.nox_over_limit;
-                    let span = p.episode_span.0 / window;
-                    episodes::counted(
-                        &mut state.rare_mut().nox_over_limit,
-                        slot.index,
-                        p.windows_per_episode as usize,
-                        span,
-                    );
-                }
-            } else if expired {
-                flags |= NOX_DECIDED;
+        for (rule, bit) in [
+            (RuleId::NoxOverLimit, NOX_DECIDED),
+            (RuleId::ScrIneffective, SCR_DECIDED),
+        ] {
+            if flags & bit != 0 {
+                continue;
             }
-        }
-        if flags & SCR_DECIDED == 0 {
-            if let Some(counts) =
-                scr_ineffective::outcome(&cx.rules.scr_ineffective, &slot, missing, final_)
-            {
-                flags |= SCR_DECIDED;
-                if counts {
-                    let p = &cx.rules.scr_ineffective;
-                    let span = p.episode_span.0 / window;
-                    episodes::counted(
-                        &mut state.rare_mut().scr_ineffective,
-                        slot.index,
-                        p.windows_per_episode as usize,
-                        span,
-                    );
+            let outcome = match rule {
+                RuleId::NoxOverLimit => {
+                    nox_over_limit::outcome(&cx.rules.nox_over_limit, &slot, missing, final_)
                 }
-            } else if expired {
-                flags |= SCR_DECIDED;
+                _ => scr_ineffective::outcome(&cx.rules.scr_ineffective, &slot, missing, final_),
+            };
+            match outcome {
+                Some(counts) => {
+                    flags |= bit;
+                    if counts {
+                        episodes::counted(cx, state, rule, slot.index);
+                    }
+                }
+                None if expired => flags |= bit,
+                None => {}
             }
         }
         if flags != slot.flags {
