@@ -24,10 +24,11 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report)
             continue;
         }
         reagent_empty::add(cx, state, t, sample);
+        // In 0.1 km; odometers are positive, so adding a half and truncating rounds.
         let odometer = sample
             .odometer
             .ok()
-            .map_or(0, |km| (km.0 * 10.0).round() as u32);
+            .map_or(0, |km| (km.0 * 10.0 + 0.5) as u32);
         state.coverage.add(t, odometer, !report.backfill);
         if !entry_checked {
             if let Some(position) = sample.position.filter(|p| p.valid) {

@@ -35,6 +35,18 @@ pub(crate) fn take(cx: &mut Context, state: &mut VehicleState, t: Secs, s: &Samp
     let window = cx.rules.nox_validity.window.0;
     let index = t.0 / window;
     let offset = (t.0 - index * window) as u16;
+    // The common case: the next second of the window being filled, in the inline slot.
+    let slot = &state.window;
+    if slot.index == index
+        && slot.flags & PARTIAL == 0
+        && !slot.seen.iter().any(|r| r.1 != 0 && r.0 == offset + 1)
+    {
+        if let Some(run) = slot.seen.iter().position(|r| r.1 != 0 && r.1 == offset) {
+            state.window.seen[run].1 += 1;
+            tally(cx, &mut state.window, s);
+            return true;
+        }
+    }
     let found = find(state, index);
     let seen = match found.map(|i| state.slot(i)) {
         // A partial window cannot tell its seconds from before it was reopened.
@@ -73,6 +85,11 @@ fn count(cx: &Context, slot: &mut WindowSlot, offset: u16, s: &Sample) {
         slot.flags |= PARTIAL;
         return;
     }
+    tally(cx, slot, s);
+}
+
+/// Counts a recorded sample for both rules.
+fn tally(cx: &Context, slot: &mut WindowSlot, s: &Sample) {
     let gate = &cx.rules.nox_validity;
     let Ok(down) = s.nox_downstream else {
         return;

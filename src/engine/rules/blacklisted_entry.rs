@@ -33,8 +33,9 @@ impl Params {
     }
 }
 
-/// Positioned evidence at `t`. Returns whether the position was tested against the boundary
-/// (so callers can test one position per report). An out-of-town vehicle inside Beijing is
+/// Positioned evidence at `t`. Returns whether the report is settled for entry: the position
+/// was tested against the boundary, or the vehicle cannot have an entry case at `t` (so
+/// callers test one position per report). An out-of-town vehicle inside Beijing is
 /// remembered (the latest sighting of the day) and enforced against.
 pub(crate) fn check(
     cx: &mut Context,
@@ -53,8 +54,9 @@ pub(crate) fn check(
             .blacklisted_entry
             .contains(t.beijing_day())
     {
-        // Never an entry case at `t`, whatever arrives later.
-        return false;
+        // Never an entry case at `t`, whatever arrives later (nor, in practice, for the rest
+        // of the report).
+        return true;
     }
     if !cx.rules.boundary.contains(position.lon, position.lat) {
         return true;
