@@ -175,11 +175,137 @@ pub enum StateDecodeError {
     Corrupt(#[from] postcard::Error),
 }
 
+/// Decodes a changelog value of this format or the previous one (upgraded on read; written
+/// back in this format with the vehicle's next change).
 pub fn decode_state(bytes: &[u8]) -> Result<VehicleState, StateDecodeError> {
     match bytes.split_first() {
         None => Err(StateDecodeError::Empty),
         Some((&STATE_FORMAT, rest)) => Ok(postcard::from_bytes(rest)?),
+        Some((&v1::FORMAT, rest)) => Ok(postcard::from_bytes::<v1::VehicleState>(rest)?.upgrade()),
         Some((&other, _)) => Err(StateDecodeError::Format(other)),
+    }
+}
+
+/// Format 1 (until issue 9): its layout, field for field, and what of it carries over. The
+/// facts carry over — listing and history, plate, permit, remote-sensing exceedances, case
+/// days, an ongoing MIL streak, firmware, the last live sample and odometer; windows in flight
+/// (at most minutes of evidence) and pending data gaps do not.
+mod v1 {
+    use serde::Deserialize;
+
+    use crate::engine::state::{self as now, DayMask, MilRun, Run};
+    use crate::model::{Plate, Secs};
+
+    pub const FORMAT: u8 = 1;
+
+    #[derive(Deserialize)]
+    pub struct VehicleState {
+        last_seen: Secs,
+        plate: Option<Plate>,
+        permit: (Secs, Secs),
+        permit_revoked: bool,
+        _session_open: bool,
+        listing: Listing,
+        stream: (Secs, Secs, Secs, u32),
+        _nox: [Slot; 2],
+        _nox_over_limit: ([u32; 2], u32),
+        _scr_ineffective: ([u32; 2], u32),
+        _reagent: (u32, [u16; 6]),
+        mil_since: Secs,
+        mil_reported: bool,
+        firmware: u32,
+        _gaps: [(Secs, Secs, Secs, u32); 2],
+        remote_sensing: [Secs; 3],
+        days: [u16; 3],
+    }
+
+    #[derive(Deserialize)]
+    struct Listing {
+        listed_at: Secs,
+        reasons: u16,
+        high_priority: bool,
+        delisted_at: Secs,
+        history: [Secs; 2],
+        repeat_count: u8,
+    }
+
+    #[derive(Deserialize)]
+    struct Slot {
+        _index: u32,
+        _counts: [u16; 4],
+    }
+
+    fn days(day: u16) -> DayMask {
+        let mut mask = DayMask::default();
+        if day != 0 {
+            mask.insert(day);
+        }
+        mask
+    }
+
+    impl VehicleState {
+        pub fn upgrade(self) -> now::VehicleState {
+            let mut next = now::VehicleState {
+                last_seen: self.last_seen,
+                plate: self.plate,
+                ..Default::default()
+            };
+            let (last_live, _, last_obd, odometer) = self.stream;
+            if !last_live.is_never() {
+                next.coverage.runs[0] = Run {
+                    start: last_live,
+                    end: last_live,
+                    odo_start: odometer,
+                    odo_end: odometer,
+                };
+                next.coverage.floor = last_live;
+            }
+            if !self.mil_since.is_never() {
+                next.mil[0] = MilRun {
+                    start: self.mil_since,
+                    end: last_obd.max(self.mil_since),
+                    faulty: true,
+                };
+            }
+            next.tamper.firmware = self.firmware;
+            let l = self.listing;
+            let rare = now::Rare {
+                listing: now::Listing {
+                    listed_at: l.listed_at,
+                    reasons: l.reasons,
+                    high_priority: l.high_priority,
+                    passed_at: l.delisted_at,
+                    delisted_at: l.delisted_at,
+                    history: l.history,
+                    repeat_count: l.repeat_count,
+                    evidence: Default::default(),
+                },
+                permits: [
+                    now::PermitState {
+                        valid_from: self.permit.0,
+                        valid_until: self.permit.1,
+                        revoked: self.permit_revoked,
+                    },
+                    Default::default(),
+                    Default::default(),
+                ],
+                mil_case: if self.mil_reported {
+                    self.mil_since
+                } else {
+                    Secs(0)
+                },
+                remote_sensing: self.remote_sensing.map(|t| [t, Secs(0)]),
+                days: now::CaseDays {
+                    terminal_tamper: days(self.days[0]),
+                    blacklisted_entry: days(self.days[1]),
+                    reagent_empty: days(self.days[2]),
+                },
+                ..Default::default()
+            };
+            next.rare = Some(std::sync::Arc::new(rare));
+            next.compact();
+            next
+        }
     }
 }
 
@@ -223,6 +349,43 @@ mod tests {
             Err(StateDecodeError::Format(9))
         ));
         assert!(decode_state(&[]).is_err());
+    }
+
+    /// A state written by the last release with format 1 (captured from it, not re-encoded
+    /// here): a listed out-of-town truck with a permit, a repeat count, an ongoing MIL streak
+    /// with its case, a remote-sensing exceedance and case days.
+    const FORMAT_1: &str = "01a0d6ea93030105463132333435000080c9e49303c0e3f093030001d0cfe79303\
+        080080dfb39303d0cfe79303e0d1ad93030296d6ea93030096d6ea9303c0c4070000000000000000000000\
+        000000000000000000000000e0bbde930301effdb6f50d00000000000000000080bae9930300c84cc94c00";
+
+    #[test]
+    fn format_1_states_are_upgraded_with_their_facts() {
+        let bytes = crate::recording::unhex(FORMAT_1).unwrap();
+        let state = decode_state(&bytes).unwrap();
+        assert_eq!(state.last_seen, Secs(846_900_000));
+        assert_eq!(state.plate.map(|p| p.to_string()), Some("冀F12345".into()));
+        let listing = state.listing();
+        assert_eq!(listing.listed_at, Secs(846_850_000));
+        assert_eq!(listing.reasons, 0b1000);
+        assert_eq!(listing.history, [Secs(846_850_000), Secs(845_900_000)]);
+        assert_eq!(listing.repeat_count, 2);
+        assert_eq!(listing.passed_at, Secs(846_000_000));
+        let permit = state.rare().permits[0];
+        assert_eq!(
+            (permit.valid_from, permit.valid_until),
+            (Secs(846_800_000), Secs(847_000_000))
+        );
+        assert_eq!(state.rare().remote_sensing[1][0], Secs(846_880_000));
+        assert!(state.rare().days.blacklisted_entry.contains(9801));
+        assert!(state.rare().days.terminal_tamper.contains(9800));
+        assert_eq!(state.mil[0].start, Secs(846_700_000));
+        assert!(state.mil[0].faulty);
+        assert_eq!(state.rare().mil_case, Secs(846_700_000));
+        assert_eq!(state.tamper.firmware, 0xdead_beef);
+        assert_eq!(state.coverage.runs[0].odo_end, 123_456);
+        // Written back in the current format.
+        assert_eq!(encode_state(&state)[0], STATE_FORMAT);
+        assert_eq!(decode_state(&encode_state(&state)).unwrap(), state);
     }
 
     #[test]
