@@ -306,6 +306,10 @@ def main():
         root, "..", "shared", "data", "beijing-boundary.geojson")
     output = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, "data",
                                                                 "beijing-approx.geojson")
+    if not os.path.exists(reference):
+        sys.exit(f"reference boundary absent ({reference}): nothing regenerated; the checked-in "
+                 "data/beijing-approx.geojson stays as it is (pass the reference's path as "
+                 "the first argument)")
     doc = json.load(open(reference, encoding="utf-8"))
     geometry = doc.get("geometry", doc)
     if geometry["type"] != "Polygon":

@@ -92,10 +92,17 @@ pub(crate) fn advance(cx: &mut Context, state: &mut VehicleState, rule: RuleId) 
         // Windows inside the last raised episode belong to it.
         if last_start != 0 {
             let end = last_start + span_windows;
-            let keep: Vec<u32> = ws.iter().copied().filter(|&w| w != 0 && w >= end).collect();
+            let before = ws;
             ws = [0; 6];
-            ws[..keep.len()].copy_from_slice(&keep);
-            episodes_mut(state, rule).windows = ws;
+            for (slot, w) in ws
+                .iter_mut()
+                .zip(before.into_iter().filter(|&w| w != 0 && w >= end))
+            {
+                *slot = w;
+            }
+            if ws != before {
+                episodes_mut(state, rule).windows = ws;
+            }
         }
         let n = ws.iter().filter(|&&w| w != 0).count();
         let Some((first, last)) = first_group(&ws[..n], needed as usize, span_windows) else {
