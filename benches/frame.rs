@@ -69,23 +69,24 @@ fn hj_frame() -> Vec<u8> {
     let mut bodies = vec![Body {
         collected_at: Some(t0),
         info: Info::Obd(obd),
+        signature: None,
+        serial: None,
     }];
     bodies.extend((0..STREAMS).map(|i| Body {
         collected_at: Some(EventTime(t0.0 + 1000 * i as i64)),
         info: Info::Stream(stream(i)),
+        signature: None,
+        serial: None,
     }));
     let frame = Frame {
         vin_bytes: *b"LGDCHA1G8MA127733",
-        software_version: 1,
+        software_version: Some(1),
         dialect: Dialect::Hj1239,
         content: Content::Realtime(DataUnit {
             collected_at: t0,
             serial: 1,
             bodies,
-            signature: Some(Signature {
-                r: [0x11; 32],
-                s: [0x22; 32],
-            }),
+            signature: Signature::new(&[0x11; 32], &[0x22; 32]),
         }),
     };
     encode(&frame).expect("a valid frame")

@@ -61,6 +61,7 @@ fn measure(partitions: i32) {
         let t = t0 + i64::from(n % 3600);
         let sample = Sample {
             time: EventTime::from_unix_secs(t),
+            time_from_frame: false,
             speed: Ok(Kmh(40.0)),
             engine_rpm: Ok(Rpm(1300.0)),
             coolant: Ok(Celsius(85.0)),

@@ -29,8 +29,10 @@ pub enum Emitted {
     },
 }
 
-/// The data-stream fields rules read, in the order of `Processed::absent`.
-pub const SAMPLE_FIELDS: [&str; 8] = [
+/// The data-stream fields rules read, in the order of `Processed::absent`, and last the
+/// sample's own time (absent, `missing`, when an HJ 1239 body time was all zeros and the frame
+/// time stood in).
+pub const SAMPLE_FIELDS: [&str; 9] = [
     "speed_kmh",
     "engine_rpm",
     "coolant_c",
@@ -39,6 +41,7 @@ pub const SAMPLE_FIELDS: [&str; 8] = [
     "nox_downstream_ppm",
     "reagent_pct",
     "odometer_km",
+    "sample_time",
 ];
 
 /// Absent values by `SAMPLE_FIELDS` index and `Absent` index.
@@ -167,6 +170,7 @@ fn count_absent(samples: &[Sample], counts: &mut AbsentCounts) {
             s.nox_downstream.err(),
             s.reagent.err(),
             s.odometer.err(),
+            s.time_from_frame.then_some(Absent::Missing),
         ];
         for (field, reason) in reasons.into_iter().enumerate() {
             if let Some(reason) = reason {

@@ -130,11 +130,11 @@ pub struct Settings {
     pub sasl_password_file: Option<PathBuf>,
     #[serde(skip)]
     pub sasl_password: Option<Secret>,
-    /// Dialect of `tw.telemetry.raw`: `auto`, `gb17691`, `hj1239` or `hybrid` (a record's
+    /// Dialect of `tw.telemetry.raw`: `auto` or a dialect name (`gb17691`, `hj1239`, `hybrid`, …; a record's
     /// `tw-dialect` header overrides it).
     #[serde(with = "as_text")]
     pub raw_dialect: DialectChoice,
-    /// Spacing of GB 17691 / hybrid stream bodies, which share their frame's time.
+    /// Spacing of stream bodies without a time of their own, which share their frame's time.
     #[serde(with = "humantime_serde")]
     pub sample_interval: Duration,
     /// Extra librdkafka properties for every client, applied last.

@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use tailwatch::decode::frame::{
-    decode, encode, Body, Content, DataUnit, Dialect, DialectChoice, Frame, Info, Signature,
-    StreamBody, StreamField,
+    decode, encode, Body, Content, DataUnit, Dialect, DialectChoice, Frame, Info, SerialAt,
+    Signature, Signing, StreamBody, StreamField,
 };
 use tailwatch::model::EventTime;
 
@@ -48,6 +48,10 @@ fn allocations_during<T>(f: impl FnOnce() -> T) -> usize {
     after - before
 }
 
+fn sig() -> Signature {
+    Signature::new(&[1; 32], &[2; 32]).expect("halves of 32 bytes")
+}
+
 fn realtime(dialect: Dialect, streams: usize) -> Vec<u8> {
     // 2024-03-15 10:20:30 Beijing.
     let t0 = EventTime::from_unix_secs(1_710_469_230);
@@ -61,20 +65,19 @@ fn realtime(dialect: Dialect, streams: usize) -> Vec<u8> {
                 .timed_bodies()
                 .then(|| EventTime(t0.0 + 1000 * i as i64)),
             info: Info::Stream(body),
+            signature: (dialect.signing() == Signing::EachBody).then(sig),
+            serial: (dialect.serial_at() == SerialAt::AfterEveryType).then_some(1),
         })
         .collect();
     let frame = Frame {
         vin_bytes: *b"LGDCHA1G8MA127733",
-        software_version: 1,
+        software_version: Some(1),
         dialect,
         content: Content::Realtime(DataUnit {
             collected_at: t0,
-            serial: 1,
+            serial: if streams == 0 { 0 } else { 1 },
             bodies,
-            signature: dialect.signed().then_some(Signature {
-                r: [1; 32],
-                s: [2; 32],
-            }),
+            signature: (dialect.signing() == Signing::End).then(sig),
         }),
     };
     encode(&frame).expect("a valid frame")
@@ -82,7 +85,7 @@ fn realtime(dialect: Dialect, streams: usize) -> Vec<u8> {
 
 #[test]
 fn stream_bodies_do_not_allocate() {
-    for dialect in [Dialect::Gb17691, Dialect::Hj1239, Dialect::Hybrid] {
+    for dialect in Dialect::ALL {
         for choice in [DialectChoice::Fixed(dialect), DialectChoice::Auto] {
             let one = realtime(dialect, 1);
             let ten = realtime(dialect, 10);
@@ -92,7 +95,15 @@ fn stream_bodies_do_not_allocate() {
                 assert_eq!(f.data_unit().map(|u| u.streams().count()), Some(10));
                 f
             });
-            assert_eq!(a1, a10, "{dialect} {choice}: 1 body {a1}, 10 bodies {a10}");
+            // One allocation per frame, the body list. A one-body unit that two layouts read
+            // alike (a body and a signature block: hybrid or signed-bodies; one body and a
+            // serial: GB 17691 or a serial placement) is parsed twice by auto detection to
+            // compare the readings.
+            let tie = choice == DialectChoice::Auto;
+            assert!(
+                a1 <= 1 + usize::from(tie),
+                "{dialect} {choice}: 1 body {a1}"
+            );
             assert!(a10 <= 1, "{dialect} {choice}: {a10} allocations per frame");
         }
     }

@@ -107,6 +107,7 @@ fn sample(t: i64, regime: Regime, odometer: f64, at: (f64, f64)) -> Sample {
     };
     Sample {
         time: EventTime::from_unix_secs(t),
+        time_from_frame: false,
         speed: Ok(Kmh(speed)),
         engine_rpm: Ok(Rpm(rpm)),
         coolant: Ok(Celsius(85.0)),

@@ -273,6 +273,7 @@ fn event_strategy() -> impl Strategy<Value = Event> {
     )
         .prop_map(|(t, speed, rpm, temp, up, down, reagent, odo)| Sample {
             time: EventTime::from_unix_secs(t),
+            time_from_frame: false,
             speed,
             engine_rpm: rpm,
             coolant: temp,

@@ -9,23 +9,26 @@
 
 use tailwatch::decode::frame::{
     decode, encode, Content, DataUnit, Dialect, DialectChoice, FieldSpec, Frame, FrameError,
-    HybridBody, HybridField, Info, ObdBody, StreamBody, StreamField, DTC_COUNT_MAX, HEADER_LEN,
+    HybridBody, HybridField, Info, ObdBody, SerialAt, Signing, StreamBody, StreamField,
+    DTC_COUNT_MAX, HEADER_LEN,
 };
 use tailwatch::model::{Absent, Position, Reading};
 
-/// Every choice a source can be configured with; `check` returns results in this order.
-pub const CHOICES: [DialectChoice; 4] = [
+/// Every choice a source can be configured with; `check` returns results in this order: auto,
+/// then every dialect in `Dialect::ALL` order (the order auto detection prefers).
+pub const CHOICES: [DialectChoice; 8] = [
     DialectChoice::Auto,
-    DialectChoice::Fixed(Dialect::Gb17691),
-    DialectChoice::Fixed(Dialect::Hj1239),
-    DialectChoice::Fixed(Dialect::Hybrid),
+    DialectChoice::Fixed(Dialect::ALL[0]),
+    DialectChoice::Fixed(Dialect::ALL[1]),
+    DialectChoice::Fixed(Dialect::ALL[2]),
+    DialectChoice::Fixed(Dialect::ALL[3]),
+    DialectChoice::Fixed(Dialect::ALL[4]),
+    DialectChoice::Fixed(Dialect::ALL[5]),
+    DialectChoice::Fixed(Dialect::ALL[6]),
 ];
 
-/// The order in which auto detection prefers dialects (decode.rs): the stricter first.
-const AUTO_PREFERENCE: [Dialect; 3] = [Dialect::Hj1239, Dialect::Hybrid, Dialect::Gb17691];
-
 /// One decode result per entry of [`CHOICES`].
-pub type Results = [Result<Frame, FrameError>; 4];
+pub type Results = [Result<Frame, FrameError>; 8];
 
 /// Decodes `bytes` under every choice and checks every invariant.
 pub fn check(bytes: &[u8]) -> Result<Results, String> {
@@ -101,10 +104,6 @@ fn accepted(bytes: &[u8], choice: DialectChoice, frame: &Frame) -> Result<(), St
 /// Invariants that relate the four results for one input.
 fn across_choices(results: &Results) -> Result<(), String> {
     let [auto, fixed @ ..] = results;
-    let fixed_dialect = |i: usize| match CHOICES[i + 1] {
-        DialectChoice::Fixed(d) => d,
-        DialectChoice::Auto => Dialect::Gb17691,
-    };
     // Framing (start, length, BCC, command, encryption) is checked before any dialect is
     // considered, so a framing rejection is the same whatever the choice.
     if let Some(e) = results
@@ -121,6 +120,7 @@ fn across_choices(results: &Results) -> Result<(), String> {
         .flatten()
         .next()
         .map(|f| f.data_unit().is_some());
+    let decoded = |i: usize| fixed[i].as_ref().ok();
     match auto {
         Ok(frame) => {
             let index = CHOICES
@@ -135,23 +135,49 @@ fn across_choices(results: &Results) -> Result<(), String> {
                 ));
             }
             if data == Some(true) {
-                let first = AUTO_PREFERENCE
-                    .into_iter()
-                    .find(|d| (0..3).any(|i| fixed_dialect(i) == *d && fixed[i].is_ok()));
-                if first != Some(frame.dialect) {
+                // The explanations that count: fewest vendor-defined bodies.
+                let best: Vec<&Frame> = (0..fixed.len())
+                    .filter_map(decoded)
+                    .filter(|f| vendor_bodies(f) == fewest_vendor_bodies(fixed))
+                    .collect();
+                if best.first().map(|f| f.dialect) != Some(frame.dialect) {
                     return Err(format!(
-                        "auto detected {} but {first:?} is the first dialect in the order \
-                         HJ 1239, hybrid, GB 17691 that decodes",
-                        frame.dialect
+                        "auto detected {} but {:?} is the first dialect of {:?} that decodes \
+                         with the fewest vendor-defined bodies",
+                        frame.dialect,
+                        best.first().map(|f| f.dialect),
+                        Dialect::ALL
+                    ));
+                }
+                if let Some(other) = best.iter().find(|f| bodies_read(f) != bodies_read(frame)) {
+                    return Err(format!(
+                        "auto chose {} although {} reads other bodies",
+                        frame.dialect, other.dialect
                     ));
                 }
             }
         }
+        Err(FrameError::Ambiguous { first, second }) => {
+            let at = |d: Dialect| Dialect::ALL.iter().position(|x| *x == d).unwrap_or(0);
+            let fewest = fewest_vendor_bodies(fixed);
+            match (decoded(at(*first)), decoded(at(*second))) {
+                (Some(a), Some(b))
+                    if bodies_read(a) != bodies_read(b)
+                        && vendor_bodies(a) == fewest
+                        && vendor_bodies(b) == fewest => {}
+                _ => {
+                    return Err(format!(
+                        "auto calls {first} and {second} ambiguous, but they are not both \
+                         best explanations reading different bodies"
+                    ))
+                }
+            }
+        }
         Err(e) => {
-            if let Some(i) = (0..3).find(|&i| fixed[i].is_ok()) {
+            if let Some(i) = (0..fixed.len()).find(|&i| decoded(i).is_some()) {
                 return Err(format!(
                     "auto rejects ({e}) what {} decodes",
-                    fixed_dialect(i)
+                    Dialect::ALL[i]
                 ));
             }
         }
@@ -184,18 +210,49 @@ fn framing(e: &FrameError) -> bool {
     )
 }
 
+fn vendor_bodies(f: &Frame) -> usize {
+    f.data_unit().map_or(0, |u| {
+        u.bodies
+            .iter()
+            .filter(|b| matches!(b.info, Info::UserDefined { .. }))
+            .count()
+    })
+}
+
+fn fewest_vendor_bodies(fixed: &[Result<Frame, FrameError>]) -> usize {
+    fixed.iter().flatten().map(vendor_bodies).min().unwrap_or(0)
+}
+
+/// The bodies and times a data unit reads as, whatever its signatures.
+fn bodies_read(f: &Frame) -> Option<Vec<(Option<tailwatch::model::EventTime>, &Info)>> {
+    f.data_unit()
+        .map(|u| u.bodies.iter().map(|b| (b.collected_at, &b.info)).collect())
+}
+
 fn data_unit(unit: &DataUnit, dialect: Dialect) -> Result<(), String> {
-    if unit.signature.is_some() != dialect.signed() {
+    if unit.signature.is_some() != (dialect.signing() == Signing::End) {
         return Err(format!(
             "{dialect} data unit with signature {:?}",
             unit.signature
         ));
     }
     for (index, body) in unit.bodies.iter().enumerate() {
-        if body.collected_at.is_some() != dialect.timed_bodies() {
+        if body.collected_at.is_some() && !dialect.timed_bodies() {
             return Err(format!(
                 "body {index}: {dialect} body with time {:?}",
                 body.collected_at
+            ));
+        }
+        if body.serial.is_some() != (dialect.serial_at() == SerialAt::AfterEveryType) {
+            return Err(format!(
+                "body {index}: {dialect} body with serial {:?}",
+                body.serial
+            ));
+        }
+        if body.signature.is_some() != (dialect.signing() == Signing::EachBody) {
+            return Err(format!(
+                "body {index}: {dialect} body with signature {:?}",
+                body.signature
             ));
         }
         let at = |e: String| format!("body {index}: {e}");

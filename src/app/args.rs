@@ -63,10 +63,10 @@ pub(super) struct RunArgs {
     pub admin_addr: Option<std::net::SocketAddr>,
     #[arg(long, env = "TAILWATCH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Dialect of tw.telemetry.raw: auto, gb17691, hj1239 or hybrid.
+    /// Dialect of tw.telemetry.raw: auto, gb17691, hj1239, hybrid, signed-bodies, hj1239-unsigned, serial-after-type or body-serials.
     #[arg(long, env = "TAILWATCH_RAW_DIALECT")]
     pub raw_dialect: Option<DialectChoice>,
-    /// Spacing of GB 17691 / hybrid stream bodies, which share their frame's time.
+    /// Spacing of stream bodies without a time of their own, which share their frame's time.
     #[arg(long, env = "TAILWATCH_SAMPLE_INTERVAL")]
     pub sample_interval: Option<humantime::Duration>,
 }

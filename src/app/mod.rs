@@ -89,7 +89,7 @@ enum Command {
         /// Telemetry as raw terminal frames on tw.telemetry.raw instead of protobuf.
         #[arg(long)]
         raw: bool,
-        /// With --raw: gb17691, hj1239 or hybrid.
+        /// With --raw: gb17691, hj1239, hybrid, signed-bodies, hj1239-unsigned, serial-after-type or body-serials.
         #[arg(long, default_value = "hj1239", requires = "raw")]
         dialect: DialectChoice,
     },
@@ -101,7 +101,7 @@ enum Command {
         /// jsonl (a recording) or hex-frames (one raw terminal frame per line, as gateways log).
         #[arg(long, value_enum, default_value = "jsonl")]
         format: recording::Format,
-        /// Dialect of raw frames: auto, gb17691, hj1239 or hybrid.
+        /// Dialect of raw frames: auto, gb17691, hj1239, hybrid, signed-bodies, hj1239-unsigned, serial-after-type or body-serials.
         #[arg(long, default_value = "auto")]
         dialect: DialectChoice,
         /// Output directory: blacklist.jsonl, cases.jsonl, dlq.jsonl, summary.json.
@@ -137,7 +137,7 @@ enum Command {
     /// Decode raw terminal frames (hex; arguments, or one per line on stdin) into JSON lines.
     /// Exits 1 if any frame was rejected, after all of them.
     Decode {
-        /// auto, gb17691, hj1239 or hybrid.
+        /// auto, gb17691, hj1239, hybrid, signed-bodies, hj1239-unsigned, serial-after-type or body-serials.
         #[arg(long, default_value = "auto")]
         dialect: DialectChoice,
         /// Frames as hex (spaces allowed inside quotes); none: read stdin.

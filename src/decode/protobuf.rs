@@ -227,6 +227,7 @@ fn sample(s: &proto::StreamSample, ts: i64) -> Result<Sample, DecodeError> {
     let t = plausible(time(s.sampled_at.as_ref(), "sampled_at")?, ts)?;
     Ok(Sample {
         time: t,
+        time_from_frame: false,
         speed: reading(s.speed_kmh, F::Speed, s, 0.0, 250.996).map(Kmh),
         engine_rpm: reading(s.engine_rpm, F::EngineRpm, s, 0.0, 8031.875).map(Rpm),
         coolant: reading(s.coolant_c, F::CoolantTemp, s, -40.0, 210.0).map(Celsius),

@@ -39,8 +39,8 @@ pub(super) fn event(
     let kind = match &frame.content {
         Content::Login(_) => EventKind::Login,
         Content::Logout(_) => EventKind::Logout,
-        Content::Realtime(unit) => EventKind::Report(report(unit, false, ts, options)?),
-        Content::Reissue(unit) => EventKind::Report(report(unit, true, ts, options)?),
+        Content::Realtime(unit) => EventKind::Report(report(unit, false, &frame, ts, options)?),
+        Content::Reissue(unit) => EventKind::Report(report(unit, true, &frame, ts, options)?),
         Content::RemovalAlarm(alarm) => EventKind::RemovalAlarm {
             position: alarm.position().ok().filter(|p| p.valid),
         },
@@ -51,19 +51,25 @@ pub(super) fn event(
     Ok((vin, time, kind))
 }
 
+/// Bodies without a time of their own are placed as GB 17691 places them, `sample_interval`
+/// apart from the frame time by their ordinal; in a timed dialect that is a fallback (the ECU
+/// sent zeros), flagged on the sample.
 fn report(
     unit: &DataUnit,
     backfill: bool,
+    frame: &frame::Frame,
     ts: i64,
     options: &Options,
 ) -> Result<Report, DecodeError> {
     let spacing = options.sample_interval.as_millis() as i64;
+    let timed = frame.dialect.timed_bodies();
     let mut samples = Vec::with_capacity(unit.bodies.len());
     for entry in unit.streams() {
         let time = entry.collected_at.unwrap_or(EventTime(
             unit.collected_at.0 + entry.ordinal as i64 * spacing,
         ));
-        samples.push(sample(&entry.body, plausible(time, ts)?));
+        let from_frame = timed && entry.collected_at.is_none();
+        samples.push(sample(&entry.body, plausible(time, ts)?, from_frame));
     }
     let mut obd = Vec::new();
     for body in &unit.bodies {
@@ -83,9 +89,10 @@ fn narrow(r: Reading<f64>) -> Reading<f32> {
     r.map(|v| v as f32)
 }
 
-fn sample(s: &StreamBody, time: EventTime) -> Sample {
+fn sample(s: &StreamBody, time: EventTime, time_from_frame: bool) -> Sample {
     Sample {
         time,
+        time_from_frame,
         speed: narrow(s.speed_kmh()).map(Kmh),
         engine_rpm: narrow(s.engine_rpm()).map(Rpm),
         coolant: narrow(s.coolant_c()).map(Celsius),

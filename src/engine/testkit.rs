@@ -25,6 +25,7 @@ pub fn rules(overrides: &str) -> Rules {
 pub fn sample(t: i64) -> Sample {
     Sample {
         time: EventTime::from_unix_secs(t),
+        time_from_frame: false,
         speed: Ok(Kmh(50.0)),
         engine_rpm: Ok(Rpm(1400.0)),
         coolant: Ok(Celsius(85.0)),

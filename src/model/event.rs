@@ -59,6 +59,9 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub time: EventTime,
+    /// The terminal sent no time of its own for a sample that should have one (an HJ 1239
+    /// body time of all zeros): `time` is the frame's. Data quality only; rules do not read it.
+    pub time_from_frame: bool,
     pub speed: Reading<Kmh>,
     pub engine_rpm: Reading<Rpm>,
     pub coolant: Reading<Celsius>,

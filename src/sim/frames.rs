@@ -15,14 +15,17 @@ use pbjson_types::Timestamp;
 
 use crate::decode::frame::{
     self, Body, Content, DataUnit, Dialect, Dtc, EncodeError, Frame, Info, Login, Logout, ObdBody,
-    ObdProtocol, RemovalAlarm, Signature, StreamBody, StreamField, ValueError, DTC_COUNT_MAX,
-    POSITION_STATUS_AT, SIGNATURE_PART_LEN,
+    ObdProtocol, RemovalAlarm, SerialAt, Signature, Signing, StreamBody, StreamField, ValueError,
+    DTC_COUNT_MAX, POSITION_STATUS_AT, SIGNATURE_PART_LEN,
 };
 use crate::model::{Absent, EventTime, Position, Reading};
 use crate::proto;
 
 /// Header byte 20; the protocol leaves its meaning to the terminal vendor.
 pub const SOFTWARE_VERSION: u8 = 0x01;
+
+/// Signature halves of the `signed-bodies` terminals (public frames carry 20 bytes).
+const SHORT_SIGNATURE: usize = 20;
 
 /// Status byte given to a DTC rebuilt from its code alone (the simulator's DTCs carry their
 /// raw bytes, status `0xAF`: confirmed, MIL requested).
@@ -52,7 +55,7 @@ pub fn frames(report: &proto::TerminalReport, dialect: Dialect) -> Vec<Frame> {
     let serial = wire_serial(report.serial);
     let frame = |dialect, content| Frame {
         vin_bytes,
-        software_version: SOFTWARE_VERSION,
+        software_version: Some(SOFTWARE_VERSION),
         dialect,
         content,
     };
@@ -118,18 +121,50 @@ fn data_units(
     serial: u16,
     vin_bytes: &[u8; 17],
 ) -> Vec<DataUnit> {
-    let unit = |collected_at: EventTime, bodies: Vec<Body>| DataUnit {
-        collected_at,
-        serial,
-        signature: dialect
-            .signed()
-            .then(|| signature(vin_bytes, collected_at, serial, bodies.len())),
-        bodies,
+    let unit = |collected_at: EventTime, mut bodies: Vec<Body>| {
+        let signing = dialect.signing();
+        if signing == Signing::EachBody {
+            // Shorter halves, as the public frames of these terminals carry.
+            for (n, body) in bodies.iter_mut().enumerate() {
+                let sig = signature(vin_bytes, collected_at, serial, n, SHORT_SIGNATURE);
+                body.signature = Some(sig);
+            }
+        }
+        // Per-body serials count up from the report's, as the firmwares that write them do.
+        let mut serial = serial;
+        match dialect.serial_at() {
+            SerialAt::AfterTime => {}
+            SerialAt::AfterFirstType if bodies.is_empty() => serial = 0,
+            SerialAt::AfterFirstType => {}
+            SerialAt::AfterEveryType => {
+                for (n, body) in bodies.iter_mut().enumerate() {
+                    body.serial = Some(serial.wrapping_add(n as u16));
+                }
+                serial = bodies.first().and_then(|b| b.serial).unwrap_or(0);
+            }
+        }
+        let end = (signing == Signing::End).then(|| {
+            signature(
+                vin_bytes,
+                collected_at,
+                serial,
+                bodies.len(),
+                SIGNATURE_PART_LEN,
+            )
+        });
+        DataUnit {
+            collected_at,
+            serial,
+            signature: end,
+            bodies,
+        }
     };
     if dialect.timed_bodies() {
         let obd = report.obd.iter().map(|o| Body {
             collected_at: Some(time_or(o.sampled_at.as_ref(), at)),
             info: Info::Obd(obd_body(o)),
+            signature: None,
+            serial: None,
         });
         let mut next = at;
         let streams = report.samples.iter().map(|s| {
@@ -138,6 +173,8 @@ fn data_units(
             Body {
                 collected_at: Some(t),
                 info: Info::Stream(stream_body(s)),
+                signature: None,
+                serial: None,
             }
         });
         let bodies = obd.chain(streams).collect();
@@ -153,6 +190,8 @@ fn data_units(
                 .map(|info| Body {
                     collected_at: None,
                     info,
+                    signature: None,
+                    serial: None,
                 })
                 .collect();
             unit(g.start, bodies)
@@ -388,9 +427,10 @@ fn time_or(ts: Option<&Timestamp>, default: EventTime) -> EventTime {
     ts.map_or(default, |t| EventTime::from_unix_secs(t.seconds))
 }
 
-/// Stand-in for the terminal's SM2 signature: 64 bytes hashed from the VIN, time, serial and
-/// body count, so equal frames carry equal signatures and runs stay byte-identical.
-fn signature(vin: &[u8; 17], at: EventTime, serial: u16, bodies: usize) -> Signature {
+/// Stand-in for the terminal's SM2 signature: two halves of `len` bytes hashed from the VIN,
+/// time, serial and a body count or index, so equal frames carry equal signatures and runs
+/// stay byte-identical.
+fn signature(vin: &[u8; 17], at: EventTime, serial: u16, bodies: usize, len: usize) -> Signature {
     let mut state = vin
         .iter()
         .fold(at.0 as u64 ^ u64::from(serial) << 48, |h, &b| {
@@ -406,5 +446,6 @@ fn signature(vin: &[u8; 17], at: EventTime, serial: u16, bodies: usize) -> Signa
     for chunk in r.chunks_exact_mut(8).chain(s.chunks_exact_mut(8)) {
         chunk.copy_from_slice(&next());
     }
-    Signature { r, s }
+    let len = len.clamp(1, SIGNATURE_PART_LEN);
+    Signature::new(&r[..len], &s[..len]).expect("halves of 1–32 bytes")
 }

@@ -11,16 +11,14 @@ use super::obd::{Dtc, ObdBody, DTC_COUNT_INVALID, DTC_COUNT_MAX, OBD_FIXED_LEN};
 use super::stream::{StreamBody, STREAM_BODY_LEN};
 use super::{
     Body, Command, Content, DataUnit, Dialect, DialectChoice, Frame, Info, Login, Logout,
-    RemovalAlarm, Signature, HEADER_LEN, INFO_HYBRID, INFO_OBD, INFO_STREAM, INFO_TWC,
-    INFO_TWC_NOX, INFO_USER_DEFINED, PLAINTEXT, SIGNATURE_PART_LEN,
+    RemovalAlarm, SerialAt, Signature, Signing, HEADER_LEN, INFO_HYBRID, INFO_OBD, INFO_STREAM,
+    INFO_TWC, INFO_TWC_NOX, INFO_USER_DEFINED, PLAINTEXT, RESPONSE_FLAG, SIGNATURE_PART_LEN,
 };
 use crate::model::{unix_secs_from_civil, EventTime, BEIJING_OFFSET_SECS};
 
 const TIME_LEN: usize = 6;
 /// `time(6) serial(2)` opening every time-stamped data unit.
 const UNIT_HEAD_LEN: usize = TIME_LEN + 2;
-const SIGNATURE_BLOCK_LEN: usize = 2 + 2 * SIGNATURE_PART_LEN;
-const SIGNATURE_MARK: u8 = SIGNATURE_PART_LEN as u8;
 const LOGIN_LEN: usize = UNIT_HEAD_LEN + 20;
 const REMOVAL_ALARM_LEN: usize = UNIT_HEAD_LEN + 1 + 4 + 4;
 /// A stream body with its type byte: the commonest body, used to size the body list once.
@@ -28,14 +26,16 @@ const TYPICAL_BODY_LEN: usize = 1 + STREAM_BODY_LEN;
 
 /// Decodes one frame.
 ///
-/// With `DialectChoice::Auto`, a real-time or reissue data unit is parsed in each dialect
-/// whose shape can fit and the first parse that fills the data unit exactly wins, in the order
-/// HJ 1239, hybrid, GB 17691: the most constrained parse first (HJ 1239 must also find a valid
-/// time before every body and the signature markers; the hybrid the markers), so a frame is
-/// credited to the loosest dialect only when no stricter one explains every byte. A data unit
-/// that does not end in a signature block (`0x20`, 32 bytes, `0x20`, 32 bytes) can only be
-/// GB 17691, which is then tried alone. If every dialect fails, the error of the parse that got
-/// furthest is returned. Other commands do not depend on the dialect.
+/// With `DialectChoice::Auto`, a real-time or reissue data unit is tried in every dialect and
+/// a layout is chosen only where it is unambiguous. Among the parses that fill the data unit
+/// exactly, those that need the fewest vendor-defined bodies count (an opaque 0x80–0xFE body
+/// with a length can swallow almost any bytes, so a parse that needs one explains the data
+/// unit less well than one in standard bodies only); if they all read the same bodies with the
+/// same times (an empty data unit, or one body and one signature block, which the hybrid and
+/// signed-bodies layouts both explain), the first in `Dialect::ALL` is reported. Two of them
+/// that read different bodies are `FrameError::Ambiguous`: the source's dialect must be
+/// configured. If no dialect fits, the error of the parse that got furthest is returned.
+/// Other commands do not depend on the dialect.
 pub fn decode(bytes: &[u8], choice: DialectChoice) -> Result<Frame, FrameError> {
     let Checked {
         command,
@@ -50,7 +50,7 @@ pub fn decode(bytes: &[u8], choice: DialectChoice) -> Result<Frame, FrameError> 
     let (dialect, content) = match command {
         Command::Realtime | Command::Reissue => {
             let (dialect, unit) = match choice {
-                DialectChoice::Fixed(d) => (d, data_unit(data, command, d)?),
+                DialectChoice::Fixed(d) => (d, fixed_dialect(data, command, d)?),
                 DialectChoice::Auto => detect(data, command)?,
             };
             let content = if command == Command::Realtime {
@@ -118,11 +118,14 @@ pub fn decode(bytes: &[u8], choice: DialectChoice) -> Result<Frame, FrameError> 
 struct Checked<'a> {
     command: Command,
     vin_bytes: [u8; 17],
-    software_version: u8,
+    software_version: Option<u8>,
     data: &'a [u8],
 }
 
-/// Checks start, length, BCC, command and encryption.
+/// Checks start, length, BCC, command and encryption, and tells the two header layouts apart:
+/// a VIN never starts with 0xFE, so that byte at offset 3 is the GB/T 32960-style response
+/// flag, with the VIN one byte later and no software version (same offsets for encryption and
+/// length).
 fn framing(bytes: &[u8]) -> Result<Checked<'_>, FrameError> {
     let start_ok = match bytes {
         [a, b, ..] => [*a, *b] == *b"##",
@@ -167,12 +170,18 @@ fn framing(bytes: &[u8]) -> Result<Checked<'_>, FrameError> {
         return Err(FrameError::Encrypted { code: header[21] });
     }
     let mut vin = [0; 17];
-    vin.copy_from_slice(&header[3..20]);
+    let software_version = if header[3] == RESPONSE_FLAG {
+        vin.copy_from_slice(&header[4..21]);
+        None
+    } else {
+        vin.copy_from_slice(&header[3..20]);
+        Some(header[20])
+    };
     let data = body.get(HEADER_LEN..).unwrap_or_default();
     Ok(Checked {
         command,
         vin_bytes: vin,
-        software_version: header[20],
+        software_version,
         data,
     })
 }
@@ -235,115 +244,225 @@ pub(super) fn time(bytes: [u8; 6], offset: usize) -> Result<EventTime, FrameErro
     Ok(EventTime::from_unix_secs(local - BEIJING_OFFSET_SECS))
 }
 
-/// Whether the data unit ends in a well-formed signature block: necessary for HJ 1239 and
-/// the hybrid to fit at all.
-fn ends_signed(data: &[u8]) -> bool {
-    data.len() >= UNIT_HEAD_LEN + SIGNATURE_BLOCK_LEN
-        && data.get(data.len() - SIGNATURE_BLOCK_LEN) == Some(&SIGNATURE_MARK)
-        && data.get(data.len() - SIGNATURE_PART_LEN - 1) == Some(&SIGNATURE_MARK)
+/// A fixed dialect: its parse, or the reason it does not fit.
+fn fixed_dialect(data: &[u8], command: Command, dialect: Dialect) -> Result<DataUnit, FrameError> {
+    data_unit(data, command, dialect, true).map(|(unit, _)| unit)
 }
 
 fn detect(data: &[u8], command: Command) -> Result<(Dialect, DataUnit), FrameError> {
-    const SIGNED_FIRST: [Dialect; 3] = [Dialect::Hj1239, Dialect::Hybrid, Dialect::Gb17691];
-    const UNSIGNED_FIRST: [Dialect; 3] = [Dialect::Gb17691, Dialect::Hj1239, Dialect::Hybrid];
-    // Without a trailing signature only GB 17691 can succeed; the others run only to find the
-    // most informative error.
-    let order = if ends_signed(data) {
-        SIGNED_FIRST
-    } else {
-        UNSIGNED_FIRST
-    };
+    // The explanation so far: its vendor-defined body count, dialect and full parse, and a
+    // dialect that explains the data unit as well but reads other bodies.
+    let mut chosen: Option<(usize, Dialect, DataUnit)> = None;
+    let mut rival: Option<Dialect> = None;
     let mut furthest: Option<FrameError> = None;
-    for dialect in order {
-        match data_unit(data, command, dialect) {
-            Ok(unit) => return Ok((dialect, unit)),
+    for dialect in Dialect::ALL {
+        // Each dialect is first tried without keeping its bodies; only one that explains the
+        // data unit at least as well as the chosen one is parsed in full.
+        let vendor = match data_unit(data, command, dialect, false) {
+            Ok((_, vendor)) => vendor,
             Err(e) => {
                 if furthest.as_ref().is_none_or(|f| e.offset() > f.offset()) {
                     furthest = Some(e);
                 }
+                continue;
+            }
+        };
+        match &chosen {
+            Some((best, ..)) if vendor > *best => {}
+            Some((best, _, kept)) if vendor == *best => {
+                let (other, _) = data_unit(data, command, dialect, true)?;
+                if rival.is_none() && !same_reading(kept, &other) {
+                    rival = Some(dialect);
+                }
+            }
+            _ => {
+                let (unit, _) = data_unit(data, command, dialect, true)?;
+                chosen = Some((vendor, dialect, unit));
+                rival = None;
             }
         }
     }
-    Err(furthest.unwrap_or(FrameError::DataUnitShort {
-        command,
-        length: data.len(),
-    }))
+    match (chosen, rival) {
+        (Some((_, first, _)), Some(second)) => Err(FrameError::Ambiguous { first, second }),
+        (Some((_, dialect, unit)), None) => Ok((dialect, unit)),
+        (None, _) => Err(furthest.unwrap_or(FrameError::DataUnitShort {
+            command,
+            length: data.len(),
+        })),
+    }
 }
 
-/// One pass over a real-time / reissue data unit in one dialect.
-fn data_unit(data: &[u8], command: Command, dialect: Dialect) -> Result<DataUnit, FrameError> {
-    let Some((head, mut rest)) = data.split_first_chunk::<UNIT_HEAD_LEN>() else {
+/// The same bodies with the same times, wherever the signatures were.
+fn same_reading(a: &DataUnit, b: &DataUnit) -> bool {
+    a.collected_at == b.collected_at
+        && a.bodies.len() == b.bodies.len()
+        && a.bodies
+            .iter()
+            .zip(&b.bodies)
+            .all(|(x, y)| x.collected_at == y.collected_at && x.info == y.info)
+}
+
+/// One pass over a real-time / reissue data unit in one dialect; returns it and how many of
+/// its bodies are vendor-defined. With `keep` false the bodies are checked but not kept
+/// (nothing is allocated): auto detection's trial parses.
+fn data_unit(
+    data: &[u8],
+    command: Command,
+    dialect: Dialect,
+    keep: bool,
+) -> Result<(DataUnit, usize), FrameError> {
+    let serial_at = dialect.serial_at();
+    let head_len = if serial_at == SerialAt::AfterTime {
+        UNIT_HEAD_LEN
+    } else {
+        TIME_LEN
+    };
+    let Some((head, mut rest)) = data.split_at_checked(head_len) else {
         return Err(FrameError::DataUnitShort {
             command,
             length: data.len(),
         });
     };
-    let (collected_at, serial) = unit_head(head)?;
-    // Reserved once, at the first body, so a parse that fails on its first body (auto
-    // detection trying the wrong dialect) allocates nothing.
+    let (collected_at, mut serial) = match *head {
+        [t0, t1, t2, t3, t4, t5, s0, s1] => unit_head(&[t0, t1, t2, t3, t4, t5, s0, s1])?,
+        [t0, t1, t2, t3, t4, t5] => (time([t0, t1, t2, t3, t4, t5], HEADER_LEN)?, 0),
+        _ => {
+            return Err(FrameError::DataUnitShort {
+                command,
+                length: data.len(),
+            })
+        }
+    };
+    let signing = dialect.signing();
+    let mut first = true;
+    let mut vendor = 0;
+    let at = |rest: &[u8]| HEADER_LEN + data.len() - rest.len();
+    // Reserved once, at the first body, so a parse that fails on its first body allocates
+    // nothing.
     let capacity = rest.len() / TYPICAL_BODY_LEN + 1;
     let mut bodies: Vec<Body> = Vec::new();
     let mut signature = None;
     while let Some((&info_type, after_type)) = rest.split_first() {
-        let offset = HEADER_LEN + data.len() - rest.len();
-        if info_type == SIGNATURE_MARK && dialect.signed() {
-            signature = Some(parse_signature(rest, offset)?);
-            if let Some(extra) = rest.get(SIGNATURE_BLOCK_LEN..).filter(|x| !x.is_empty()) {
-                return Err(FrameError::TrailingBytes {
-                    offset: offset + SIGNATURE_BLOCK_LEN,
-                    count: extra.len(),
-                    dialect,
-                    what: "after the signature",
+        let offset = at(rest);
+        if signing == Signing::End {
+            if let Ok((sig, [])) = signature_block(rest, offset) {
+                signature = Some(sig);
+                break;
+            }
+            if !is_body_type(info_type, dialect) && usize::from(info_type) <= SIGNATURE_PART_LEN {
+                // Not a body: a signature block that does not end the data unit.
+                return Err(match signature_block(rest, offset) {
+                    Err(e) => e,
+                    Ok((_, extra)) => FrameError::TrailingBytes {
+                        offset: at(extra),
+                        count: extra.len(),
+                        dialect,
+                        what: "after the signature",
+                    },
                 });
             }
-            break;
         }
-        let (body, remaining) = body(info_type, after_type, offset, dialect)?;
-        if bodies.capacity() == 0 {
-            bodies.reserve_exact(capacity);
+        if !is_body_type(info_type, dialect) {
+            return Err(unknown_or_trailing(rest, offset, dialect));
         }
-        bodies.push(body);
+        let (body_serial, after_type) = match serial_at {
+            SerialAt::AfterTime => (None, after_type),
+            SerialAt::AfterFirstType if !first => (None, after_type),
+            SerialAt::AfterFirstType | SerialAt::AfterEveryType => {
+                let (word, after) =
+                    after_type
+                        .split_first_chunk::<2>()
+                        .ok_or(FrameError::BodyOverrun {
+                            offset,
+                            info_type,
+                            needed: 2,
+                            available: after_type.len(),
+                        })?;
+                let word = u16::from_be_bytes(*word);
+                if first {
+                    serial = word;
+                }
+                let per_body = serial_at == SerialAt::AfterEveryType;
+                (per_body.then_some(word), after)
+            }
+        };
+        first = false;
+        let (mut body, remaining) = body(info_type, after_type, offset, dialect, keep)?;
+        body.serial = body_serial;
+        vendor += usize::from(INFO_USER_DEFINED.contains(&info_type));
         rest = remaining;
+        if signing == Signing::EachBody {
+            if rest.is_empty() {
+                return Err(FrameError::MissingSignature {
+                    offset: at(rest),
+                    dialect,
+                });
+            }
+            let (sig, remaining) = signature_block(rest, at(rest))?;
+            body.signature = Some(sig);
+            rest = remaining;
+        }
+        if keep {
+            if bodies.capacity() == 0 {
+                bodies.reserve_exact(capacity);
+            }
+            bodies.push(body);
+        }
     }
-    if dialect.signed() && signature.is_none() {
+    if signing == Signing::End && signature.is_none() {
         return Err(FrameError::MissingSignature {
             offset: HEADER_LEN + data.len(),
             dialect,
         });
     }
-    Ok(DataUnit {
+    let unit = DataUnit {
         collected_at,
         serial,
         bodies,
         signature,
-    })
+    };
+    Ok((unit, vendor))
 }
 
-fn parse_signature(block: &[u8], offset: usize) -> Result<Signature, FrameError> {
-    let Some((_, rest)) = block.split_first() else {
-        return Err(FrameError::BadSignature {
-            offset,
-            detail: "empty",
-        });
-    };
-    let overrun = || FrameError::BadSignature {
-        offset,
-        detail: "runs past the end of the data unit",
-    };
-    let (r, rest) = rest
-        .split_first_chunk::<SIGNATURE_PART_LEN>()
-        .ok_or_else(overrun)?;
-    let (&s_len, rest) = rest.split_first().ok_or_else(overrun)?;
-    if s_len != SIGNATURE_MARK {
-        return Err(FrameError::BadSignature {
-            offset: offset + 1 + SIGNATURE_PART_LEN,
-            detail: "S length is not 32",
-        });
+/// Information types that open a body in `dialect`.
+fn is_body_type(info_type: u8, dialect: Dialect) -> bool {
+    match info_type {
+        INFO_OBD | INFO_STREAM => true,
+        INFO_TWC | INFO_HYBRID | INFO_TWC_NOX => dialect.hj_bodies(),
+        t => INFO_USER_DEFINED.contains(&t),
     }
-    let (s, _) = rest
-        .split_first_chunk::<SIGNATURE_PART_LEN>()
-        .ok_or_else(overrun)?;
-    Ok(Signature { r: *r, s: *s })
+}
+
+/// `Rlen R Slen S`, each half 1–32 bytes; returns the signature and the bytes after it.
+fn signature_block(block: &[u8], offset: usize) -> Result<(Signature, &[u8]), FrameError> {
+    let (r, rest) = signature_part(block, offset, "R")?;
+    let (s, rest) = signature_part(rest, offset + 1 + r.len(), "S")?;
+    let signature = Signature::new(r, s).ok_or(FrameError::BadSignature {
+        offset,
+        detail: "R or S length is not 1–32",
+    })?;
+    Ok((signature, rest))
+}
+
+/// One length-prefixed half of a signature block, at frame offset `offset`.
+fn signature_part<'a>(
+    bytes: &'a [u8],
+    offset: usize,
+    half: &'static str,
+) -> Result<(&'a [u8], &'a [u8]), FrameError> {
+    let bad = |detail| FrameError::BadSignature { offset, detail };
+    let (&len, rest) = bytes
+        .split_first()
+        .ok_or(bad("runs past the end of the data unit"))?;
+    if len == 0 || usize::from(len) > SIGNATURE_PART_LEN {
+        return Err(bad(if half == "R" {
+            "R length is not 1–32"
+        } else {
+            "S length is not 1–32"
+        }));
+    }
+    rest.split_at_checked(usize::from(len))
+        .ok_or(bad("runs past the end of the data unit"))
 }
 
 /// Reads one body after its type byte; returns it and the bytes after it.
@@ -352,15 +471,8 @@ fn body(
     after_type: &[u8],
     offset: usize,
     dialect: Dialect,
+    keep: bool,
 ) -> Result<(Body, &[u8]), FrameError> {
-    let known = match info_type {
-        INFO_OBD | INFO_STREAM => true,
-        INFO_TWC | INFO_HYBRID | INFO_TWC_NOX => dialect != Dialect::Gb17691,
-        t => INFO_USER_DEFINED.contains(&t),
-    };
-    if !known {
-        return Err(unknown_or_trailing(info_type, after_type, offset, dialect));
-    }
     let overrun = |needed: usize, available: usize| FrameError::BodyOverrun {
         offset,
         info_type,
@@ -371,7 +483,12 @@ fn body(
         let (t, rest) = after_type
             .split_first_chunk::<TIME_LEN>()
             .ok_or_else(|| overrun(TIME_LEN, after_type.len()))?;
-        (Some(time(*t, offset + 1)?), rest)
+        let own = if *t == [0; TIME_LEN] {
+            None
+        } else {
+            Some(time(*t, offset + 1)?)
+        };
+        (own, rest)
     } else {
         (None, after_type)
     };
@@ -380,7 +497,12 @@ fn body(
             let (b, rest) = fixed::<STREAM_BODY_LEN>(rest, overrun)?;
             (Info::Stream(StreamBody::from_raw(*b)), rest)
         }
-        INFO_OBD => obd(rest, offset + 1 + after_type.len() - rest.len(), overrun)?,
+        INFO_OBD => obd(
+            rest,
+            offset + 1 + after_type.len() - rest.len(),
+            overrun,
+            keep,
+        )?,
         INFO_TWC => {
             let (b, rest) = fixed::<30>(rest, overrun)?;
             (Info::TwcWithoutNox(*b), rest)
@@ -401,12 +523,18 @@ fn body(
                 .ok_or_else(|| overrun(2 + len, rest.len() + 2))?;
             let info = Info::UserDefined {
                 info_type,
-                data: data.to_vec(),
+                data: if keep { data.to_vec() } else { Vec::new() },
             };
             (info, rest)
         }
     };
-    Ok((Body { collected_at, info }, rest))
+    let body = Body {
+        collected_at,
+        info,
+        signature: None,
+        serial: None,
+    };
+    Ok((body, rest))
 }
 
 fn fixed<const N: usize>(
@@ -422,6 +550,7 @@ fn obd(
     rest: &[u8],
     at: usize,
     overrun: impl Fn(usize, usize) -> FrameError,
+    keep: bool,
 ) -> Result<(Info, &[u8]), FrameError> {
     let (fixed_part, rest) = fixed::<OBD_FIXED_LEN>(rest, &overrun)?;
     let f = fixed_part;
@@ -435,6 +564,7 @@ fn obd(
                 .ok_or_else(|| overrun(OBD_FIXED_LEN + 4 * n, OBD_FIXED_LEN + rest.len()))?;
             let list: Vec<Dtc> = raw
                 .chunks_exact(4)
+                .take(if keep { n } else { 0 })
                 .filter_map(|c| c.try_into().ok().map(Dtc))
                 .collect();
             (Some(list), rest)
@@ -466,29 +596,23 @@ fn obd(
 }
 
 /// A type byte no dialect body starts with. Reported as trailing bytes when the rest is
-/// recognisably not a body — padding (all 0x00 or all 0xFF), or in GB 17691 a well-formed
-/// signature block (the source is probably the hybrid) — and as an unknown type otherwise.
-fn unknown_or_trailing(
-    info_type: u8,
-    after_type: &[u8],
-    offset: usize,
-    dialect: Dialect,
-) -> FrameError {
-    let padding =
-        (info_type == 0x00 || info_type == 0xFF) && after_type.iter().all(|&b| b == info_type);
-    let signature = dialect == Dialect::Gb17691
-        && after_type.len() == SIGNATURE_BLOCK_LEN - 1
-        && info_type == SIGNATURE_MARK
-        && after_type.get(SIGNATURE_PART_LEN) == Some(&SIGNATURE_MARK);
+/// recognisably not a body — padding (all 0x00 or all 0xFF), or in an unsigned dialect a
+/// well-formed signature block (the source is probably signed) — and as an unknown type
+/// otherwise.
+fn unknown_or_trailing(rest: &[u8], offset: usize, dialect: Dialect) -> FrameError {
+    let info_type = rest.first().copied().unwrap_or_default();
+    let padding = (info_type == 0x00 || info_type == 0xFF) && rest.iter().all(|&b| b == info_type);
+    let signature = dialect.signing() == Signing::Unsigned
+        && signature_block(rest, offset).is_ok_and(|(_, after)| after.is_empty());
     if padding || signature {
         FrameError::TrailingBytes {
             offset,
-            count: after_type.len() + 1,
+            count: rest.len(),
             dialect,
             what: if padding {
                 "padding"
             } else {
-                "a signature block, which GB 17691 does not have"
+                "a signature block, which this dialect does not have"
             },
         }
     } else {

@@ -7,8 +7,8 @@
 
 use super::obd::{ObdBody, DTC_COUNT_INVALID, DTC_COUNT_MAX};
 use super::{
-    Body, Command, Content, DataUnit, Dialect, Frame, Info, HEADER_LEN, INFO_USER_DEFINED,
-    PLAINTEXT, SIGNATURE_PART_LEN,
+    Body, Command, Content, DataUnit, Dialect, Frame, Info, SerialAt, Signature, Signing,
+    HEADER_LEN, INFO_USER_DEFINED, PLAINTEXT, RESPONSE_FLAG,
 };
 use crate::model::{EventTime, BEIJING_OFFSET_SECS};
 
@@ -17,14 +17,22 @@ use crate::model::{EventTime, BEIJING_OFFSET_SECS};
 pub enum EncodeError {
     #[error("time {0:?} is not a whole second between 2000 and 2255 (Beijing)")]
     Time(EventTime),
+    #[error("a standard header's VIN cannot start with 0xFE, the GB/T 32960-style response flag")]
+    VinLikeFlag,
     #[error("data unit of {0} bytes does not fit the 2-byte length")]
     DataUnitTooLong(usize),
     #[error("{command} is an HJ 1239 command; its frame's dialect must be hj1239, not {dialect}")]
     CommandNotInDialect { command: Command, dialect: Dialect },
-    #[error("body {index}: {dialect} bodies {} a time of their own", if *dialect == Dialect::Hj1239 { "need" } else { "have no" })]
+    #[error("body {index}: {dialect} bodies have no time of their own")]
     BodyTime { index: usize, dialect: Dialect },
-    #[error("{dialect} data units {} a signature", if dialect.signed() { "need" } else { "have no" })]
+    #[error("{dialect} data units {} a signature at their end", if dialect.signing() == Signing::End { "need" } else { "have no" })]
     Signature { dialect: Dialect },
+    #[error("body {index}: {dialect} bodies {} a signature of their own", if dialect.signing() == Signing::EachBody { "need" } else { "have no" })]
+    BodySignature { index: usize, dialect: Dialect },
+    #[error("body {index}: {dialect} bodies {} a serial of their own", if dialect.serial_at() == SerialAt::AfterEveryType { "need" } else { "have no" })]
+    BodySerial { index: usize, dialect: Dialect },
+    #[error("a {dialect} data unit's serial is its first body's (0 without bodies)")]
+    UnitSerial { dialect: Dialect },
     #[error("body {index}: information type {info_type:#04X} is not defined in {dialect}")]
     InfoTypeNotInDialect {
         index: usize,
@@ -70,8 +78,17 @@ fn write_frame(frame: &Frame, out: &mut Vec<u8>, start: usize) -> Result<(), Enc
     }
     out.extend_from_slice(b"##");
     out.push(command.code());
-    out.extend_from_slice(&frame.vin_bytes);
-    out.push(frame.software_version);
+    match frame.software_version {
+        Some(_) if frame.vin_bytes[0] == RESPONSE_FLAG => return Err(EncodeError::VinLikeFlag),
+        Some(version) => {
+            out.extend_from_slice(&frame.vin_bytes);
+            out.push(version);
+        }
+        None => {
+            out.push(RESPONSE_FLAG);
+            out.extend_from_slice(&frame.vin_bytes);
+        }
+    }
     out.push(PLAINTEXT);
     out.extend_from_slice(&[0, 0]);
     let unit_start = out.len();
@@ -132,16 +149,30 @@ pub(super) fn put_time(out: &mut Vec<u8>, time: EventTime) -> Result<(), EncodeE
 
 fn data_unit(out: &mut Vec<u8>, unit: &DataUnit, dialect: Dialect) -> Result<(), EncodeError> {
     put_time(out, unit.collected_at)?;
-    out.extend_from_slice(&unit.serial.to_be_bytes());
-    for (index, body) in unit.bodies.iter().enumerate() {
-        put_body(out, index, body, dialect)?;
+    let serial_at = dialect.serial_at();
+    let first_serial = match serial_at {
+        SerialAt::AfterTime => {
+            out.extend_from_slice(&unit.serial.to_be_bytes());
+            unit.serial
+        }
+        SerialAt::AfterFirstType => unit.bodies.first().map_or(0, |_| unit.serial),
+        SerialAt::AfterEveryType => unit.bodies.first().map_or(0, |b| b.serial.unwrap_or(0)),
+    };
+    if first_serial != unit.serial {
+        return Err(EncodeError::UnitSerial { dialect });
     }
-    match (&unit.signature, dialect.signed()) {
+    for (index, body) in unit.bodies.iter().enumerate() {
+        let serial = match (serial_at, body.serial) {
+            (SerialAt::AfterEveryType, Some(s)) => Some(s),
+            (SerialAt::AfterFirstType, None) if index == 0 => Some(unit.serial),
+            (SerialAt::AfterTime | SerialAt::AfterFirstType, None) => None,
+            _ => return Err(EncodeError::BodySerial { index, dialect }),
+        };
+        put_body(out, index, body, serial, dialect)?;
+    }
+    match (&unit.signature, dialect.signing() == Signing::End) {
         (Some(sig), true) => {
-            out.push(SIGNATURE_PART_LEN as u8);
-            out.extend_from_slice(&sig.r);
-            out.push(SIGNATURE_PART_LEN as u8);
-            out.extend_from_slice(&sig.s);
+            put_signature(out, sig);
             Ok(())
         }
         (None, false) => Ok(()),
@@ -149,10 +180,20 @@ fn data_unit(out: &mut Vec<u8>, unit: &DataUnit, dialect: Dialect) -> Result<(),
     }
 }
 
+fn put_signature(out: &mut Vec<u8>, sig: &Signature) {
+    // Both halves are 1–32 bytes by construction of `Signature`.
+    out.push(sig.r().len() as u8);
+    out.extend_from_slice(sig.r());
+    out.push(sig.s().len() as u8);
+    out.extend_from_slice(sig.s());
+}
+
+/// One body; `serial` is the word written after its type byte, if the dialect puts one there.
 fn put_body(
     out: &mut Vec<u8>,
     index: usize,
     body: &Body,
+    serial: Option<u16>,
     dialect: Dialect,
 ) -> Result<(), EncodeError> {
     let info_type = body.info.info_type();
@@ -160,7 +201,7 @@ fn put_body(
         body.info,
         Info::TwcWithoutNox(_) | Info::HybridAddOn(_) | Info::TwcWithNox(_)
     );
-    if hj_type && dialect == Dialect::Gb17691 {
+    if hj_type && !dialect.hj_bodies() {
         return Err(EncodeError::InfoTypeNotInDialect {
             index,
             info_type,
@@ -168,10 +209,15 @@ fn put_body(
         });
     }
     out.push(info_type);
+    if let Some(serial) = serial {
+        out.extend_from_slice(&serial.to_be_bytes());
+    }
     match (body.collected_at, dialect.timed_bodies()) {
         (Some(t), true) => put_time(out, t)?,
+        // The ECU gave no time: six zero bytes.
+        (None, true) => out.extend_from_slice(&[0; 6]),
         (None, false) => {}
-        _ => return Err(EncodeError::BodyTime { index, dialect }),
+        (Some(_), false) => return Err(EncodeError::BodyTime { index, dialect }),
     }
     match &body.info {
         Info::Obd(obd) => put_obd(out, index, obd)?,
@@ -194,6 +240,11 @@ fn put_body(
             out.extend_from_slice(&length.to_be_bytes());
             out.extend_from_slice(data);
         }
+    }
+    match (&body.signature, dialect.signing() == Signing::EachBody) {
+        (Some(sig), true) => put_signature(out, sig),
+        (None, false) => {}
+        _ => return Err(EncodeError::BodySignature { index, dialect }),
     }
     Ok(())
 }

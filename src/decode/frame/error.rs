@@ -56,6 +56,8 @@ pub enum FrameError {
     MissingSignature { offset: usize, dialect: Dialect },
     #[error("malformed signature block at offset {offset}: {detail}")]
     BadSignature { offset: usize, detail: &'static str },
+    #[error("data unit fits both the {first} and the {second} layout, with different bodies: configure the source's dialect")]
+    Ambiguous { first: Dialect, second: Dialect },
     #[error(
         "{count} bytes at offset {offset} follow the last {dialect} body or signature ({what})"
     )]
@@ -86,11 +88,12 @@ impl FrameError {
             FrameError::MissingSignature { .. } => "frame_missing_signature",
             FrameError::BadSignature { .. } => "frame_bad_signature",
             FrameError::TrailingBytes { .. } => "frame_trailing_bytes",
+            FrameError::Ambiguous { .. } => "frame_ambiguous",
         }
     }
 
     /// Every reason label, for pre-registering metrics.
-    pub const REASONS: [&'static str; 15] = [
+    pub const REASONS: [&'static str; 16] = [
         "frame_truncated",
         "frame_bad_start",
         "frame_length_mismatch",
@@ -106,6 +109,7 @@ impl FrameError {
         "frame_missing_signature",
         "frame_bad_signature",
         "frame_trailing_bytes",
+        "frame_ambiguous",
     ];
 
     /// How far into the frame the problem was found; used by auto detection to report the

@@ -46,6 +46,7 @@ pub fn frame(f: &Frame) -> Value {
         "vin_valid": vin.as_ref().is_ok_and(|v| v.is_valid()),
         "command": f.command().as_str(),
         "dialect": f.dialect.as_str(),
+        "header": if f.software_version.is_some() { "standard" } else { "gbt32960" },
         "software_version": f.software_version,
         "collected_at": f.collected_at().map(EventTime::rfc3339_beijing),
         "serial": Value::Null,
@@ -61,7 +62,8 @@ pub fn frame(f: &Frame) -> Value {
         }
         Content::Realtime(unit) | Content::Reissue(unit) => {
             o.insert("serial".into(), unit.serial.into());
-            let bodies: Vec<Value> = unit.bodies.iter().map(body).collect();
+            let timed = f.dialect.timed_bodies();
+            let bodies: Vec<Value> = unit.bodies.iter().map(|b| body(b, timed)).collect();
             o.insert("bodies".into(), bodies.into());
             o.insert("signed".into(), unit.signature.is_some().into());
         }
@@ -84,7 +86,9 @@ pub fn error(e: &FrameError) -> Value {
     json!({ "error": e.reason(), "message": e.to_string() })
 }
 
-fn body(b: &Body) -> Value {
+/// `timed`: the dialect gives bodies their own time, so an absent one was sent as zeros and
+/// the frame time stands in.
+fn body(b: &Body, timed: bool) -> Value {
     let mut out = match &b.info {
         Info::Obd(o) => obd(o),
         Info::Stream(s) => stream(s),
@@ -95,8 +99,16 @@ fn body(b: &Body) -> Value {
             json!({ "type": "user_defined", "info_type": info_type, "raw": hex(data) })
         }
     };
-    if let Some(t) = b.collected_at {
-        out["collected_at"] = t.rfc3339_beijing().into();
+    match b.collected_at {
+        Some(t) => out["collected_at"] = t.rfc3339_beijing().into(),
+        None if timed => {
+            out["collected_at"] = Value::Null;
+            out["time_from_frame"] = true.into();
+        }
+        None => {}
+    }
+    if b.signature.is_some() {
+        out["signed"] = true.into();
     }
     out
 }

@@ -41,11 +41,15 @@ pub use stream::{
 pub const HEADER_LEN: usize = 24;
 /// The only encryption code that is decoded.
 pub const PLAINTEXT: u8 = 0x01;
-/// Length byte of each SM2 signature half; also the byte that opens the signature block.
+/// The longest half of an SM2 signature (R or S); each half is preceded by its length.
 pub const SIGNATURE_PART_LEN: usize = 32;
+/// The byte at offset 3 of a GB/T 32960-style header (response flag "command"), where the
+/// standard header has the VIN's first character.
+pub const RESPONSE_FLAG: u8 = 0xFE;
 
 /// How a source packs real-time and reissue data units (the other commands are the same in
-/// every dialect).
+/// every dialect). Each is a layout seen in public frames (domain.md §2); the names are the
+/// values of the `tw-dialect` header and the `raw_dialect` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     /// `time serial { type body }*`: bodies share the frame time; no signature.
@@ -55,31 +59,113 @@ pub enum Dialect {
     /// Vendor hybrid: `time serial { type body }* Rlen R Slen S` — HJ 1239's signature block,
     /// GB 17691's bodies without time.
     Hybrid,
+    /// A large vendor's pre-HJ 1239 terminals: `time serial { type body Rlen R Slen S }*`, a
+    /// signature block after every body, no body time.
+    SignedBodies,
+    /// `time serial { type time body }*`: HJ 1239's body times without its signature block.
+    Hj1239Unsigned,
+    /// `time type serial body { type body }*`: GB 17691 with the frame serial after the first
+    /// type byte instead of after the time (a literal reading of the standard's table).
+    SerialAfterType,
+    /// `time { type serial body }*`: GB 17691 with a 2-byte serial (信息流水号) after every type
+    /// byte and none after the time, as several terminal firmwares write it.
+    BodySerials,
+}
+
+/// Where a dialect puts the 2-byte serial of a data unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SerialAt {
+    /// After the time: every standard layout.
+    AfterTime,
+    /// After the first body's type byte.
+    AfterFirstType,
+    /// After every body's type byte, one serial per body.
+    AfterEveryType,
+}
+
+/// Where a dialect puts SM2 signature blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signing {
+    Unsigned,
+    /// One block ending the data unit.
+    End,
+    /// One block after every body.
+    EachBody,
 }
 
 impl Dialect {
+    /// Every dialect, in the order auto detection prefers when two parses of a data unit mean
+    /// the same (the most constrained first).
+    pub const ALL: [Dialect; 7] = [
+        Dialect::Hj1239,
+        Dialect::Hybrid,
+        Dialect::SignedBodies,
+        Dialect::Hj1239Unsigned,
+        Dialect::Gb17691,
+        Dialect::SerialAfterType,
+        Dialect::BodySerials,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Dialect::Gb17691 => "gb17691",
             Dialect::Hj1239 => "hj1239",
             Dialect::Hybrid => "hybrid",
+            Dialect::SignedBodies => "signed-bodies",
+            Dialect::Hj1239Unsigned => "hj1239-unsigned",
+            Dialect::SerialAfterType => "serial-after-type",
+            Dialect::BodySerials => "body-serials",
         }
     }
 
     /// Bodies carry their own 6-byte time.
     pub fn timed_bodies(self) -> bool {
-        self == Dialect::Hj1239
+        matches!(self, Dialect::Hj1239 | Dialect::Hj1239Unsigned)
     }
 
-    /// Data units end with the SM2 signature block.
-    pub fn signed(self) -> bool {
-        self != Dialect::Gb17691
+    pub fn serial_at(self) -> SerialAt {
+        match self {
+            Dialect::SerialAfterType => SerialAt::AfterFirstType,
+            Dialect::BodySerials => SerialAt::AfterEveryType,
+            _ => SerialAt::AfterTime,
+        }
+    }
+
+    pub fn signing(self) -> Signing {
+        match self {
+            Dialect::Gb17691
+            | Dialect::Hj1239Unsigned
+            | Dialect::SerialAfterType
+            | Dialect::BodySerials => Signing::Unsigned,
+            Dialect::Hj1239 | Dialect::Hybrid => Signing::End,
+            Dialect::SignedBodies => Signing::EachBody,
+        }
+    }
+
+    /// Information types 0x03–0x05 (HJ 1239's) are defined: in HJ 1239 and the layouts that
+    /// sign like it.
+    pub fn hj_bodies(self) -> bool {
+        matches!(
+            self,
+            Dialect::Hj1239 | Dialect::Hybrid | Dialect::SignedBodies | Dialect::Hj1239Unsigned
+        )
     }
 }
 
 impl fmt::Display for Dialect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = UnknownDialect;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| UnknownDialect(s.to_owned()))
     }
 }
 
@@ -93,7 +179,7 @@ pub enum DialectChoice {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown terminal dialect {0:?} (expected auto, gb17691, hj1239 or hybrid)")]
+#[error("unknown terminal dialect {0:?} (expected auto, gb17691, hj1239, hybrid, signed-bodies, hj1239-unsigned, serial-after-type or body-serials)")]
 pub struct UnknownDialect(pub String);
 
 impl FromStr for DialectChoice {
@@ -102,10 +188,7 @@ impl FromStr for DialectChoice {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(DialectChoice::Auto),
-            "gb17691" => Ok(DialectChoice::Fixed(Dialect::Gb17691)),
-            "hj1239" => Ok(DialectChoice::Fixed(Dialect::Hj1239)),
-            "hybrid" => Ok(DialectChoice::Fixed(Dialect::Hybrid)),
-            other => Err(UnknownDialect(other.to_owned())),
+            other => other.parse().map(DialectChoice::Fixed),
         }
     }
 }
@@ -198,7 +281,10 @@ pub struct Frame {
     /// The header VIN as sent; see [`Frame::vin`]. Kept raw so that a bad VIN does not make
     /// the frame undecodable: the caller decides what to do with it.
     pub vin_bytes: [u8; 17],
-    pub software_version: u8,
+    /// `None` for a GB/T 32960-style header (`## cmd FE VIN enc len`: a response flag before
+    /// the VIN and no software-version byte), which some gateways put in front of the same
+    /// data units.
+    pub software_version: Option<u8>,
     /// The dialect the data unit was read in: the fixed choice, or the one auto detection
     /// picked. HJ-only commands report `Hj1239`; under `Auto` the other non-data commands
     /// report `Gb17691`, the standard that defines them.
@@ -305,11 +391,12 @@ impl RemovalAlarm {
 pub struct DataUnit {
     /// The frame's collection time; in GB 17691 and the hybrid also the time of every body.
     pub collected_at: EventTime,
-    /// Diagnostics only: never a dedupe key.
+    /// Diagnostics only: never a dedupe key. In `Dialect::BodySerials` the first body's serial
+    /// (0 without bodies); each body keeps its own.
     pub serial: u16,
     /// Bodies in wire order.
     pub bodies: Vec<Body>,
-    /// Present exactly when the dialect is signed (HJ 1239, hybrid).
+    /// Present exactly when the dialect signs the data unit at its end (HJ 1239, hybrid).
     pub signature: Option<Signature>,
 }
 
@@ -331,7 +418,7 @@ impl DataUnit {
             })
     }
 
-    /// OBD bodies with their own time (HJ 1239 only).
+    /// OBD bodies with their own time (timed dialects only).
     pub fn obd(&self) -> impl Iterator<Item = (Option<EventTime>, &ObdBody)> + '_ {
         self.bodies.iter().filter_map(|b| match &b.info {
             Info::Obd(o) => Some((b.collected_at, o)),
@@ -351,9 +438,15 @@ pub struct StreamEntry {
 /// One information body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body {
-    /// The body's own time: `Some` exactly in HJ 1239.
+    /// The body's own time. `None` in the untimed dialects, and in the timed ones when the
+    /// wire carried six zero bytes (the ECU gave no time): the caller falls back to the
+    /// frame time and flags it.
     pub collected_at: Option<EventTime>,
     pub info: Info,
+    /// The signature block after this body: present exactly in `Dialect::SignedBodies`.
+    pub signature: Option<Signature>,
+    /// The serial after this body's type byte: present exactly in `Dialect::BodySerials`.
+    pub serial: Option<u16>,
 }
 
 /// An information body by type.
@@ -397,9 +490,39 @@ pub const INFO_TWC_NOX: u8 = 0x05;
 /// Vendor-defined information types.
 pub const INFO_USER_DEFINED: std::ops::RangeInclusive<u8> = 0x80..=0xFE;
 
-/// SM2 signature (R, S) ending an HJ 1239 / hybrid data unit: `0x20 R(32) 0x20 S(32)`.
+/// SM2 signature (R, S): `Rlen R Slen S` on the wire, each half 1–32 bytes (public test
+/// frames carry 20). Kept as sent so that a frame re-encodes to its own bytes; not verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature {
-    pub r: [u8; SIGNATURE_PART_LEN],
-    pub s: [u8; SIGNATURE_PART_LEN],
+    r: [u8; SIGNATURE_PART_LEN],
+    r_len: u8,
+    s: [u8; SIGNATURE_PART_LEN],
+    s_len: u8,
+}
+
+impl Signature {
+    /// `None` unless both halves are 1–32 bytes long.
+    pub fn new(r: &[u8], s: &[u8]) -> Option<Signature> {
+        let part = |bytes: &[u8]| {
+            let len = u8::try_from(bytes.len()).ok().filter(|&n| n > 0)?;
+            let mut out = [0; SIGNATURE_PART_LEN];
+            out.get_mut(..bytes.len())?.copy_from_slice(bytes);
+            Some((out, len))
+        };
+        let ((r, r_len), (s, s_len)) = (part(r)?, part(s)?);
+        Some(Signature { r, r_len, s, s_len })
+    }
+
+    pub fn r(&self) -> &[u8] {
+        self.r.get(..usize::from(self.r_len)).unwrap_or_default()
+    }
+
+    pub fn s(&self) -> &[u8] {
+        self.s.get(..usize::from(self.s_len)).unwrap_or_default()
+    }
+
+    /// Bytes on the wire: both lengths and both halves.
+    pub fn wire_len(&self) -> usize {
+        2 + self.r().len() + self.s().len()
+    }
 }

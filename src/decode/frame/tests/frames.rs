@@ -23,7 +23,7 @@ fn login() {
     assert_eq!(f.command().as_str(), "login");
     assert_eq!(f.vin().unwrap().as_str(), "LGDCHA1G8MA127733");
     assert!(f.vin().unwrap().is_valid());
-    assert_eq!(f.software_version, 0x10);
+    assert_eq!(f.software_version, Some(0x10));
     assert_eq!(
         f.dialect,
         Dialect::Gb17691,

@@ -205,5 +205,6 @@ fn assert_reference_stream(s: &StreamBody) {
 
 mod frames;
 mod properties;
+mod public;
 mod rejections;
 mod values;

@@ -67,8 +67,12 @@ fn every_rejection_has_its_reason() {
     assert_eq!(reason(&seal(0x02, unsigned), HJ), "frame_missing_signature");
     let mut bad_s = hj_du.to_vec();
     let n = bad_s.len();
-    bad_s[n - 33] = 0x1F;
+    bad_s[n - 33] = 0x21;
     assert_eq!(reason(&seal(0x02, &bad_s), HJ), "frame_bad_signature");
+    // S is a length: 31 bytes of S leave one byte over.
+    let mut short_s = hj_du.to_vec();
+    short_s[n - 33] = 0x1F;
+    assert_eq!(reason(&seal(0x02, &short_s), HJ), "frame_trailing_bytes");
     assert_eq!(
         reason(&seal(0x02, &hj_du[..n - 1]), HJ),
         "frame_bad_signature"
@@ -136,14 +140,32 @@ fn dialect_and_command_names() {
 #[test]
 fn encoder_refuses_what_would_not_round_trip() {
     let gb = decode(&h(GB_ONE_STREAM), GB).unwrap();
-    let as_hj = Frame {
-        dialect: Dialect::Hj1239,
+    let hj = decode(&h(HJ_FRAME), HJ).unwrap();
+    let as_gb = Frame {
+        dialect: Dialect::Hj1239Unsigned,
+        ..hj.clone()
+    };
+    assert!(matches!(encode(&as_gb), Err(EncodeError::Signature { .. })));
+    let as_gb = Frame {
+        dialect: Dialect::Hybrid,
+        ..hj.clone()
+    };
+    assert!(matches!(
+        encode(&as_gb),
+        Err(EncodeError::BodyTime { index: 0, .. })
+    ));
+    let as_signed_bodies = Frame {
+        dialect: Dialect::SignedBodies,
         ..gb.clone()
     };
     assert!(matches!(
-        encode(&as_hj),
-        Err(EncodeError::BodyTime { index: 0, .. })
+        encode(&as_signed_bodies),
+        Err(EncodeError::BodySignature { index: 0, .. })
     ));
+    // A standard header whose VIN starts with 0xFE would read back as the GB/T 32960 one.
+    let mut flagged = gb.clone();
+    flagged.vin_bytes[0] = RESPONSE_FLAG;
+    assert!(matches!(encode(&flagged), Err(EncodeError::VinLikeFlag)));
     let as_hybrid = Frame {
         dialect: Dialect::Hybrid,
         ..gb.clone()
