@@ -193,6 +193,24 @@ impl KafkaConfig {
     }
 }
 
+/// Every compression codec a Kafka producer may use. librdkafka does not skip a batch it
+/// cannot decompress: it reports a consumer error and fetches the same batch again, so one
+/// missing codec stalls a partition. This build has them all (Cargo.toml: rdkafka's `libz`
+/// and `zstd` features; snappy and lz4 are part of librdkafka).
+pub const CODECS: [&str; 4] = ["gzip", "snappy", "lz4", "zstd"];
+
+/// The codecs of `CODECS` that this build of librdkafka lacks (by its `builtin.features`).
+pub fn missing_codecs() -> anyhow::Result<Vec<&'static str>> {
+    let features = ClientConfig::new()
+        .create_native_config()?
+        .get("builtin.features")?;
+    let built: Vec<&str> = features.split(',').map(str::trim).collect();
+    Ok(CODECS
+        .into_iter()
+        .filter(|codec| !built.contains(codec))
+        .collect())
+}
+
 /// A consumed message as a `Record`.
 pub fn record_of(m: &BorrowedMessage<'_>) -> Record {
     let mut headers = BTreeMap::new();
@@ -254,5 +272,13 @@ pub fn send(
             }
             Err((e, m)) => return Err(e).with_context(|| format!("producing to {}", m.topic)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn librdkafka_decompresses_every_kafka_codec() {
+        assert_eq!(super::missing_codecs().unwrap(), Vec::<&str>::new());
     }
 }

@@ -441,6 +441,11 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
     stats: Arc<Stats>,
 ) -> anyhow::Result<()> {
+    let missing = super::missing_codecs()?;
+    anyhow::ensure!(
+        missing.is_empty(),
+        "this build of librdkafka cannot decompress {missing:?}: input compressed with it would stall"
+    );
     let producer: BaseProducer = cfg.service_producer().create()?;
     if cfg.exactly_once {
         producer
