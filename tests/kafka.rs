@@ -528,6 +528,8 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     assert_eq!(partitions.len(), PARTITIONS as usize);
     assert!(partitions.values().all(|p| p["restored"] == true));
     assert_eq!(partitions["0"]["vehicles"], 200_000);
+    assert_eq!(status["consumer_errors"], 0);
+    assert_eq!(status["stalled"], serde_json::json!([]));
 
     wait_caught_up(&cfg, Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(300));
@@ -568,6 +570,13 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
         "event-time lag per partition"
     );
     assert_eq!(value("tailwatch_ready"), 1.0);
+    assert!(
+        samples
+            .iter()
+            .any(|(series, _)| series.starts_with("tailwatch_stalled_partitions{topic=")),
+        "the stall gauge per input topic"
+    );
+    assert_eq!(value("tailwatch_stalled_partitions{"), 0.0);
     assert_eq!(value("tailwatch_assigned_partitions"), PARTITIONS as f64);
     assert!(!text.contains("LSTATEVH"), "no VIN in metric labels");
 

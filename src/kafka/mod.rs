@@ -12,6 +12,7 @@ mod merge;
 pub mod produce;
 pub mod restore;
 pub mod service;
+mod stall;
 mod status;
 
 use std::collections::BTreeMap;
@@ -48,6 +49,9 @@ pub struct KafkaConfig {
     pub exactly_once: bool,
     pub transaction_timeout: Duration,
     pub session_timeout: Duration,
+    /// How long an input partition with unread records may stay still after a consumer error
+    /// before readiness reports it stalled.
+    pub stall_timeout: Duration,
     /// librdkafka security properties (protocol, CA, SASL mechanism and user); no secrets.
     pub security: BTreeMap<&'static str, String>,
     pub sasl_password: Option<Secret>,
@@ -94,6 +98,7 @@ impl KafkaConfig {
             exactly_once: s.exactly_once,
             transaction_timeout: s.transaction_timeout,
             session_timeout: s.session_timeout,
+            stall_timeout: s.stall_timeout,
             security,
             sasl_password: s.sasl_password.clone(),
             overrides: s.librdkafka.clone(),
@@ -136,7 +141,8 @@ impl KafkaConfig {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             .set("partition.assignment.strategy", "cooperative-sticky")
-            // Consumer lag per partition for the metrics (service's `ClientContext::stats`).
+            // Consumer lag per partition for the metrics, and the positions the stall watch
+            // follows (service's `ClientContext::stats`).
             .set("statistics.interval.ms", "5000")
             .set("session.timeout.ms", millis(self.session_timeout))
             .set(
