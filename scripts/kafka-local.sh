@@ -5,12 +5,16 @@
 #   scripts/kafka-local.sh start    install (first time), format (first time), start, wait until ready
 #   scripts/kafka-local.sh stop     SIGTERM, wait up to 20 s, then SIGKILL
 #   scripts/kafka-local.sh status   exit 0 running and answering, 1 running but not answering, 3 stopped
-#   scripts/kafka-local.sh run CLASS [ARGS...]
-#                                   run a Kafka tool class from the cached jars, e.g.
+#   scripts/kafka-local.sh run CLASS|FILE.java [ARGS...]
+#                                   run a Kafka tool class, or a single-file Java program (Java 17
+#                                   source launch), with the cached jars on the classpath, e.g.
 #                                   run org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
+#                                   run scripts/kafka/CompressedProducer.java 127.0.0.1:9092 zstd < records.tsv
 #
 # The broker comes from Maven Central (scripts/kafka/pom.xml -> `mvn dependency:copy-dependencies`),
-# not from the Apache tarball. Everything lives in the cache folder:
+# not from the Apache tarball. The jars include kafka-clients with its codec libraries
+# (snappy-java, lz4-java, zstd-jni), so the tests produce compressed batches with the Java client.
+# Everything lives in the cache folder:
 #   $TAILWATCH_KAFKA_HOME (default <repo>/.kafka)
 #     libs/        jars (+ libs/.pom.sha256; Maven runs again only when the pom changes)
 #     config/      server.properties, log4j2 configs (rewritten on every start)
@@ -70,7 +74,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -52,11 +52,13 @@ pub async fn serve(
 async fn readyz(State(admin): State<Admin>) -> Response {
     match admin.stats.readiness() {
         Ok(()) => Json(json!({ "ready": true })).into_response(),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "ready": false, "reason": reason })),
-        )
-            .into_response(),
+        Err(not_ready) => {
+            let mut body = json!({ "ready": false, "reason": not_ready.to_string() });
+            if !not_ready.stalled().is_empty() {
+                body["stalled"] = json!(not_ready.stalled());
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
     }
 }
 
@@ -84,6 +86,8 @@ async fn status(State(admin): State<Admin>) -> Response {
         "cases": stats.cases.load(Ordering::Relaxed),
         "dlq": stats.dlq.load(Ordering::Relaxed),
         "transactions": stats.commits.load(Ordering::Relaxed),
+        "consumer_errors": stats.consumer_errors.load(Ordering::Relaxed),
+        "stalled": stats.stalled(),
         "partitions": partitions,
     }))
     .into_response()

@@ -41,9 +41,15 @@ pub const RESTORE_DURATION: &str = "tailwatch_restore_duration_seconds";
 pub const RESTORED_VEHICLES: &str = "tailwatch_restored_vehicles_total";
 /// Changelog records still to read by partitions being restored.
 pub const RESTORE_REMAINING: &str = "tailwatch_restore_remaining_records";
+/// Errors the group consumer reported instead of records, by reason (the librdkafka error code
+/// in snake case). No topic label: rdkafka does not say which partition an error is about.
+pub const CONSUMER_ERRORS: &str = "tailwatch_consumer_errors_total";
+/// Input partitions with unread records and no progress since a consumer error for
+/// `stall_timeout`, by topic.
+pub const STALLED_PARTITIONS: &str = "tailwatch_stalled_partitions";
 /// Partition numbers assigned to this instance.
 pub const ASSIGNED_PARTITIONS: &str = "tailwatch_assigned_partitions";
-/// 1 when every assigned partition is restored.
+/// 1 when every assigned partition is restored and no input partition is stalled.
 pub const READY: &str = "tailwatch_ready";
 /// Constant 1, labelled with the version.
 pub const BUILD_INFO: &str = "tailwatch_build_info";
@@ -112,10 +118,21 @@ fn describe() {
     );
     describe_counter!(RESTORED_VEHICLES, "Vehicles restored from the changelog.");
     describe_gauge!(RESTORE_REMAINING, "Changelog records still to read.");
+    describe_counter!(
+        CONSUMER_ERRORS,
+        "Errors the consumer reported instead of records."
+    );
+    describe_gauge!(
+        STALLED_PARTITIONS,
+        "Input partitions not moving since a consumer error."
+    );
     describe_gauge!(
         ASSIGNED_PARTITIONS,
         "Partition numbers assigned to this instance."
     );
-    describe_gauge!(READY, "1 when every assigned partition is restored.");
+    describe_gauge!(
+        READY,
+        "1 when every assigned partition is restored and none is stalled."
+    );
     describe_gauge!(BUILD_INFO, "Build information.");
 }

@@ -116,6 +116,10 @@ pub struct Settings {
     pub session_timeout: Duration,
     /// Transactions; `false` is at-least-once, for brokers without transactions.
     pub exactly_once: bool,
+    /// How long an input partition with unread records may stay still after a consumer error
+    /// (say, a batch librdkafka cannot decompress) before `/readyz` reports it stalled.
+    #[serde(with = "humantime_serde")]
+    pub stall_timeout: Duration,
     /// Rule parameter overrides merged over the built-in `config/rules.toml`.
     pub rules: Option<PathBuf>,
     pub admin_addr: SocketAddr,
@@ -176,6 +180,7 @@ impl Default for Settings {
             transaction_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(45),
             exactly_once: true,
+            stall_timeout: Duration::from_secs(60),
             rules: None,
             admin_addr: SocketAddr::from(([0, 0, 0, 0], 9464)),
             log_format: LogFormat::Text,
@@ -263,6 +268,9 @@ impl Settings {
         }
         if self.commit_interval.is_zero() {
             return Err(invalid("commit_interval", "must be more than 0"));
+        }
+        if self.stall_timeout.is_zero() {
+            return Err(invalid("stall_timeout", "must be more than 0"));
         }
         // A transaction must be able to stay open for a whole commit interval, and must be
         // aborted by the broker before a silent instance's partitions move: otherwise the new

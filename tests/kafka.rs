@@ -349,6 +349,113 @@ fn raw_terminal_frames_on_kafka_match_offline_replay() {
     assert_run_matches_offline(&cfg, &records);
 }
 
+/// Produces `records` with Apache Kafka's own Java client, compressed with `codec`
+/// (`scripts/kafka/CompressedProducer.java`, run from the broker's jars by
+/// `scripts/kafka-local.sh run`); checks that they went in compressed batches of many records
+/// and returns how many were acknowledged.
+fn produce_with_java_client(cfg: &KafkaConfig, records: &[Record], codec: &str) -> u64 {
+    use std::io::Write as _;
+    use tailwatch::recording::hex;
+
+    let mut input = String::new();
+    for r in records {
+        let bytes = |b: &Option<Vec<u8>>| b.as_deref().map_or_else(|| "-".to_owned(), hex);
+        let headers: Vec<String> = r
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}={}", hex(v.as_bytes())))
+            .collect();
+        input.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\n",
+            r.topic,
+            r.partition,
+            r.timestamp,
+            bytes(&r.key),
+            bytes(&r.value),
+            headers.join(",")
+        ));
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new(format!("{root}/scripts/kafka-local.sh"))
+        .args([
+            "run",
+            &format!("{root}/scripts/kafka/CompressedProducer.java"),
+        ])
+        .args([cfg.brokers.as_str(), codec])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("scripts/kafka-local.sh runs");
+    // The producer reads all input before it prints its one line: no pipe can fill up.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    eprintln!("CompressedProducer: {report}");
+    assert!(out.status.success(), "Java producer failed: {report}");
+    let field = |name: &str| -> String {
+        report
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{name} in {report:?}"))
+            .to_owned()
+    };
+    assert_eq!(field("codec"), codec);
+    let sent: u64 = field("sent").parse().unwrap();
+    assert_eq!(sent, records.len() as u64, "{report}");
+    let rate: f64 = field("compression_rate").parse().unwrap();
+    assert!(
+        rate > 0.0 && rate < 0.9,
+        "batches were not compressed: {report}"
+    );
+    let per_request: f64 = field("records_per_request").parse().unwrap();
+    assert!(per_request > 10.0, "records were not batched: {report}");
+    sent
+}
+
+/// Raw terminal frames (and the protobuf reference data beside them) compressed with `codec`
+/// by a producer this project did not write give exactly the offline replay's outputs.
+fn assert_java_compressed_matches_offline(codec: &str, dialect: Dialect) {
+    let cfg = fresh(&format!("codec-{codec}"));
+    let records = simulated_as(&cfg, 60, 60, Some(dialect));
+    let raw = cfg.topics.name(TopicKind::TelemetryRaw);
+    assert!(records.iter().any(|r| r.topic == raw));
+    assert!(
+        records.iter().any(|r| r.topic != raw),
+        "protobuf records too"
+    );
+    let expected = offline(&cfg, &records);
+    let sent = produce_with_java_client(&cfg, &records, codec);
+    let stats = run_in_process(&cfg, sent);
+    assert_eq!(stats.consumer_errors.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.dlq.load(Ordering::Relaxed), 0);
+    assert_same(&cfg, &expected);
+}
+
+#[test]
+fn gzip_batches_from_the_java_client_match_offline_replay() {
+    assert_java_compressed_matches_offline("gzip", Dialect::Gb17691);
+}
+
+#[test]
+fn snappy_batches_from_the_java_client_match_offline_replay() {
+    assert_java_compressed_matches_offline("snappy", Dialect::Hj1239);
+}
+
+#[test]
+fn lz4_batches_from_the_java_client_match_offline_replay() {
+    assert_java_compressed_matches_offline("lz4", Dialect::Hybrid);
+}
+
+#[test]
+fn zstd_batches_from_the_java_client_match_offline_replay() {
+    assert_java_compressed_matches_offline("zstd", Dialect::Gb17691);
+}
+
 #[test]
 fn poison_records_go_to_the_dlq_and_the_partition_keeps_moving() {
     let cfg = fresh("poison");
@@ -528,6 +635,8 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     assert_eq!(partitions.len(), PARTITIONS as usize);
     assert!(partitions.values().all(|p| p["restored"] == true));
     assert_eq!(partitions["0"]["vehicles"], 200_000);
+    assert_eq!(status["consumer_errors"], 0);
+    assert_eq!(status["stalled"], serde_json::json!([]));
 
     wait_caught_up(&cfg, Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(300));
@@ -568,6 +677,13 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
         "event-time lag per partition"
     );
     assert_eq!(value("tailwatch_ready"), 1.0);
+    assert!(
+        samples
+            .iter()
+            .any(|(series, _)| series.starts_with("tailwatch_stalled_partitions{topic=")),
+        "the stall gauge per input topic"
+    );
+    assert_eq!(value("tailwatch_stalled_partitions{"), 0.0);
     assert_eq!(value("tailwatch_assigned_partitions"), PARTITIONS as f64);
     assert!(!text.contains("LSTATEVH"), "no VIN in metric labels");
 

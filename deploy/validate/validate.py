@@ -69,6 +69,8 @@ METRICS = {
     "tailwatch_tracked_vehicles": {"partition"},
     "tailwatch_restore_duration_seconds": set(),
     "tailwatch_restored_vehicles_total": set(),
+    "tailwatch_consumer_errors_total": {"reason"},
+    "tailwatch_stalled_partitions": {"topic"},
     "tailwatch_assigned_partitions": set(),
     "tailwatch_ready": set(),
     "tailwatch_build_info": {"version"},

@@ -55,6 +55,10 @@ pub(super) struct RunArgs {
     /// false: at-least-once delivery, for brokers without transactions.
     #[arg(long, env = "TAILWATCH_EXACTLY_ONCE")]
     pub exactly_once: Option<bool>,
+    /// How long an input partition with unread records may stay still after a consumer error
+    /// before /readyz reports it stalled.
+    #[arg(long, env = "TAILWATCH_STALL_TIMEOUT")]
+    pub stall_timeout: Option<humantime::Duration>,
     /// Rule parameter overrides, merged over config/rules.toml.
     #[arg(long, env = "TAILWATCH_RULES")]
     pub rules: Option<PathBuf>,
@@ -101,6 +105,7 @@ pub(super) fn settings(run: &RunArgs) -> anyhow::Result<Settings> {
     );
     set(&mut s.session_timeout, run.session_timeout.map(Into::into));
     set(&mut s.exactly_once, run.exactly_once);
+    set(&mut s.stall_timeout, run.stall_timeout.map(Into::into));
     set(&mut s.rules, run.rules.clone().map(Some));
     set(&mut s.admin_addr, run.admin_addr);
     set(&mut s.log_format, run.log_format);

@@ -12,6 +12,7 @@ mod merge;
 pub mod produce;
 pub mod restore;
 pub mod service;
+mod stall;
 mod status;
 
 use std::collections::BTreeMap;
@@ -48,6 +49,9 @@ pub struct KafkaConfig {
     pub exactly_once: bool,
     pub transaction_timeout: Duration,
     pub session_timeout: Duration,
+    /// How long an input partition with unread records may stay still after a consumer error
+    /// before readiness reports it stalled.
+    pub stall_timeout: Duration,
     /// librdkafka security properties (protocol, CA, SASL mechanism and user); no secrets.
     pub security: BTreeMap<&'static str, String>,
     pub sasl_password: Option<Secret>,
@@ -94,6 +98,7 @@ impl KafkaConfig {
             exactly_once: s.exactly_once,
             transaction_timeout: s.transaction_timeout,
             session_timeout: s.session_timeout,
+            stall_timeout: s.stall_timeout,
             security,
             sasl_password: s.sasl_password.clone(),
             overrides: s.librdkafka.clone(),
@@ -136,7 +141,8 @@ impl KafkaConfig {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             .set("partition.assignment.strategy", "cooperative-sticky")
-            // Consumer lag per partition for the metrics (service's `ClientContext::stats`).
+            // Consumer lag per partition for the metrics, and the positions the stall watch
+            // follows (service's `ClientContext::stats`).
             .set("statistics.interval.ms", "5000")
             .set("session.timeout.ms", millis(self.session_timeout))
             .set(
@@ -191,6 +197,24 @@ impl KafkaConfig {
             .set("linger.ms", "20");
         self.finish(c)
     }
+}
+
+/// Every compression codec a Kafka producer may use. librdkafka does not skip a batch it
+/// cannot decompress: it reports a consumer error and fetches the same batch again, so one
+/// missing codec stalls a partition. This build has them all (Cargo.toml: rdkafka's `libz`
+/// and `zstd` features; snappy and lz4 are part of librdkafka).
+pub const CODECS: [&str; 4] = ["gzip", "snappy", "lz4", "zstd"];
+
+/// The codecs of `CODECS` that this build of librdkafka lacks (by its `builtin.features`).
+pub fn missing_codecs() -> anyhow::Result<Vec<&'static str>> {
+    let features = ClientConfig::new()
+        .create_native_config()?
+        .get("builtin.features")?;
+    let built: Vec<&str> = features.split(',').map(str::trim).collect();
+    Ok(CODECS
+        .into_iter()
+        .filter(|codec| !built.contains(codec))
+        .collect())
 }
 
 /// A consumed message as a `Record`.
@@ -254,5 +278,13 @@ pub fn send(
             }
             Err((e, m)) => return Err(e).with_context(|| format!("producing to {}", m.topic)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn librdkafka_decompresses_every_kafka_codec() {
+        assert_eq!(super::missing_codecs().unwrap(), Vec::<&str>::new());
     }
 }

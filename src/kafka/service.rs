@@ -16,6 +16,11 @@
 //! processed; on revocation the transaction is committed and the vehicles dropped. A failed
 //! commit ends the service with an error: the restarted process restores from the last
 //! committed changelog, so memory never runs ahead of what Kafka holds.
+//!
+//! An error the consumer reports instead of a record (librdkafka's message for it arrives
+//! through `ClientContext::error`) is logged, counted and given to the stall watch
+//! (`stall`), which follows each input partition's position in librdkafka's statistics: a
+//! partition that stays still after such an error makes the instance unready.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +36,8 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 
 use super::merge::Merge;
-use super::status::Tally;
-pub use super::status::{PartitionStatus, Stats};
+use super::status::{ConsumerError, Tally};
+pub use super::status::{NotReady, PartitionStatus, Stall, Stats};
 use super::{message_of, record_of, send, KafkaConfig};
 use crate::engine::Rules;
 use crate::metrics as m;
@@ -243,6 +248,8 @@ impl Worker {
                 .lock()
                 .expect("status lock")
                 .remove(&p);
+            self.stats.stalls.lock().expect("stalls lock").forget(p);
+            self.stats.publish_stalls(Instant::now());
             let dropped = self.processor.store().drop_partition(p);
             tracing::info!(
                 partition = p,
@@ -313,6 +320,16 @@ impl Worker {
                 s.restore_seconds = seconds;
                 s.vehicles = restored;
             }
+            {
+                // Watched from now: the restore is not a stall.
+                let now = Instant::now();
+                let mut stalls = self.stats.stalls.lock().expect("stalls lock");
+                for kind in TopicKind::INPUTS {
+                    stalls.track(now, &self.cfg.topics.name(kind), p);
+                }
+                drop(stalls);
+                self.stats.publish_stalls(now);
+            }
             tracing::info!(
                 partition = p,
                 vehicles = restored,
@@ -354,28 +371,54 @@ fn check_co_partitioned(consumer: &BaseConsumer<Ctx>, cfg: &KafkaConfig) -> anyh
 struct Ctx {
     worker: Mutex<Worker>,
     stats: Arc<Stats>,
+    /// librdkafka's message for the error `poll` is about to return (`ClientContext::error`
+    /// runs just before, on the same thread): rdkafka's `KafkaError` keeps only the code.
+    error_message: Mutex<Option<String>>,
 }
 
 impl ClientContext for Ctx {
-    /// Consumer lag per input partition, from librdkafka's statistics
-    /// (`statistics.interval.ms`, see `KafkaConfig::group_consumer`).
+    /// Consumer lag per input partition and the stall watch's positions, from librdkafka's
+    /// statistics (`statistics.interval.ms`, see `KafkaConfig::group_consumer`).
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut status = self.stats.partitions.lock().expect("status lock");
-        for (topic, t) in &statistics.topics {
-            for (&p, partition) in &t.partitions {
-                let Some(s) = status.get_mut(&p) else {
-                    continue;
-                };
-                let Some(lag) = s.consumer_lag.get_mut(topic) else {
-                    continue;
-                };
-                if partition.consumer_lag >= 0 {
-                    *lag = partition.consumer_lag;
-                    metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => p.to_string())
-                        .set(partition.consumer_lag as f64);
+        let now = Instant::now();
+        {
+            let mut status = self.stats.partitions.lock().expect("status lock");
+            let mut stalls = self.stats.stalls.lock().expect("stalls lock");
+            for (topic, t) in &statistics.topics {
+                for (&p, partition) in &t.partitions {
+                    let Some(s) = status.get_mut(&p) else {
+                        continue;
+                    };
+                    let Some(lag) = s.consumer_lag.get_mut(topic) else {
+                        continue;
+                    };
+                    if partition.consumer_lag >= 0 {
+                        *lag = partition.consumer_lag;
+                        metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => p.to_string())
+                            .set(partition.consumer_lag as f64);
+                    }
+                    // Before the first record is handed over, the position is the committed
+                    // offset, or where librdkafka fetches from.
+                    let position = [
+                        partition.app_offset,
+                        partition.committed_offset,
+                        partition.next_offset,
+                    ]
+                    .into_iter()
+                    .find(|&o| o >= 0);
+                    let end = [partition.ls_offset, partition.hi_offset]
+                        .into_iter()
+                        .find(|&o| o >= 0);
+                    stalls.observe(now, topic, p, position, end);
                 }
             }
         }
+        self.stats.publish_stalls(now);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "librdkafka reported an error.");
+        *self.error_message.lock().expect("error lock") = Some(reason.to_owned());
     }
 }
 
@@ -441,6 +484,11 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
     stats: Arc<Stats>,
 ) -> anyhow::Result<()> {
+    let missing = super::missing_codecs()?;
+    anyhow::ensure!(
+        missing.is_empty(),
+        "this build of librdkafka cannot decompress {missing:?}: input compressed with it would stall"
+    );
     let producer: BaseProducer = cfg.service_producer().create()?;
     if cfg.exactly_once {
         producer
@@ -464,9 +512,15 @@ pub fn run(
         failed: None,
         cfg: cfg.clone(),
     };
+    stats
+        .stalls
+        .lock()
+        .expect("stalls lock")
+        .set_timeout(cfg.stall_timeout);
     let consumer: BaseConsumer<Ctx> = cfg.group_consumer().create_with_context(Ctx {
         worker: Mutex::new(worker),
         stats,
+        error_message: Mutex::new(None),
     })?;
     check_co_partitioned(&consumer, &cfg)?;
     let lead = cfg.topics.name(TopicKind::INPUTS[0]);
@@ -479,7 +533,11 @@ pub fn run(
         while let Some(result) = next {
             match result {
                 Ok(m) => batch.push(record_of(&m)),
-                Err(e) => tracing::warn!(error = %e, "Consumer error."),
+                Err(e) => {
+                    let ctx = consumer.context();
+                    let message = ctx.error_message.lock().expect("error lock").take();
+                    ConsumerError::new(&e, message).emit(&ctx.stats);
+                }
             }
             if batch.len() >= 1000 {
                 break;

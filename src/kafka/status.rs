@@ -1,11 +1,18 @@
 //! What the running service shows: `Stats` (counters, readiness, per-partition restore
-//! progress and lag, the state store) for the demo, the admin port and tests, and the per-commit
-//! `Tally` that turns processed records into metrics. No Kafka calls here.
+//! progress and lag, stalled inputs, the state store) for the demo, the admin port and tests,
+//! the per-commit `Tally` that turns processed records into metrics, and `ConsumerError`, the
+//! one event for a consumer error's log line, metric and stall watch. No Kafka calls here.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
+use rdkafka::error::KafkaError;
+
+pub use super::stall::Stall;
+use super::stall::Stalls;
 use crate::metrics as m;
 use crate::model::Absent;
 use crate::pipeline::{AbsentCounts, Emitted, Processed, SAMPLE_FIELDS};
@@ -14,17 +21,81 @@ use crate::recording::Record;
 use crate::state::StateStore;
 
 /// What the service shows while it runs (demo summary, admin endpoints, tests).
-#[derive(Default)]
 pub struct Stats {
     pub records: AtomicU64,
     pub blacklist_events: AtomicU64,
     pub cases: AtomicU64,
     pub dlq: AtomicU64,
     pub commits: AtomicU64,
+    /// Errors the group consumer reported instead of records.
+    pub consumer_errors: AtomicU64,
     /// Assigned partition numbers: restore progress and lag.
     pub partitions: Mutex<BTreeMap<i32, PartitionStatus>>,
     /// The state store, once the service has started.
     pub store: OnceLock<Arc<StateStore>>,
+    /// Input partitions held still by a consumer error (locked after `partitions`, never
+    /// before).
+    pub(super) stalls: Mutex<Stalls>,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            records: AtomicU64::default(),
+            blacklist_events: AtomicU64::default(),
+            cases: AtomicU64::default(),
+            dlq: AtomicU64::default(),
+            commits: AtomicU64::default(),
+            consumer_errors: AtomicU64::default(),
+            partitions: Mutex::default(),
+            store: OnceLock::new(),
+            // `service::run` sets the configured timeout.
+            stalls: Mutex::new(Stalls::new(
+                crate::settings::Settings::default().stall_timeout,
+            )),
+        }
+    }
+}
+
+/// Why `/readyz` says 503.
+#[derive(Debug, Clone)]
+pub enum NotReady {
+    Unassigned,
+    /// Partition numbers still being restored from the changelog.
+    Restoring(Vec<i32>),
+    /// Input partitions that have not moved since a consumer error for `stall_timeout`.
+    Stalled(Vec<Stall>),
+}
+
+impl NotReady {
+    /// The stalled input partitions, if that is the reason.
+    pub fn stalled(&self) -> &[Stall] {
+        match self {
+            NotReady::Stalled(stalls) => stalls,
+            NotReady::Unassigned | NotReady::Restoring(_) => &[],
+        }
+    }
+}
+
+impl fmt::Display for NotReady {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotReady::Unassigned => f.write_str("no partitions assigned"),
+            NotReady::Restoring(partitions) => {
+                write!(f, "restoring partitions {partitions:?} from the changelog")
+            }
+            NotReady::Stalled(stalls) => {
+                f.write_str("input partitions stalled by a consumer error: ")?;
+                for (i, stall) in stalls.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{stall}")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// One assigned partition number, as `/v1/status` shows it.
@@ -41,30 +112,124 @@ pub struct PartitionStatus {
 }
 
 impl Stats {
-    /// `Ok` when partitions are assigned and all restored, else why not.
-    pub fn readiness(&self) -> Result<(), String> {
+    /// `Ok` when partitions are assigned, all restored and none stalled, else why not.
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        self.readiness_at(Instant::now())
+    }
+
+    pub(super) fn readiness_at(&self, now: Instant) -> Result<(), NotReady> {
         let partitions = self.partitions.lock().expect("status lock");
         if partitions.is_empty() {
-            return Err("no partitions assigned".to_owned());
+            return Err(NotReady::Unassigned);
         }
         let restoring: Vec<i32> = partitions
             .iter()
             .filter(|(_, s)| !s.restored)
             .map(|(&p, _)| p)
             .collect();
-        if restoring.is_empty() {
+        if !restoring.is_empty() {
+            return Err(NotReady::Restoring(restoring));
+        }
+        let stalled = self.stalled_at(now);
+        if stalled.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "restoring partitions {restoring:?} from the changelog"
-            ))
+            Err(NotReady::Stalled(stalled))
         }
+    }
+
+    /// Input partitions stalled by a consumer error now (`/v1/status`).
+    pub fn stalled(&self) -> Vec<Stall> {
+        self.stalled_at(Instant::now())
+    }
+
+    fn stalled_at(&self, now: Instant) -> Vec<Stall> {
+        self.stalls.lock().expect("stalls lock").stalled(now)
     }
 
     pub(super) fn publish_readiness(&self) {
         let ready = self.readiness().is_ok();
         metrics::gauge!(m::READY).set(if ready { 1.0 } else { 0.0 });
     }
+
+    /// Logs stalls that began or ended, and publishes the stall and readiness gauges
+    /// (after each statistics report, so a stall shows within a statistics interval).
+    pub(super) fn publish_stalls(&self, now: Instant) {
+        let (topics, (stalled, began, ended)) = {
+            let mut stalls = self.stalls.lock().expect("stalls lock");
+            (stalls.topics(), stalls.changes(now))
+        };
+        for stall in &began {
+            tracing::error!(
+                topic = %stall.topic,
+                partition = stall.partition,
+                unread = stall.unread,
+                seconds = stall.seconds,
+                errors = stall.errors,
+                reason = %stall.reason,
+                error = %stall.error,
+                "Input partition stalled: unread records and no progress since a consumer error; /readyz reports it."
+            );
+        }
+        for (topic, partition) in &ended {
+            tracing::info!(%topic, partition, "Input partition moves again.");
+        }
+        for topic in topics {
+            let n = stalled.iter().filter(|s| s.topic == topic).count();
+            metrics::gauge!(m::STALLED_PARTITIONS, "topic" => topic).set(n as f64);
+        }
+        self.publish_readiness();
+    }
+}
+
+/// One error the group consumer reported instead of a record: its log line, its count and
+/// its place in the stall watch come from here together.
+pub(super) struct ConsumerError {
+    /// The error code in snake case (`not_implemented`, `all_brokers_down`): the metric label.
+    reason: String,
+    /// librdkafka's message, e.g. "Decompression (codec 0x4) of message at 7 of 5120 bytes
+    /// failed: Local: Not implemented"; rdkafka's rendering of the code when there is none.
+    message: String,
+}
+
+impl ConsumerError {
+    pub(super) fn new(error: &KafkaError, message: Option<String>) -> ConsumerError {
+        let reason = error.rdkafka_error_code().map_or_else(
+            || "unknown".to_owned(),
+            |code| snake_case(&format!("{code:?}")),
+        );
+        ConsumerError {
+            reason,
+            message: message.unwrap_or_else(|| error.to_string()),
+        }
+    }
+
+    pub(super) fn emit(self, stats: &Stats) {
+        tracing::warn!(reason = %self.reason, error = %self.message, "Consumer error instead of a record.");
+        metrics::counter!(m::CONSUMER_ERRORS, "reason" => self.reason.clone()).increment(1);
+        stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+        stats
+            .stalls
+            .lock()
+            .expect("stalls lock")
+            .error(&self.reason, &self.message);
+    }
+}
+
+/// `NotImplemented` → `not_implemented`.
+fn snake_case(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Counts of one commit interval, published to the metrics recorder at each commit so a
@@ -159,5 +324,127 @@ fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
         None => {
             counts.insert(key.to_owned(), 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rdkafka::error::RDKafkaErrorCode;
+
+    use super::*;
+
+    /// Partition number 2 assigned and restored, its raw-telemetry input watched from `t0`
+    /// with 40 records unread at offset 7.
+    fn serving(t0: Instant) -> Stats {
+        let stats = Stats::default();
+        stats.partitions.lock().unwrap().insert(
+            2,
+            PartitionStatus {
+                restored: true,
+                ..PartitionStatus::default()
+            },
+        );
+        let mut stalls = stats.stalls.lock().unwrap();
+        stalls.set_timeout(Duration::from_secs(30));
+        stalls.track(t0, "tw.telemetry.raw", 2);
+        stalls.observe(t0, "tw.telemetry.raw", 2, Some(7), Some(47));
+        drop(stalls);
+        stats
+    }
+
+    fn decompression_failure() -> ConsumerError {
+        ConsumerError::new(
+            &KafkaError::MessageConsumption(RDKafkaErrorCode::NotImplemented),
+            Some("Decompression (codec 0x4) of message at 7 of 5120 bytes failed: Local: Not implemented".to_owned()),
+        )
+    }
+
+    #[test]
+    fn readiness_names_the_stalled_partition_and_the_error_once_it_repeated_past_the_timeout() {
+        let t0 = Instant::now();
+        let stats = serving(t0);
+        assert!(stats.readiness_at(t0).is_ok());
+        for _ in 0..50 {
+            decompression_failure().emit(&stats);
+        }
+        assert_eq!(stats.consumer_errors.load(Ordering::Relaxed), 50);
+        assert!(stats.readiness_at(t0 + Duration::from_secs(29)).is_ok());
+        let not_ready = stats
+            .readiness_at(t0 + Duration::from_secs(31))
+            .unwrap_err();
+        let stalled = not_ready.stalled();
+        assert_eq!(stalled.len(), 1);
+        assert_eq!(
+            (
+                stalled[0].topic.as_str(),
+                stalled[0].partition,
+                stalled[0].unread
+            ),
+            ("tw.telemetry.raw", 2, 40)
+        );
+        assert_eq!(stalled[0].reason, "not_implemented");
+        let reason = not_ready.to_string();
+        assert!(
+            reason.contains("tw.telemetry.raw partition 2")
+                && reason.contains("50 consumer errors")
+                && reason.contains("Decompression (codec 0x4)"),
+            "{reason}"
+        );
+        let json = serde_json::to_value(stalled).unwrap();
+        assert_eq!(json[0]["partition"], 2);
+    }
+
+    #[test]
+    fn restoring_comes_before_stalls_and_progress_makes_the_partition_ready_again() {
+        let t0 = Instant::now();
+        let stats = serving(t0);
+        decompression_failure().emit(&stats);
+        let later = t0 + Duration::from_secs(60);
+        stats
+            .partitions
+            .lock()
+            .unwrap()
+            .get_mut(&2)
+            .unwrap()
+            .restored = false;
+        assert!(matches!(
+            stats.readiness_at(later),
+            Err(NotReady::Restoring(p)) if p == [2]
+        ));
+        stats
+            .partitions
+            .lock()
+            .unwrap()
+            .get_mut(&2)
+            .unwrap()
+            .restored = true;
+        assert!(matches!(
+            stats.readiness_at(later),
+            Err(NotReady::Stalled(_))
+        ));
+        stats
+            .stalls
+            .lock()
+            .unwrap()
+            .observe(later, "tw.telemetry.raw", 2, Some(47), Some(47));
+        assert!(stats.readiness_at(later).is_ok());
+    }
+
+    #[test]
+    fn error_codes_become_snake_case_labels() {
+        assert_eq!(snake_case("NotImplemented"), "not_implemented");
+        assert_eq!(snake_case("AllBrokersDown"), "all_brokers_down");
+        let e = ConsumerError::new(
+            &KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure),
+            None,
+        );
+        assert_eq!(e.reason, "broker_transport_failure");
+        assert!(
+            e.message.contains("Message consumption error"),
+            "{}",
+            e.message
+        );
     }
 }
