@@ -148,8 +148,10 @@ impl Record {
         serde_json::to_string(&line).expect("recording lines always serialise")
     }
 
+    /// One recording line, its topic mapped onto `topics` by role (see [`retarget`]).
     pub fn from_line(text: &str, topics: &Topics) -> Result<Record, String> {
-        let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        line.topic = retarget(&line.topic, topics)?;
         let kind = topics.kind(&line.topic);
         let value = match line.value {
             serde_json::Value::Null => None,
@@ -165,6 +167,32 @@ impl Record {
             value,
         })
     }
+}
+
+/// The name a recorded topic has in this deployment. A recording travels between deployments
+/// (made in production under `tw.`, replayed into `stage.`): a topic under another prefix is
+/// mapped by its role, the kind its name ends in (`….telemetry.raw` → `<prefix>telemetry.raw`).
+/// A topic under this deployment's prefix is kept as it is, even one that is no input (the
+/// service sends such records to the DLQ as `unknown_topic`); one under another prefix that
+/// ends in no role is an error naming it and the roles.
+pub fn retarget(topic: &str, topics: &Topics) -> Result<String, String> {
+    if topic.starts_with(topics.prefix()) {
+        return Ok(topic.to_owned());
+    }
+    TopicKind::ALL
+        .into_iter()
+        .filter(|k| topic.ends_with(k.suffix()))
+        .max_by_key(|k| k.suffix().len())
+        .map(|k| topics.name(k))
+        .ok_or_else(|| {
+            let roles: Vec<&str> = TopicKind::ALL.iter().map(|k| k.suffix()).collect();
+            format!(
+                "topic {topic:?} has none of the roles a recording can carry ({}), so it has no \
+                 name under the prefix {:?}",
+                roles.join(", "),
+                topics.prefix()
+            )
+        })
 }
 
 /// Reads a whole recording. Blank lines are skipped; any other bad line is an error naming it,
@@ -286,6 +314,48 @@ mod tests {
             "{line}"
         );
         assert_eq!(Record::from_line(&line, &topics).unwrap(), rec);
+    }
+
+    /// A production recording replays into a test namespace: every topic by its role.
+    #[test]
+    fn recorded_topics_move_to_another_prefix_by_role() {
+        let production = Topics::default();
+        let stage = Topics::with_prefix("stage.");
+        let permit = proto::EntryPermit {
+            schema_version: 1,
+            vin: "LGDCHA1G8MA127733".into(),
+            permit_number: "P-1".into(),
+            ..Default::default()
+        };
+        for (from, to, value) in [
+            ("tw.permits", "stage.permits", Some(permit.encode_to_vec())),
+            (
+                "tw.telemetry.raw",
+                "stage.telemetry.raw",
+                Some(vec![0x23, 0x23]),
+            ),
+            ("tw.telemetry", "stage.telemetry", Some(vec![0xff])),
+            ("eu-1.tw.cases", "stage.cases", None),
+        ] {
+            let line = record(from, value.clone()).to_line(&production);
+            assert_eq!(Record::from_line(&line, &stage).unwrap(), record(to, value));
+        }
+        // The value is read as its role's message, not demanded as hex.
+        let line = record("tw.permits", Some(permit.encode_to_vec())).to_line(&production);
+        assert!(line.contains(r#""permit_number":"P-1""#), "{line}");
+        // Under the deployment's own prefix a name is kept, input or not (the DLQ takes it).
+        let line = record("stage.unknown", Some(vec![0])).to_line(&stage);
+        assert_eq!(
+            Record::from_line(&line, &stage).unwrap().topic,
+            "stage.unknown"
+        );
+        // Elsewhere, a topic with no role is an error naming it and the roles.
+        let line = record("orders", Some(vec![0])).to_line(&production);
+        let e = Record::from_line(&line, &stage).unwrap_err();
+        assert!(
+            e.contains(r#""orders""#) && e.contains("telemetry.raw, telemetry"),
+            "{e}"
+        );
     }
 
     #[test]
