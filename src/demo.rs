@@ -63,6 +63,7 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<Out
     };
 
     let simulation = Simulation::new(fleet(vehicles, duration_secs, seed));
+    let notes = simulation.notes().to_vec();
     let truth: BTreeMap<String, Vec<String>> = simulation
         .truth()
         .iter()
@@ -107,7 +108,7 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<Out
             events.push(proto::BlacklistEvent::decode(value.as_slice())?);
         }
     }
-    print_summary(sent, elapsed, &stats, &truth, &events, &cases);
+    print_summary(sent, elapsed, &stats, &truth, &notes, &events, &cases);
     Ok(Outcome {
         records: sent,
         blacklist_events: events,
@@ -138,6 +139,7 @@ fn print_summary(
     elapsed: Duration,
     stats: &Stats,
     truth: &BTreeMap<String, Vec<String>>,
+    notes: &[String],
     events: &[proto::BlacklistEvent],
     cases: &[proto::EnforcementCase],
 ) {
@@ -182,7 +184,12 @@ fn print_summary(
         .filter(|(v, f)| !f.is_empty() && detected.contains(v.as_str()))
         .count();
     println!("ground truth        {faulty} trucks carry injected faults, {flagged} flagged in this run; {clean_flagged} clean trucks flagged");
-    println!("                    (a MIL fault needs 72 h and a data gap 7 days of event time; `tailwatch simulate` + `replay` runs longer fleets offline)");
+    for note in notes {
+        println!("                    ({note})");
+    }
+    if !notes.is_empty() {
+        println!("                    (`tailwatch simulate` + `replay` run longer fleets offline, both under the rules `--rules` names)");
+    }
     println!();
     println!("example cases:");
     let mut seen = BTreeSet::new();

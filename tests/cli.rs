@@ -1,7 +1,8 @@
 //! The command line as an operator uses it: `config print` (precedence of file, environment
 //! and flags; validation errors that name the key; secrets redacted), `decode` (raw frames
-//! in, one JSON object per frame out, exit 1 after all input when any frame was rejected) and
-//! `replay --format hex-frames` (a gateway log replayed in arrival order).
+//! in, one JSON object per frame out, exit 1 after all input when any frame was rejected),
+//! `replay --format hex-frames` (a gateway log replayed in arrival order) and `simulate` then
+//! `replay` under the same `--rules` agreeing with the truth file.
 
 use std::process::{Command, Output};
 
@@ -229,4 +230,104 @@ fn replay_of_a_gateway_log_keeps_arrival_order() {
     );
     let message = headers["tw-error-message"].as_str().unwrap();
     assert!(message.contains("2026-11-02T01:00:00Z"), "{message}");
+}
+
+/// `simulate` then `replay` under one set of rules: what the truth lists, the replay decides;
+/// what the run cannot decide is listed apart and stays undecided, and a note says so.
+#[test]
+fn simulate_and_replay_under_the_same_rules_agree_with_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let shortened = config_file(
+        "[mil_emission_fault]\nmin_duration = \"30m\"\n[data_gap]\nfill_within = \"20m\"\n",
+    );
+    let shortened = shortened.path().to_str().unwrap();
+    let simulate = |rules: Option<&str>, out: &str| {
+        let (fleet, truth) = (path(&format!("{out}.jsonl")), path(&format!("{out}.truth")));
+        let mut args = vec![
+            "simulate",
+            "--vehicles",
+            "30",
+            "--duration",
+            "2h",
+            "--seed",
+            "3",
+            "--fault-fraction",
+            "0.5",
+            "--faults",
+            "mil_emission_fault=1,data_gap=1",
+            "--out",
+            &fleet,
+            "--truth",
+            &truth,
+        ];
+        args.extend(rules.iter().flat_map(|r| ["--rules", r]));
+        let run = tailwatch(&args, &[]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let truth: Vec<serde_json::Value> = std::fs::read_to_string(&truth)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (stderr(&run), std::fs::read(&fleet).unwrap(), truth)
+    };
+    let replay = |rules: Option<&str>, out: &str| {
+        let (fleet, dir) = (path(&format!("{out}.jsonl")), path(out));
+        let mut args = vec!["replay", "--input", &fleet, "--out", &dir];
+        args.extend(rules.iter().flat_map(|r| ["--rules", r]));
+        let run = tailwatch(&args, &[]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let cases = std::fs::read_to_string(dir.clone() + "/cases.jsonl").unwrap();
+        cases
+            .lines()
+            .map(|l| {
+                let case: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    case["vin"].as_str().unwrap().to_owned(),
+                    case["rule"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+
+    // The default rules: 72 h of MIL and a 7-day fill period do not fit in 2 hours.
+    let (notes, _, truth) = simulate(None, "default");
+    assert!(
+        notes.contains("note: faults this run cannot decide under its rules are injected but listed as \"undecidable\""),
+        "{notes}"
+    );
+    let undecidable: Vec<&serde_json::Value> = truth
+        .iter()
+        .filter(|t| t.get("undecidable").is_some())
+        .collect();
+    assert_eq!(undecidable.len(), 15);
+    assert!(truth
+        .iter()
+        .all(|t| t["faults"].as_array().unwrap().is_empty()));
+    assert_eq!(
+        undecidable[0]["undecidable"][0]["why"].as_str().unwrap(),
+        match undecidable[0]["undecidable"][0]["rule"].as_str().unwrap() {
+            "data_gap" => "decided 7d after the gap ends (data_gap.fill_within), the run is 2h",
+            _ => "needs 72h of MIL on (mil_emission_fault.min_duration), the run is 2h",
+        }
+    );
+    assert!(replay(None, "default").is_empty(), "nothing is decided");
+
+    // Shortened for both: every fault listed is decided, nothing else; same rules, same bytes.
+    let (notes, fleet, truth) = simulate(Some(shortened), "shortened");
+    assert!(!notes.contains("note:"), "{notes}");
+    let expected: std::collections::BTreeSet<(String, String)> = truth
+        .iter()
+        .flat_map(|t| {
+            let vin = t["vin"].as_str().unwrap().to_owned();
+            t["faults"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| (vin.clone(), f.as_str().unwrap().to_owned()))
+        })
+        .collect();
+    assert_eq!(expected.len(), 15);
+    assert_eq!(replay(Some(shortened), "shortened"), expected);
+    assert_eq!(simulate(Some(shortened), "again").1, fleet);
 }

@@ -76,14 +76,21 @@ enum Command {
         /// Share of vehicles given a fault.
         #[arg(long, default_value_t = 0.3)]
         fault_fraction: f64,
-        /// Fault weights, e.g. "nox_over_limit=2,data_gap=1" (default: all equal).
+        /// Fault weights, e.g. "nox_over_limit=2,data_gap=1" (default: every fault the run
+        /// can decide under the rules, equally). A fault asked for that the run cannot decide
+        /// is injected and listed as "undecidable" in the truth.
         #[arg(long)]
         faults: Option<String>,
+        /// Rule parameter overrides, merged over config/rules.toml, as for `replay --rules`:
+        /// faults are scheduled to be decided under these rules.
+        #[arg(long)]
+        rules: Option<PathBuf>,
         #[arg(long, default_value = "tw.")]
         topic_prefix: String,
         #[arg(long)]
         out: PathBuf,
-        /// Ground truth: one JSON line per vehicle with its injected faults.
+        /// Ground truth: one JSON line per vehicle with the faults the run lets tailwatch
+        /// decide, and any it cannot ("undecidable", with why).
         #[arg(long)]
         truth: PathBuf,
         /// Telemetry as raw terminal frames on tw.telemetry.raw instead of protobuf.
@@ -259,6 +266,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             partitions,
             fault_fraction,
             faults,
+            rules,
             topic_prefix,
             out,
             truth,
@@ -280,6 +288,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 start: parse_utc(&start)?,
                 partitions,
                 fault_fraction,
+                rules: config::load_rules(rules.as_deref())?,
                 topics: topics.clone(),
                 raw,
                 ..sim::SimConfig::default()
@@ -295,6 +304,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.fault_mix = sim::parse_fault_mix(&mix).map_err(anyhow::Error::msg)?;
             }
             let simulation = sim::Simulation::new(cfg);
+            for note in simulation.notes() {
+                eprintln!("note: {note}");
+            }
             let mut truth_file = std::io::BufWriter::new(
                 std::fs::File::create(&truth)
                     .with_context(|| format!("creating {}", truth.display()))?,

@@ -2,6 +2,12 @@
 //! consumes (registrations, entry permits, terminal telemetry, roadside inspections,
 //! re-inspections) in record-timestamp order, plus the ground truth of the faults injected.
 //!
+//! The truth is what tailwatch can decide from the run under the run's rules (`needs`): each
+//! fault is scheduled to be decided before the run ends. The default fault mix holds only the
+//! kinds every vehicle of the run can have decided (a 6-hour run under the default rules leaves
+//! out the 72-hour MIL streak and the data gap's 7-day fill period); a fault asked for by name
+//! that the run cannot decide is still injected and listed apart, as `undecidable`, with why.
+//!
 //! `fleet` draws identities and deals faults; `plan` lays out each vehicle's timeline;
 //! `driver`, `truck` and `route` are the physics; `vehicle` runs one vehicle tick by tick into
 //! records; `messages` builds the protobuf values and `frames` turns terminal reports into raw
@@ -14,6 +20,7 @@ mod driver;
 mod fleet;
 mod frames;
 mod messages;
+mod needs;
 mod plan;
 mod route;
 mod truck;
@@ -32,12 +39,15 @@ use std::collections::{BTreeMap, BinaryHeap};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+use crate::config;
 use crate::decode::frame::Dialect;
 use crate::decode::raw::DIALECT_HEADER;
+use crate::engine::Rules;
 use crate::model::{unix_secs_from_civil, EventTime, RuleId, Vin};
 use crate::recording::Record;
 use crate::topics::Topics;
 use fleet::INJECTABLE;
+use needs::Needs;
 use vehicle::{Out, Pending, Run, Vehicle};
 
 #[derive(Debug, Clone)]
@@ -51,8 +61,12 @@ pub struct SimConfig {
     /// Share of vehicles given exactly one fault (two for `blacklisted_entry`, which needs a
     /// failed roadside check first).
     pub fault_fraction: f64,
-    /// Relative weights of the injectable faults; see [`parse_fault_mix`].
+    /// Relative weights of the injectable faults; see [`parse_fault_mix`]. Empty: every fault
+    /// the run can decide under `rules`, equally.
     pub fault_mix: Vec<(RuleId, u32)>,
+    /// The rules the run's truth is for (those `replay --rules` will apply): faults are
+    /// scheduled to be decided under them.
+    pub rules: Rules,
     pub topics: Topics,
     /// `None`: terminal telemetry as protobuf `TerminalReport`s on the telemetry topic.
     /// `Some(dialect)`: as raw terminal frames in that dialect on the raw telemetry topic, each
@@ -71,32 +85,59 @@ impl Default for SimConfig {
             start: EventTime::from_unix_secs(unix_secs_from_civil(2026, 11, 2, 0, 0, 0)),
             partitions: 4,
             fault_fraction: 0.3,
-            fault_mix: INJECTABLE.iter().map(|&rule| (rule, 1)).collect(),
+            fault_mix: Vec::new(),
+            rules: config::default_rules(),
             topics: Topics::default(),
             raw: None,
         }
     }
 }
 
-/// What was injected into one vehicle: the rules tailwatch should fire for it, in the order it
-/// would detect them. Empty for a clean vehicle.
+/// What was injected into one vehicle. Empty for a clean vehicle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Truth {
     pub vin: Vin,
+    /// The rules tailwatch fires for the vehicle within the run, in the order it decides them.
     pub faults: Vec<RuleId>,
+    /// Faults in the vehicle's records that the run ends too early to decide under its rules:
+    /// tailwatch cannot be expected to fire for them (a MIL streak or data gap it never does).
+    pub undecidable: Vec<Undecidable>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecidable {
+    pub rule: RuleId,
+    /// What the rule needs that the run lacks, e.g. "needs 72h of MIL on …, the run is 6h".
+    pub why: String,
 }
 
 impl Truth {
-    /// `{"vin":"...","faults":["nox_over_limit"]}`, one line.
+    /// `{"vin":"...","faults":["nox_over_limit"]}`, one line; a vehicle with an undecidable
+    /// fault adds `"undecidable":[{"rule":"data_gap","why":"..."}]`.
     pub fn to_json_line(&self) -> String {
         #[derive(serde::Serialize)]
         struct Line<'a> {
             vin: &'a str,
             faults: Vec<&'static str>,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            undecidable: Vec<Why<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct Why<'a> {
+            rule: &'static str,
+            why: &'a str,
         }
         let line = Line {
             vin: self.vin.as_str(),
             faults: self.faults.iter().map(|f| f.as_str()).collect(),
+            undecidable: self
+                .undecidable
+                .iter()
+                .map(|u| Why {
+                    rule: u.rule.as_str(),
+                    why: &u.why,
+                })
+                .collect(),
         };
         serde_json::to_string(&line).expect("truth lines always serialise")
     }
@@ -143,6 +184,7 @@ pub struct Simulation {
     /// (timestamp, vehicle, seq) of every head.
     queue: BinaryHeap<Reverse<(i64, usize, u64)>>,
     truth: Vec<Truth>,
+    notes: Vec<String>,
     topic_names: Vec<String>,
     partitions: i32,
     /// Next offset per (topic, partition).
@@ -179,37 +221,98 @@ impl Simulation {
                 end
             );
         }
+        let needs = Needs::new(&cfg.rules);
+        // Every vehicle's timeline is this long or one tick longer (terminal phases differ).
+        let shortest = u32::try_from(cfg.duration_secs.saturating_sub(10) / 10).unwrap_or(u32::MAX);
+        let why = |fault: RuleId| needs.why(fault, cfg.duration_secs);
+        let mut notes = Vec::new();
+        let mix = match &cfg.fault_mix {
+            mix if !mix.is_empty() => mix.clone(),
+            _ => {
+                let (mix, left_out): (Vec<RuleId>, Vec<RuleId>) = INJECTABLE
+                    .iter()
+                    .partition(|&&fault| needs.decidable(fault, shortest));
+                if !left_out.is_empty() {
+                    let each: Vec<String> = left_out
+                        .iter()
+                        .map(|&f| format!("{} ({})", f.as_str(), why(f)))
+                        .collect();
+                    notes.push(format!(
+                        "left out of the fault mix, as this run cannot decide them under its \
+                         rules: {}",
+                        each.join("; ")
+                    ));
+                }
+                mix.into_iter().map(|fault| (fault, 1)).collect()
+            }
+        };
         assert!(
-            cfg.fault_mix.iter().all(|(r, _)| INJECTABLE.contains(r)),
-            "fault mix names a rule that cannot be injected: {:?}",
-            cfg.fault_mix
+            mix.iter().all(|(r, _)| INJECTABLE.contains(r)),
+            "fault mix names a rule that cannot be injected: {mix:?}"
         );
         let mut fleet_rng = SmallRng::seed_from_u64(stream_seed(cfg.seed, 0));
-        let assignments = fleet::assign(
-            cfg.vehicles,
-            cfg.fault_fraction,
-            &cfg.fault_mix,
-            &mut fleet_rng,
-        );
+        let assignments = fleet::assign(cfg.vehicles, cfg.fault_fraction, &mix, &mut fleet_rng);
         let run = Run {
             start_ms: cfg.start.0,
             duration_secs: cfg.duration_secs,
             partitions: cfg.partitions,
             raw: cfg.raw,
+            needs,
         };
         let mut vehicles: Vec<Vehicle> = assignments
             .iter()
             .enumerate()
             .map(|(i, a)| Vehicle::new(i, a, &run, stream_seed(cfg.seed, i as u64 + 1)))
             .collect();
+        let mut undecided: BTreeMap<RuleId, usize> = BTreeMap::new();
         let truth = vehicles
             .iter()
             .zip(&assignments)
-            .map(|(v, a)| Truth {
-                vin: v.id.vin,
-                faults: detected(a.fault),
+            .map(|(v, a)| {
+                let rules = detected(a.fault);
+                match a.fault {
+                    Some(fault) if v.undecidable() => {
+                        *undecided.entry(fault).or_default() += 1;
+                        let why = why(fault);
+                        Truth {
+                            vin: v.id.vin,
+                            faults: Vec::new(),
+                            undecidable: rules
+                                .into_iter()
+                                .map(|rule| Undecidable {
+                                    rule,
+                                    why: why.clone(),
+                                })
+                                .collect(),
+                        }
+                    }
+                    _ => Truth {
+                        vin: v.id.vin,
+                        faults: rules,
+                        undecidable: Vec::new(),
+                    },
+                }
             })
             .collect();
+        if !undecided.is_empty() {
+            let each: Vec<String> = undecided
+                .iter()
+                .map(|(&f, n)| format!("{} on {n} vehicles ({})", f.as_str(), why(f)))
+                .collect();
+            notes.push(format!(
+                "faults this run cannot decide under its rules are injected but listed as \
+                 \"undecidable\" in the truth: {}",
+                each.join("; ")
+            ));
+        }
+        let unmodelled = needs::unmodelled(&cfg.rules, &config::default_rules());
+        if !unmodelled.is_empty() {
+            notes.push(format!(
+                "the simulated values keep clear of the default thresholds only, so the truth \
+                 may not hold for these rule values: {}",
+                unmodelled.join(", ")
+            ));
+        }
         let heads: Vec<Option<Pending>> = vehicles.iter_mut().map(Vehicle::next_record).collect();
         let queue = heads
             .iter()
@@ -225,6 +328,7 @@ impl Simulation {
             heads,
             queue,
             truth,
+            notes,
             topic_names,
             partitions: cfg.partitions,
             offsets: vec![0; Out::ALL.len() * cfg.partitions as usize],
@@ -235,6 +339,12 @@ impl Simulation {
     /// One entry per vehicle, in vehicle order.
     pub fn truth(&self) -> &[Truth] {
         &self.truth
+    }
+
+    /// What a user comparing outputs with the truth should know, one line each: fault kinds
+    /// left out of the default mix, undecidable faults injected, rule values not modelled.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 }
 

@@ -21,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use super::fleet::{Assignment, Identity};
 use super::frames;
 use super::messages::{self, timestamp};
+use super::needs::Needs;
 use super::plan::{Plan, Tamper, REISSUE_PER_TICK};
 use super::truck::Truck;
 use crate::decode::frame::Dialect;
@@ -119,6 +120,8 @@ pub struct Run {
     pub duration_secs: u64,
     pub partitions: i32,
     pub raw: Option<Dialect>,
+    /// What the run's rules need for a fault to be decided.
+    pub needs: Needs,
 }
 
 impl Vehicle {
@@ -132,6 +135,7 @@ impl Vehicle {
         let plan = Plan::draw(
             u32::try_from(ticks).unwrap_or(u32::MAX),
             assignment,
+            &run.needs,
             &mut rng,
         );
         let truck = Truck::new(assignment.fault, &mut rng);
@@ -173,6 +177,11 @@ impl Vehicle {
             vehicle.push(run.start_ms, Out::Permits, permit.encode_to_vec());
         }
         vehicle
+    }
+
+    /// Its fault cannot be decided within the run under the run's rules.
+    pub fn undecidable(&self) -> bool {
+        self.plan.undecidable
     }
 
     /// The vehicle's next record in (timestamp, creation) order, or `None` when its run is over.

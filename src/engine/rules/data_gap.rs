@@ -92,7 +92,7 @@ fn raise(cx: &mut Context, state: &mut VehicleState, start: Secs, end: Secs, dis
 #[cfg(test)]
 mod tests {
     use crate::engine::testkit::{rules, sample, Vehicle, T0};
-    use crate::model::{EventKind, Kilometres, RuleId};
+    use crate::model::{EventKind, Kilometres, RuleId, Secs};
 
     /// Drives 10 min, stops reporting for `gap` seconds while covering `km`, drives again,
     /// then sends one more report after the fill period.
@@ -167,6 +167,34 @@ mod tests {
         v.drive(T0 + 3600, T0 + 6000, true, sample);
         v.drive(T0 + 8 * 86_400, T0 + 8 * 86_400 + 10, false, sample);
         assert!(v.cases(RuleId::DataGap).is_empty());
+    }
+
+    /// A hole inside a session is never settled (nothing says its data cannot still be
+    /// reissued): a logout after it, a new session and hours of data leave it pending, and only
+    /// evidence `fill_within` (7 days by default) after its end decides it. So no run shorter
+    /// than a gap plus the fill period can show a data gap, whatever the terminal does next.
+    #[test]
+    fn a_logout_after_the_gap_does_not_decide_it_before_the_fill_period() {
+        let mut v = Vehicle::new(rules(""));
+        v.send(T0 - 1, EventKind::Login);
+        v.drive(T0, T0 + 600, false, sample);
+        // 40 minutes silent while driving on (the odometer moves 33 km), then 10 more minutes.
+        v.drive(T0 + 3000, T0 + 3600, false, sample);
+        v.send(T0 + 3600, EventKind::Logout);
+        v.send(T0 + 5400, EventKind::Login);
+        v.drive(T0 + 5400, T0 + 6 * 3600, false, sample);
+        v.send(T0 + 6 * 3600, EventKind::Logout);
+        assert!(v.cases(RuleId::DataGap).is_empty());
+        assert!(v.state.coverage.hole(1).is_some(), "the gap is pending");
+        assert!(!v
+            .state
+            .coverage
+            .settled(Secs(T0 as u32), Secs(T0 as u32 + 3600)));
+        let decided = T0 + 3000 + 7 * 86_400;
+        v.drive(decided - 10, decided, false, sample);
+        assert!(v.cases(RuleId::DataGap).is_empty(), "a second early");
+        v.drive(decided, decided + 10, false, sample);
+        assert_eq!(v.cases(RuleId::DataGap).len(), 1);
     }
 
     #[test]
