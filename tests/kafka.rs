@@ -349,6 +349,66 @@ fn raw_terminal_frames_on_kafka_match_offline_replay() {
     assert_run_matches_offline(&cfg, &records);
 }
 
+/// A recording made under the default prefix (as in production) replays into a test
+/// namespace through the command line: `simulate` → `replay --brokers … --topic-prefix …` →
+/// `run`, with the offline replay of the same file under the same prefix as the reference.
+#[test]
+fn a_recording_from_another_prefix_replays_into_this_one() {
+    let cfg = fresh("moved");
+    let dir = tempfile::tempdir().unwrap();
+    let (fleet, truth) = (
+        dir.path().join("fleet.jsonl"),
+        dir.path().join("truth.jsonl"),
+    );
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (fleet_arg, truth_arg) = (fleet.to_str().unwrap(), truth.to_str().unwrap());
+    cli(&[
+        "simulate",
+        "--vehicles",
+        "40",
+        "--duration",
+        "1h",
+        "--seed",
+        "5",
+        "--partitions",
+        "4",
+        "--out",
+        fleet_arg,
+        "--truth",
+        truth_arg,
+    ]);
+    let text = std::fs::read_to_string(&fleet).unwrap();
+    assert!(text.contains(r#""topic":"tw.telemetry""#));
+    let records = tailwatch::recording::read(text.as_bytes(), &cfg.topics).unwrap();
+    assert!(records
+        .iter()
+        .all(|r| r.topic.starts_with(cfg.topics.prefix())));
+    let expected = offline(&cfg, &records);
+    assert!(!expected.1.is_empty(), "the fleet raises cases");
+    cli(&[
+        "replay",
+        "--input",
+        fleet_arg,
+        "--brokers",
+        &brokers(),
+        "--topic-prefix",
+        cfg.topics.prefix(),
+    ]);
+    let stats = run_in_process(&cfg, records.len() as u64);
+    assert_eq!(stats.dlq.load(Ordering::Relaxed), 0);
+    assert_same(&cfg, &expected);
+}
+
 /// Produces `records` with Apache Kafka's own Java client, compressed with `codec`
 /// (`scripts/kafka/CompressedProducer.java`, run from the broker's jars by
 /// `scripts/kafka-local.sh run`); checks that they went in compressed batches of many records
