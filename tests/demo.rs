@@ -19,7 +19,7 @@ fn demo_publishes_what_the_offline_replay_of_its_fleet_gives() {
         Simulation::new(tailwatch::demo::fleet(vehicles, secs, seed)).collect();
     assert_eq!(outcome.records, records.len() as u64);
     replay::order(&mut records, &topics);
-    let (mut events, mut cases) = (Vec::new(), Vec::new());
+    let (mut events, mut cases): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
     for record in &records {
         for e in processor.process(record).emitted {
             match e {
@@ -35,10 +35,43 @@ fn demo_publishes_what_the_offline_replay_of_its_fleet_gives() {
         .map(|e| e.encode_to_vec())
         .collect();
     let mut got_cases: Vec<_> = outcome.cases.iter().map(|c| c.encode_to_vec()).collect();
+    let (mut cases, mut got_cases) = (comparable(&cases), comparable(&got_cases));
     for list in [&mut events, &mut cases, &mut got_events, &mut got_cases] {
         list.sort();
     }
     assert!(!cases.is_empty(), "the demo fleet must produce cases");
     assert_eq!(got_events, events, "blacklist events");
-    assert_eq!(got_cases, cases, "cases");
+    if got_cases != cases {
+        let (cases, got_cases) = (&cases, &got_cases);
+        let only = |a: &[Vec<u8>], b: &[Vec<u8>]| -> Vec<String> {
+            a.iter()
+                .filter(|x| !b.contains(x))
+                .map(|x| format!("{:?}", tailwatch::proto::EnforcementCase::decode(&x[..])))
+                .collect()
+        };
+        panic!(
+            "cases differ\nonly from the demo: {:#?}\nonly offline: {:#?}",
+            only(&got_cases, &cases),
+            only(&cases, &got_cases)
+        );
+    }
+}
+
+/// Cases as compared: whole, except which sighting a `blacklisted_entry` case cites. That
+/// depends on whether the service saw the listing or the sighting first (README, known
+/// approximations): the case and its id are the same, its evidence is another sighting of
+/// the same day after the listing began.
+fn comparable(cases: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    cases
+        .iter()
+        .map(|bytes| {
+            let mut case = tailwatch::proto::EnforcementCase::decode(&bytes[..]).unwrap();
+            if case.rule == "blacklisted_entry" {
+                case.evidence.clear();
+                case.first_evidence_at = None;
+                case.last_evidence_at = None;
+            }
+            case.encode_to_vec()
+        })
+        .collect()
 }

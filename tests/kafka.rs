@@ -302,7 +302,9 @@ fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
 }
 
 fn assert_same(cfg: &KafkaConfig, expected: &(Vec<String>, Vec<String>)) {
-    let got = online(cfg);
+    let mut got = online(cfg);
+    got.1 = comparable(&got.1);
+    let expected = &(expected.0.clone(), comparable(&expected.1));
     assert!(
         !expected.0.is_empty() && !expected.1.is_empty(),
         "the recording must produce outputs"
@@ -322,6 +324,27 @@ fn assert_same(cfg: &KafkaConfig, expected: &(Vec<String>, Vec<String>)) {
         ids(&expected.1)
     );
     assert_eq!(got.1, expected.1, "cases");
+}
+
+/// Cases (JSON lines) as compared: whole, except which sighting a `blacklisted_entry` case
+/// cites, which depends on whether the service saw the listing or the sighting first (README,
+/// known approximations): same case, same id, another sighting of that day after the listing.
+fn comparable(cases: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = cases
+        .iter()
+        .map(|line| {
+            let mut case: serde_json::Value = serde_json::from_str(line).unwrap();
+            if case["rule"] == "blacklisted_entry" {
+                let fields = case.as_object_mut().unwrap();
+                for field in ["evidence", "first_evidence_at", "last_evidence_at"] {
+                    fields.remove(field);
+                }
+            }
+            case.to_string()
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Produces `records`, runs the service over them and compares with the offline replay.

@@ -16,16 +16,7 @@ use tailwatch::model::{Absent, Position, Reading};
 
 /// Every choice a source can be configured with; `check` returns results in this order: auto,
 /// then every dialect in `Dialect::ALL` order (the order auto detection prefers).
-pub const CHOICES: [DialectChoice; 8] = [
-    DialectChoice::Auto,
-    DialectChoice::Fixed(Dialect::ALL[0]),
-    DialectChoice::Fixed(Dialect::ALL[1]),
-    DialectChoice::Fixed(Dialect::ALL[2]),
-    DialectChoice::Fixed(Dialect::ALL[3]),
-    DialectChoice::Fixed(Dialect::ALL[4]),
-    DialectChoice::Fixed(Dialect::ALL[5]),
-    DialectChoice::Fixed(Dialect::ALL[6]),
-];
+pub const CHOICES: [DialectChoice; 8] = DialectChoice::ALL;
 
 /// One decode result per entry of [`CHOICES`].
 pub type Results = [Result<Frame, FrameError>; 8];

@@ -402,24 +402,16 @@ mod tests {
         let stats = serving(t0);
         decompression_failure().emit(&stats);
         let later = t0 + Duration::from_secs(60);
-        stats
-            .partitions
-            .lock()
-            .unwrap()
-            .get_mut(&2)
-            .unwrap()
-            .restored = false;
+        let set_restored = |restored| {
+            let mut partitions = stats.partitions.lock().unwrap();
+            partitions.get_mut(&2).unwrap().restored = restored;
+        };
+        set_restored(false);
         assert!(matches!(
             stats.readiness_at(later),
             Err(NotReady::Restoring(p)) if p == [2]
         ));
-        stats
-            .partitions
-            .lock()
-            .unwrap()
-            .get_mut(&2)
-            .unwrap()
-            .restored = true;
+        set_restored(true);
         assert!(matches!(
             stats.readiness_at(later),
             Err(NotReady::Stalled(_))

@@ -178,6 +178,20 @@ pub enum DialectChoice {
     Auto,
 }
 
+impl DialectChoice {
+    /// Every choice a source can be configured with: auto, then every dialect.
+    pub const ALL: [DialectChoice; 8] = [
+        DialectChoice::Auto,
+        DialectChoice::Fixed(Dialect::ALL[0]),
+        DialectChoice::Fixed(Dialect::ALL[1]),
+        DialectChoice::Fixed(Dialect::ALL[2]),
+        DialectChoice::Fixed(Dialect::ALL[3]),
+        DialectChoice::Fixed(Dialect::ALL[4]),
+        DialectChoice::Fixed(Dialect::ALL[5]),
+        DialectChoice::Fixed(Dialect::ALL[6]),
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown terminal dialect {0:?} (expected auto, gb17691, hj1239, hybrid, signed-bodies, hj1239-unsigned, serial-after-type or body-serials)")]
 pub struct UnknownDialect(pub String);

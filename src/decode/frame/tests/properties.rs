@@ -207,16 +207,7 @@ fn reseal(bytes: &mut [u8]) {
     }
 }
 
-const CHOICES: [DialectChoice; 8] = [
-    DialectChoice::Auto,
-    DialectChoice::Fixed(Dialect::ALL[0]),
-    DialectChoice::Fixed(Dialect::ALL[1]),
-    DialectChoice::Fixed(Dialect::ALL[2]),
-    DialectChoice::Fixed(Dialect::ALL[3]),
-    DialectChoice::Fixed(Dialect::ALL[4]),
-    DialectChoice::Fixed(Dialect::ALL[5]),
-    DialectChoice::Fixed(Dialect::ALL[6]),
-];
+const CHOICES: [DialectChoice; 8] = DialectChoice::ALL;
 
 /// The bodies and times a frame's data unit reads as, whatever its signatures.
 fn reading(f: &Frame) -> Option<Vec<(Option<EventTime>, Info)>> {
