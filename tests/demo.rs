@@ -34,7 +34,7 @@ fn demo_publishes_what_the_offline_replay_of_its_fleet_gives() {
         .iter()
         .map(|e| e.encode_to_vec())
         .collect();
-    let mut got_cases: Vec<_> = outcome.cases.iter().map(|c| c.encode_to_vec()).collect();
+    let got_cases: Vec<_> = outcome.cases.iter().map(|c| c.encode_to_vec()).collect();
     let (mut cases, mut got_cases) = (comparable(&cases), comparable(&got_cases));
     for list in [&mut events, &mut cases, &mut got_events, &mut got_cases] {
         list.sort();
@@ -42,7 +42,6 @@ fn demo_publishes_what_the_offline_replay_of_its_fleet_gives() {
     assert!(!cases.is_empty(), "the demo fleet must produce cases");
     assert_eq!(got_events, events, "blacklist events");
     if got_cases != cases {
-        let (cases, got_cases) = (&cases, &got_cases);
         let only = |a: &[Vec<u8>], b: &[Vec<u8>]| -> Vec<String> {
             a.iter()
                 .filter(|x| !b.contains(x))

@@ -57,6 +57,10 @@ fn named_expectation(name: &str, results: &Results) -> Result<(), String> {
         ("gb_", Dialect::Gb17691),
         ("hj_", Dialect::Hj1239),
         ("hybrid_", Dialect::Hybrid),
+        ("signed_bodies_", Dialect::SignedBodies),
+        ("unsigned_hj_", Dialect::Hj1239Unsigned),
+        ("serial_after_type_", Dialect::SerialAfterType),
+        ("body_serials_", Dialect::BodySerials),
     ]
     .into_iter()
     .find(|(prefix, _)| name.starts_with(prefix));
@@ -130,7 +134,7 @@ fn fuzz_inputs_keep_the_codec_invariants() {
         let command = Command::from_code(code).expect("commands 1..=8 exist");
         assert!(commands.contains(&command), "no {command} frame decodes");
     }
-    for dialect in [Dialect::Gb17691, Dialect::Hj1239, Dialect::Hybrid] {
+    for dialect in Dialect::ALL {
         assert!(dialects.contains(&dialect), "auto never detects {dialect}");
     }
     for reason in FrameError::REASONS {

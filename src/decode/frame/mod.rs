@@ -94,14 +94,16 @@ pub enum Signing {
 }
 
 impl Dialect {
-    /// Every dialect, in the order auto detection prefers when two parses of a data unit mean
-    /// the same (the most constrained first).
+    /// Every dialect, in the order auto detection prefers when two parses of a data unit read
+    /// the same bodies: the standards before the vendor layouts, a signed one before an
+    /// unsigned one (an empty signed unit is HJ 1239's, an empty unsigned one GB 17691's; one
+    /// body and one signature block the hybrid's).
     pub const ALL: [Dialect; 7] = [
         Dialect::Hj1239,
         Dialect::Hybrid,
+        Dialect::Gb17691,
         Dialect::SignedBodies,
         Dialect::Hj1239Unsigned,
-        Dialect::Gb17691,
         Dialect::SerialAfterType,
         Dialect::BodySerials,
     ];
