@@ -542,7 +542,7 @@ fn zstd_batches_from_the_java_client_match_offline_replay() {
 #[test]
 fn poison_records_go_to_the_dlq_and_the_partition_keeps_moving() {
     let cfg = fresh("poison");
-    let mut records = simulated(&cfg, 20, 20);
+    let mut records = simulated(&cfg, 20, 60);
     let victim = records
         .iter()
         .position(|r| r.topic == cfg.topics.name(TopicKind::Telemetry))
