@@ -56,7 +56,8 @@ fn refused_fetches_stall_the_partitions_visibly_until_they_succeed_again() {
     let records: Vec<Record> = Simulation::new(SimConfig {
         raw: Some(Dialect::Gb17691),
         vehicles: 6,
-        duration_secs: 600,
+        // Long enough for every vehicle to drive (a shorter run is parked trucks only).
+        duration_secs: 1800,
         seed: 5,
         partitions: PARTITIONS,
         topics: topics.clone(),

@@ -277,6 +277,12 @@ impl Plan {
         } else {
             minutes(rng, 60..=150)
         };
+        if t + 20 * MIN > ticks && (20 * MIN..80 * MIN).contains(&ticks) {
+            // A run shorter than the usual start spread (an hour) plus a drive would leave
+            // most vehicles parked: a late starter starts in time for one drive instead.
+            // Longer runs keep the streams they always had.
+            t = rng.random_range(0..=ticks - 20 * MIN);
+        }
         while t + 20 * MIN <= ticks {
             let end = (t + minutes(rng, 60..=180)).min(ticks);
             plan.sessions.push(t..end);

@@ -48,6 +48,21 @@ fn same_seed_same_stream_other_seed_other_stream() {
     assert_ne!(first[..2_000], other[..]);
 }
 
+/// A run too short to decide any fault is all clean vehicles, and each of them still drives
+/// (a drive lasts 20 minutes at least).
+#[test]
+fn every_vehicle_drives_in_a_short_run() {
+    let cfg = SimConfig {
+        duration_secs: 25 * 60,
+        ..config(30, 0, 4)
+    };
+    let reporting: BTreeSet<String> = Simulation::new(cfg)
+        .filter_map(|r| telemetry(&r))
+        .map(|t| t.vin)
+        .collect();
+    assert_eq!(reporting.len(), 30);
+}
+
 #[test]
 fn the_stream_is_ordered_partitioned_and_well_formed() {
     let cfg = SimConfig {
