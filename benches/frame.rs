@@ -68,7 +68,7 @@ fn hj_frame() -> Vec<u8> {
     };
     let mut bodies = vec![Body {
         collected_at: Some(t0),
-        info: Info::Obd(obd),
+        info: Info::Obd(Box::new(obd)),
         signature: None,
         serial: None,
     }];

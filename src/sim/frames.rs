@@ -162,7 +162,7 @@ fn data_units(
     if dialect.timed_bodies() {
         let obd = report.obd.iter().map(|o| Body {
             collected_at: Some(time_or(o.sampled_at.as_ref(), at)),
-            info: Info::Obd(obd_body(o)),
+            info: Info::Obd(Box::new(obd_body(o))),
             signature: None,
             serial: None,
         });
@@ -183,7 +183,7 @@ fn data_units(
     groups(report, at)
         .into_iter()
         .map(|g| {
-            let obd = g.obd.into_iter().map(|o| Info::Obd(obd_body(o)));
+            let obd = g.obd.into_iter().map(|o| Info::Obd(Box::new(obd_body(o))));
             let streams = g.samples.into_iter().map(|s| Info::Stream(stream_body(s)));
             let bodies = obd
                 .chain(streams)

@@ -246,7 +246,9 @@ pub(super) fn time(bytes: [u8; 6], offset: usize) -> Result<EventTime, FrameErro
 
 /// A fixed dialect: its parse, or the reason it does not fit.
 fn fixed_dialect(data: &[u8], command: Command, dialect: Dialect) -> Result<DataUnit, FrameError> {
-    data_unit(data, command, dialect, true).map(|(unit, _)| unit)
+    let mut bodies = Vec::new();
+    let parsed = data_unit(data, command, dialect, Some(&mut bodies))?;
+    Ok(parsed.with(bodies))
 }
 
 fn detect(data: &[u8], command: Command) -> Result<(Dialect, DataUnit), FrameError> {
@@ -255,29 +257,57 @@ fn detect(data: &[u8], command: Command) -> Result<(Dialect, DataUnit), FrameErr
     let mut chosen: Option<(usize, Dialect, DataUnit)> = None;
     let mut rival: Option<Dialect> = None;
     let mut furthest: Option<FrameError> = None;
+    // Bodies of the parse under way until one fits; cleared, not freed, after a misfit, so
+    // a frame allocates its body list once.
+    let mut bodies = Vec::new();
+    // Dialects known not to fit without trying them, by place in `Dialect::ALL`.
+    let mut misfits = [false; Dialect::ALL.len()];
+    let place = |d: Dialect| Dialect::ALL.iter().position(|x| *x == d).unwrap_or(0);
     for dialect in Dialect::ALL {
-        // Each dialect is first tried without keeping its bodies; only one that explains the
-        // data unit at least as well as the chosen one is parsed in full.
-        let vendor = match data_unit(data, command, dialect, false) {
-            Ok((_, vendor)) => vendor,
+        if misfits[place(dialect)] {
+            continue;
+        }
+        // Until a dialect fits, each is parsed in full; after that the others are only
+        // checked, and parsed in full when they explain the data unit at least as well.
+        let keep = chosen.is_none().then_some(&mut bodies);
+        let parsed = match data_unit(data, command, dialect, keep) {
+            Ok(parsed) => parsed,
             Err(e) => {
+                bodies.clear();
                 if furthest.as_ref().is_none_or(|f| e.offset() > f.offset()) {
                     furthest = Some(e);
                 }
                 continue;
             }
         };
+        if let Some(unsigned) = unsigned_twin(dialect) {
+            // The twin reads the same bodies up to the signature block, and fails there
+            // unless its first byte (R's length) opens a body.
+            let opens_body = parsed
+                .signature
+                .is_some_and(|sig| is_body_type(sig.r().len() as u8, unsigned));
+            if !opens_body {
+                misfits[place(unsigned)] = true;
+            }
+        }
         match &chosen {
-            Some((best, ..)) if vendor > *best => {}
-            Some((best, _, kept)) if vendor == *best => {
-                let (other, _) = data_unit(data, command, dialect, true)?;
+            None => {
+                let unit = parsed.with(std::mem::take(&mut bodies));
+                chosen = Some((parsed.vendor, dialect, unit));
+            }
+            Some((best, ..)) if parsed.vendor > *best => {}
+            Some((best, _, kept)) if parsed.vendor == *best => {
+                let other = fixed_dialect(data, command, dialect)?;
                 if rival.is_none() && !same_reading(kept, &other) {
                     rival = Some(dialect);
                 }
             }
-            _ => {
-                let (unit, _) = data_unit(data, command, dialect, true)?;
-                chosen = Some((vendor, dialect, unit));
+            Some(_) => {
+                chosen = Some((
+                    parsed.vendor,
+                    dialect,
+                    fixed_dialect(data, command, dialect)?,
+                ));
                 rival = None;
             }
         }
@@ -292,6 +322,36 @@ fn detect(data: &[u8], command: Command) -> Result<(Dialect, DataUnit), FrameErr
     }
 }
 
+/// The dialect whose bodies are `signed`'s without the signature block at the end.
+fn unsigned_twin(signed: Dialect) -> Option<Dialect> {
+    match signed {
+        Dialect::Hj1239 => Some(Dialect::Hj1239Unsigned),
+        Dialect::Hybrid => Some(Dialect::Gb17691),
+        _ => None,
+    }
+}
+
+/// A data unit read in one dialect, but for its bodies (kept by the caller, or not at all).
+#[derive(Clone, Copy)]
+struct Parsed {
+    collected_at: EventTime,
+    serial: u16,
+    signature: Option<Signature>,
+    /// Vendor-defined (0x80–0xFE) bodies among its bodies.
+    vendor: usize,
+}
+
+impl Parsed {
+    fn with(self, bodies: Vec<Body>) -> DataUnit {
+        DataUnit {
+            collected_at: self.collected_at,
+            serial: self.serial,
+            bodies,
+            signature: self.signature,
+        }
+    }
+}
+
 /// The same bodies with the same times, wherever the signatures were.
 fn same_reading(a: &DataUnit, b: &DataUnit) -> bool {
     a.collected_at == b.collected_at
@@ -302,15 +362,16 @@ fn same_reading(a: &DataUnit, b: &DataUnit) -> bool {
             .all(|(x, y)| x.collected_at == y.collected_at && x.info == y.info)
 }
 
-/// One pass over a real-time / reissue data unit in one dialect; returns it and how many of
-/// its bodies are vendor-defined. With `keep` false the bodies are checked but not kept
-/// (nothing is allocated): auto detection's trial parses.
+/// One pass over a real-time / reissue data unit in one dialect. Its bodies are pushed to
+/// `bodies`; without it they are checked but not kept (and nothing is allocated): auto
+/// detection's trial parses.
 fn data_unit(
     data: &[u8],
     command: Command,
     dialect: Dialect,
-    keep: bool,
-) -> Result<(DataUnit, usize), FrameError> {
+    mut bodies: Option<&mut Vec<Body>>,
+) -> Result<Parsed, FrameError> {
+    let keep = bodies.is_some();
     let serial_at = dialect.serial_at();
     let head_len = if serial_at == SerialAt::AfterTime {
         UNIT_HEAD_LEN
@@ -340,13 +401,12 @@ fn data_unit(
     // Reserved once, at the first body, so a parse that fails on its first body allocates
     // nothing.
     let capacity = rest.len() / TYPICAL_BODY_LEN + 1;
-    let mut bodies: Vec<Body> = Vec::new();
     let mut signature = None;
     while let Some((&info_type, after_type)) = rest.split_first() {
         let offset = at(rest);
         if signing == Signing::End {
-            if let Ok((sig, [])) = signature_block(rest, offset) {
-                signature = Some(sig);
+            if is_signature_block(rest) {
+                signature = Some(signature_block(rest, offset)?.0);
                 break;
             }
             if !is_body_type(info_type, dialect) && usize::from(info_type) <= SIGNATURE_PART_LEN {
@@ -402,7 +462,7 @@ fn data_unit(
             body.signature = Some(sig);
             rest = remaining;
         }
-        if keep {
+        if let Some(bodies) = bodies.as_deref_mut() {
             if bodies.capacity() == 0 {
                 bodies.reserve_exact(capacity);
             }
@@ -415,13 +475,12 @@ fn data_unit(
             dialect,
         });
     }
-    let unit = DataUnit {
+    Ok(Parsed {
         collected_at,
         serial,
-        bodies,
         signature,
-    };
-    Ok((unit, vendor))
+        vendor,
+    })
 }
 
 /// Information types that open a body in `dialect`.
@@ -431,6 +490,19 @@ fn is_body_type(info_type: u8, dialect: Dialect) -> bool {
         INFO_TWC | INFO_HYBRID | INFO_TWC_NOX => dialect.hj_bodies(),
         t => INFO_USER_DEFINED.contains(&t),
     }
+}
+
+/// Whether `rest` is exactly one signature block, by its two lengths alone (checked before
+/// every body of a signed data unit, so nothing is copied).
+fn is_signature_block(rest: &[u8]) -> bool {
+    let half = |len: Option<&u8>| {
+        len.map(|&n| usize::from(n))
+            .filter(|n| (1..=SIGNATURE_PART_LEN).contains(n))
+    };
+    let Some(r) = half(rest.first()) else {
+        return false;
+    };
+    half(rest.get(1 + r)).is_some_and(|s| 2 + r + s == rest.len())
 }
 
 /// `Rlen R Slen S`, each half 1–32 bytes; returns the signature and the bytes after it.
@@ -592,7 +664,7 @@ fn obd(
     body.calibration_id.copy_from_slice(&f[23..41]);
     body.cvn.copy_from_slice(&f[41..59]);
     body.iupr.copy_from_slice(&f[59..95]);
-    Ok((Info::Obd(body), rest))
+    Ok((Info::Obd(Box::new(body)), rest))
 }
 
 /// A type byte no dialect body starts with. Reported as trailing bytes when the rest is
@@ -602,8 +674,7 @@ fn obd(
 fn unknown_or_trailing(rest: &[u8], offset: usize, dialect: Dialect) -> FrameError {
     let info_type = rest.first().copied().unwrap_or_default();
     let padding = (info_type == 0x00 || info_type == 0xFF) && rest.iter().all(|&b| b == info_type);
-    let signature = dialect.signing() == Signing::Unsigned
-        && signature_block(rest, offset).is_ok_and(|(_, after)| after.is_empty());
+    let signature = dialect.signing() == Signing::Unsigned && is_signature_block(rest);
     if padding || signature {
         FrameError::TrailingBytes {
             offset,

@@ -437,7 +437,7 @@ impl DataUnit {
     /// OBD bodies with their own time (timed dialects only).
     pub fn obd(&self) -> impl Iterator<Item = (Option<EventTime>, &ObdBody)> + '_ {
         self.bodies.iter().filter_map(|b| match &b.info {
-            Info::Obd(o) => Some((b.collected_at, o)),
+            Info::Obd(o) => Some((b.collected_at, &**o)),
             _ => None,
         })
     }
@@ -468,8 +468,8 @@ pub struct Body {
 /// An information body by type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Info {
-    /// 0x01
-    Obd(ObdBody),
+    /// 0x01. Boxed: the largest body, and about one per frame, so the rest stay small.
+    Obd(Box<ObdBody>),
     /// 0x02, diesel DPF/SCR data stream.
     Stream(StreamBody),
     /// 0x03 (HJ 1239 and hybrid), TWC gas engine without NOx sensor. domain.md gives no field

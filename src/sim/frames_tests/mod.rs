@@ -307,7 +307,7 @@ fn collect(
                 if let Info::Obd(o) = &body.info {
                     let t = body.collected_at.map_or(at, |t| t.unix_secs());
                     let key = (vin.clone(), reissue, t);
-                    assert!(said.obd.insert(key, (ts, o.clone())).is_none());
+                    assert!(said.obd.insert(key, (ts, (**o).clone())).is_none());
                 }
             }
         }

@@ -44,7 +44,7 @@ fn obd() -> impl Strategy<Value = ObdBody> {
 
 fn info(dialect: Dialect) -> BoxedStrategy<Info> {
     let common = prop_oneof![
-        2 => obd().prop_map(Info::Obd),
+        2 => obd().prop_map(|o| Info::Obd(Box::new(o))),
         8 => bytes::<STREAM_BODY_LEN>().prop_map(|b| Info::Stream(StreamBody::from_raw(b))),
         1 => (0x80u8..=0xFE, prop::collection::vec(any::<u8>(), 0..40))
             .prop_map(|(info_type, data)| Info::UserDefined { info_type, data }),
