@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use tailwatch::decode::frame::{
-    decode, encode, Body, Content, DataUnit, Dialect, DialectChoice, Frame, Info, SerialAt,
-    Signature, Signing, StreamBody, StreamField,
+    decode, encode, Body, Content, DataUnit, Dialect, DialectChoice, Dtc, Frame, Info, ObdBody,
+    SerialAt, Signature, Signing, StreamBody, StreamField,
 };
 use tailwatch::model::EventTime;
 
@@ -53,22 +53,33 @@ fn sig() -> Signature {
 }
 
 fn realtime(dialect: Dialect, streams: usize) -> Vec<u8> {
+    realtime_with(dialect, streams, None)
+}
+
+/// `streams` stream bodies after an optional leading OBD body.
+fn realtime_with(dialect: Dialect, streams: usize, obd: Option<ObdBody>) -> Vec<u8> {
     // 2024-03-15 10:20:30 Beijing.
     let t0 = EventTime::from_unix_secs(1_710_469_230);
     let body = StreamBody::all_invalid()
         .with(StreamField::Speed, Ok(62.5))
         .and_then(|b| b.with(StreamField::NoxDownstream, Ok(120.0)))
         .expect("valid values");
-    let bodies = (0..streams)
-        .map(|i| Body {
+    let infos = obd
+        .map(|o| Info::Obd(Box::new(o)))
+        .into_iter()
+        .chain((0..streams).map(|_| Info::Stream(body)));
+    let bodies: Vec<Body> = infos
+        .enumerate()
+        .map(|(i, info)| Body {
             collected_at: dialect
                 .timed_bodies()
                 .then(|| EventTime(t0.0 + 1000 * i as i64)),
-            info: Info::Stream(body),
+            info,
             signature: (dialect.signing() == Signing::EachBody).then(sig),
             serial: (dialect.serial_at() == SerialAt::AfterEveryType).then_some(1),
         })
         .collect();
+    let streams = bodies.len();
     let frame = Frame {
         vin_bytes: *b"LGDCHA1G8MA127733",
         software_version: Some(1),
@@ -106,5 +117,38 @@ fn stream_bodies_do_not_allocate() {
             );
             assert!(a10 <= 1, "{dialect} {choice}: {a10} allocations per frame");
         }
+    }
+}
+
+/// With an OBD body (boxed: one allocation, and its DTC list another) the count still does
+/// not grow with the stream bodies. Under auto detection a layout tried before the one that
+/// fits may read the OBD body in full before it fails (two allocations more each); the layouts
+/// after it keep nothing.
+#[test]
+fn an_obd_body_adds_its_own_allocations_only() {
+    let obd = ObdBody {
+        protocol_code: 0,
+        mil_code: 1,
+        diagnostic_support: 0,
+        readiness: 0,
+        vin_bytes: *b"LGDCHA1G8MA127733",
+        calibration_id: *b"CAL123450000000000",
+        cvn: *b"1A2B3C4D0000000000",
+        iupr: [0; 36],
+        dtcs: Some(vec![Dtc([0x20, 0x47, 0x00, 0xAF])]),
+    };
+    for dialect in Dialect::ALL {
+        let fixed = DialectChoice::Fixed(dialect);
+        let one = realtime_with(dialect, 1, Some(obd.clone()));
+        let ten = realtime_with(dialect, 10, Some(obd.clone()));
+        let count =
+            |bytes: &[u8], choice| allocations_during(|| decode(bytes, choice).expect("decodes"));
+        // The body list, the OBD box, its DTC list.
+        assert_eq!(count(&one, fixed), 3, "{dialect}");
+        assert_eq!(count(&ten, fixed), 3, "{dialect}");
+        let auto = count(&ten, DialectChoice::Auto);
+        assert_eq!(count(&one, DialectChoice::Auto), auto, "{dialect}");
+        let tried_before = Dialect::ALL.iter().position(|d| *d == dialect).unwrap();
+        assert!(auto <= 3 + 2 * tried_before, "{dialect} auto: {auto}");
     }
 }

@@ -263,8 +263,11 @@ fn detect(data: &[u8], command: Command) -> Result<(Dialect, DataUnit), FrameErr
     // Dialects known not to fit without trying them, by place in `Dialect::ALL`.
     let mut misfits = [false; Dialect::ALL.len()];
     let place = |d: Dialect| Dialect::ALL.iter().position(|x| *x == d).unwrap_or(0);
+    // Signed at the end, a data unit must end in `Rlen R Slen S`: checked once from the tail,
+    // so an unsigned unit never costs a full parse in those dialects.
+    let may_end_signed = may_end_in_signature(data);
     for dialect in Dialect::ALL {
-        if misfits[place(dialect)] {
+        if misfits[place(dialect)] || (dialect.signing() == Signing::End && !may_end_signed) {
             continue;
         }
         // Until a dialect fits, each is parsed in full; after that the others are only
@@ -320,6 +323,21 @@ fn detect(data: &[u8], command: Command) -> Result<(Dialect, DataUnit), FrameErr
             length: data.len(),
         })),
     }
+}
+
+/// Whether `data` can end in a signature block: for some S length `s` the byte `s + 1` from
+/// the end is `s`, and for some R length `r` the byte `r + 1` before that is `r`.
+fn may_end_in_signature(data: &[u8]) -> bool {
+    (1..=SIGNATURE_PART_LEN).any(|s| {
+        let s_at = data.len().checked_sub(s + 1);
+        s_at.is_some_and(|s_at| {
+            usize::from(data[s_at]) == s
+                && (1..=SIGNATURE_PART_LEN).any(|r| {
+                    s_at.checked_sub(r + 1)
+                        .is_some_and(|r_at| r_at >= UNIT_HEAD_LEN && usize::from(data[r_at]) == r)
+                })
+        })
+    })
 }
 
 /// The dialect whose bodies are `signed`'s without the signature block at the end.
@@ -447,10 +465,10 @@ fn data_unit(
             }
         };
         first = false;
-        let (mut body, remaining) = body(info_type, after_type, offset, dialect, keep)?;
-        body.serial = body_serial;
+        let (body, remaining) = body(info_type, after_type, offset, dialect, keep)?;
         vendor += usize::from(INFO_USER_DEFINED.contains(&info_type));
         rest = remaining;
+        let mut body_signature = None;
         if signing == Signing::EachBody {
             if rest.is_empty() {
                 return Err(FrameError::MissingSignature {
@@ -459,10 +477,12 @@ fn data_unit(
                 });
             }
             let (sig, remaining) = signature_block(rest, at(rest))?;
-            body.signature = Some(sig);
+            body_signature = Some(sig);
             rest = remaining;
         }
-        if let Some(bodies) = bodies.as_deref_mut() {
+        if let (Some(bodies), Some(mut body)) = (bodies.as_deref_mut(), body) {
+            body.serial = body_serial;
+            body.signature = body_signature;
             if bodies.capacity() == 0 {
                 bodies.reserve_exact(capacity);
             }
@@ -507,8 +527,8 @@ fn is_signature_block(rest: &[u8]) -> bool {
 
 /// `Rlen R Slen S`, each half 1–32 bytes; returns the signature and the bytes after it.
 fn signature_block(block: &[u8], offset: usize) -> Result<(Signature, &[u8]), FrameError> {
-    let (r, rest) = signature_part(block, offset, "R")?;
-    let (s, rest) = signature_part(rest, offset + 1 + r.len(), "S")?;
+    let (r, rest) = signature_part(block, offset, "R length is not 1–32")?;
+    let (s, rest) = signature_part(rest, offset + 1 + r.len(), "S length is not 1–32")?;
     let signature = Signature::new(r, s).ok_or(FrameError::BadSignature {
         offset,
         detail: "R or S length is not 1–32",
@@ -516,35 +536,33 @@ fn signature_block(block: &[u8], offset: usize) -> Result<(Signature, &[u8]), Fr
     Ok((signature, rest))
 }
 
-/// One length-prefixed half of a signature block, at frame offset `offset`.
+/// One length-prefixed half of a signature block, at frame offset `offset`; `bad_length`
+/// says which half when its length is not 1–32.
 fn signature_part<'a>(
     bytes: &'a [u8],
     offset: usize,
-    half: &'static str,
+    bad_length: &'static str,
 ) -> Result<(&'a [u8], &'a [u8]), FrameError> {
     let bad = |detail| FrameError::BadSignature { offset, detail };
     let (&len, rest) = bytes
         .split_first()
         .ok_or(bad("runs past the end of the data unit"))?;
     if len == 0 || usize::from(len) > SIGNATURE_PART_LEN {
-        return Err(bad(if half == "R" {
-            "R length is not 1–32"
-        } else {
-            "S length is not 1–32"
-        }));
+        return Err(bad(bad_length));
     }
     rest.split_at_checked(usize::from(len))
         .ok_or(bad("runs past the end of the data unit"))
 }
 
-/// Reads one body after its type byte; returns it and the bytes after it.
+/// Reads one body after its type byte; returns it (with `keep`; without, it is only checked
+/// and nothing is allocated) and the bytes after it.
 fn body(
     info_type: u8,
     after_type: &[u8],
     offset: usize,
     dialect: Dialect,
     keep: bool,
-) -> Result<(Body, &[u8]), FrameError> {
+) -> Result<(Option<Body>, &[u8]), FrameError> {
     let overrun = |needed: usize, available: usize| FrameError::BodyOverrun {
         offset,
         info_type,
@@ -567,7 +585,7 @@ fn body(
     let (info, rest) = match info_type {
         INFO_STREAM => {
             let (b, rest) = fixed::<STREAM_BODY_LEN>(rest, overrun)?;
-            (Info::Stream(StreamBody::from_raw(*b)), rest)
+            (Some(Info::Stream(StreamBody::from_raw(*b))), rest)
         }
         INFO_OBD => obd(
             rest,
@@ -577,15 +595,15 @@ fn body(
         )?,
         INFO_TWC => {
             let (b, rest) = fixed::<30>(rest, overrun)?;
-            (Info::TwcWithoutNox(*b), rest)
+            (Some(Info::TwcWithoutNox(*b)), rest)
         }
         INFO_HYBRID => {
             let (b, rest) = fixed::<HYBRID_BODY_LEN>(rest, overrun)?;
-            (Info::HybridAddOn(HybridBody::from_raw(*b)), rest)
+            (Some(Info::HybridAddOn(HybridBody::from_raw(*b))), rest)
         }
         INFO_TWC_NOX => {
             let (b, rest) = fixed::<32>(rest, overrun)?;
-            (Info::TwcWithNox(*b), rest)
+            (Some(Info::TwcWithNox(*b)), rest)
         }
         _ => {
             let (len, rest) = fixed::<2>(rest, overrun)?;
@@ -595,17 +613,17 @@ fn body(
                 .ok_or_else(|| overrun(2 + len, rest.len() + 2))?;
             let info = Info::UserDefined {
                 info_type,
-                data: if keep { data.to_vec() } else { Vec::new() },
+                data: data.to_vec(),
             };
-            (info, rest)
+            (Some(info), rest)
         }
     };
-    let body = Body {
+    let body = info.filter(|_| keep).map(|info| Body {
         collected_at,
         info,
         signature: None,
         serial: None,
-    };
+    });
     Ok((body, rest))
 }
 
@@ -623,7 +641,7 @@ fn obd(
     at: usize,
     overrun: impl Fn(usize, usize) -> FrameError,
     keep: bool,
-) -> Result<(Info, &[u8]), FrameError> {
+) -> Result<(Option<Info>, &[u8]), FrameError> {
     let (fixed_part, rest) = fixed::<OBD_FIXED_LEN>(rest, &overrun)?;
     let f = fixed_part;
     let count = f[OBD_FIXED_LEN - 1];
@@ -636,7 +654,6 @@ fn obd(
                 .ok_or_else(|| overrun(OBD_FIXED_LEN + 4 * n, OBD_FIXED_LEN + rest.len()))?;
             let list: Vec<Dtc> = raw
                 .chunks_exact(4)
-                .take(if keep { n } else { 0 })
                 .filter_map(|c| c.try_into().ok().map(Dtc))
                 .collect();
             (Some(list), rest)
@@ -649,6 +666,9 @@ fn obd(
         }
     };
     let (dtcs, rest) = dtcs;
+    if !keep {
+        return Ok((None, rest));
+    }
     let mut body = ObdBody {
         protocol_code: f[0],
         mil_code: f[1],
@@ -664,7 +684,7 @@ fn obd(
     body.calibration_id.copy_from_slice(&f[23..41]);
     body.cvn.copy_from_slice(&f[41..59]);
     body.iupr.copy_from_slice(&f[59..95]);
-    Ok((Info::Obd(Box::new(body)), rest))
+    Ok((Some(Info::Obd(Box::new(body))), rest))
 }
 
 /// A type byte no dialect body starts with. Reported as trailing bytes when the rest is
