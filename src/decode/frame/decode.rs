@@ -325,18 +325,13 @@ fn detect(data: &[u8], command: Command) -> Result<(Dialect, DataUnit), FrameErr
     }
 }
 
-/// Whether `data` can end in a signature block: for some S length `s` the byte `s + 1` from
-/// the end is `s`, and for some R length `r` the byte `r + 1` before that is `r`.
+/// Whether `data` can end in a signature block: for some S length `s` (1–32) the byte `s + 1`
+/// from the end is `s`. A necessary condition only, checked with at most 32 loads.
 fn may_end_in_signature(data: &[u8]) -> bool {
     (1..=SIGNATURE_PART_LEN).any(|s| {
-        let s_at = data.len().checked_sub(s + 1);
-        s_at.is_some_and(|s_at| {
-            usize::from(data[s_at]) == s
-                && (1..=SIGNATURE_PART_LEN).any(|r| {
-                    s_at.checked_sub(r + 1)
-                        .is_some_and(|r_at| r_at >= UNIT_HEAD_LEN && usize::from(data[r_at]) == r)
-                })
-        })
+        data.len()
+            .checked_sub(s + 1)
+            .is_some_and(|at| at >= UNIT_HEAD_LEN && usize::from(data[at]) == s)
     })
 }
 
