@@ -8,6 +8,7 @@
 //! - `model`     — domain types: `Vin`, `Plate`, `EventTime`, readings, `Event`, `Output`
 //! - `engine`    — the pure rules engine: `evaluate(&Rules, &VehicleState, &Event)`
 //! - `state`     — `StateStore`: per-vehicle state over DashMap, partition-aware, TTL
+//! - `plates`    — the global plate table: which VIN carried a plate (and colour) when
 //! - `encode`    — `model::Output` → protobuf messages (the output edge)
 //! - `pipeline`  — the only place the stages meet: one record in, outputs out
 //! - `kafka`     — the Kafka edges: topics, produce/record, the exactly-once service
@@ -33,6 +34,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod plates;
 pub mod proto;
 pub mod recording;
 pub mod replay;

@@ -305,6 +305,7 @@ mod tests {
             }),
             valid_until: None,
             revoked: true,
+            ..Default::default()
         };
         let rec = record("tw.permits", Some(permit.encode_to_vec()));
         let line = rec.to_line(&topics);

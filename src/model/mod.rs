@@ -20,7 +20,7 @@ pub use output::{
     BlacklistEvent, BlacklistStatus, Case, Evidence, EvidenceSource, Measurement, Output, Priority,
     ReinspectionRef, RuleId,
 };
-pub use plate::{Plate, PlateError};
+pub use plate::{Plate, PlateColour, PlateError};
 pub use reading::{Absent, Celsius, Kilometres, Kmh, Percent, Ppm, Reading, Rpm};
 pub use time::{unix_secs_from_civil, EventTime, Secs, BEIJING_OFFSET_SECS};
 pub use vin::{Vin, VinCheck, VinError};

@@ -109,6 +109,49 @@ impl fmt::Debug for Plate {
     }
 }
 
+/// Plate colour by the traffic-police code table. A plate is its text and colour together: the
+/// same characters on a blue and a yellow plate are two vehicles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PlateColour {
+    /// Small vehicles.
+    Blue = 1,
+    /// Large vehicles: heavy trucks, buses, trailers.
+    Yellow = 2,
+    Black = 3,
+    White = 4,
+    /// New energy, small.
+    Green = 5,
+    /// New energy, large.
+    YellowGreen = 6,
+}
+
+impl PlateColour {
+    pub const ALL: [PlateColour; 6] = [
+        PlateColour::Blue,
+        PlateColour::Yellow,
+        PlateColour::Black,
+        PlateColour::White,
+        PlateColour::Green,
+        PlateColour::YellowGreen,
+    ];
+
+    /// The colour of a code (1–6); 0 (unknown) and anything else is `None`.
+    pub fn from_code(code: i32) -> Option<PlateColour> {
+        PlateColour::ALL.into_iter().find(|c| *c as i32 == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PlateColour::Blue => "blue",
+            PlateColour::Yellow => "yellow",
+            PlateColour::Black => "black",
+            PlateColour::White => "white",
+            PlateColour::Green => "green",
+            PlateColour::YellowGreen => "yellow-green",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +187,16 @@ mod tests {
         assert_eq!(Plate::parse("京A1234O"), Err(PlateError::Serial));
         assert_eq!(Plate::parse("京A1234"), Err(PlateError::Serial));
         assert_eq!(Plate::parse(""), Err(PlateError::Province));
+    }
+
+    #[test]
+    fn colours_follow_the_code_table() {
+        assert_eq!(PlateColour::from_code(2), Some(PlateColour::Yellow));
+        assert_eq!(PlateColour::from_code(0), None);
+        assert_eq!(PlateColour::from_code(7), None);
+        for c in PlateColour::ALL {
+            assert_eq!(PlateColour::from_code(c as i32), Some(c), "{}", c.name());
+        }
     }
 
     #[test]

@@ -87,6 +87,12 @@ pub fn registration(id: &Identity) -> proto::VehicleRegistration {
         emission_stage: "China VI".to_owned(),
         fuel_type: "diesel".to_owned(),
         model: id.model.to_owned(),
+        plate_colour: proto::PlateColour::Yellow as i32,
+        registered_from: None,
+        category: "N3".to_owned(),
+        operating: Some(true),
+        registration_date: None,
+        operator: String::new(),
     }
 }
 
@@ -103,6 +109,8 @@ pub fn permit(
         valid_from: timestamp(valid_from),
         valid_until: timestamp(valid_until),
         revoked: false,
+        plate: String::new(),
+        plate_colour: 0,
     }
 }
 
@@ -135,6 +143,7 @@ pub fn manual_check(
         urea_concentration_pct: Some(decimals(rng.random_range(31.8..33.2), 1)),
         fuel_sulphur_mg_kg: Some(decimals(rng.random_range(3.0..9.0), 1)),
         station_passed: verdict == Verdict::Pass,
+        plate_colour: proto::PlateColour::Yellow as i32,
     };
     proto::Inspection {
         schema_version: 1,
@@ -180,6 +189,7 @@ pub fn remote_sensing(
         fuel_type: "diesel".to_owned(),
         audit_valid: true,
         exceeded,
+        plate_colour: proto::PlateColour::Yellow as i32,
     };
     proto::Inspection {
         schema_version: 1,
