@@ -520,6 +520,51 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Registrations in any order give the same answers (within the history bound, and
+        /// with one registration per vehicle and start: a second one for the same start is a
+        /// correction, which only the later record can make).
+        #[test]
+        fn answers_do_not_depend_on_the_order_registrations_arrive_in(
+            regs in proptest::collection::btree_map((0usize..3, 0u32..6), 0usize..3, 0..8),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let vins = [A, B, "LFWSRXRJ5J1F00001"].map(vin);
+            let plates = ["冀F8K2M1", "津A12345", "鲁B99999"].map(plate);
+            let regs: Vec<(Vin, Plate, Secs)> = regs
+                .into_iter()
+                .map(|((v, from), p)| (vins[v], plates[p], Secs(from * 100)))
+                .collect();
+            let per_plate = |p: Plate| regs.iter().filter(|r| r.1 == p).count();
+            proptest::prop_assume!(plates.iter().all(|&p| per_plate(p) <= 3));
+            let mut shuffled = regs.clone();
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let build = |order: &[(Vin, Plate, Secs)]| {
+                let mut t = PlateTable::new();
+                for &(v, p, from) in order {
+                    t.register(v, p, Y, from);
+                }
+                t
+            };
+            let (a, b) = (build(&regs), build(&shuffled));
+            for p in plates {
+                for at in (0..700).step_by(50) {
+                    proptest::prop_assert_eq!(
+                        a.resolve(p, Y, Secs(at)),
+                        b.resolve(p, Y, Secs(at)),
+                        "{} at {}", p, at
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_tenure_is_forty_bytes() {
         assert_eq!(std::mem::size_of::<Tenure>(), 40);

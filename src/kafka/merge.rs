@@ -64,6 +64,22 @@ impl Merge {
         fresh
     }
 
+    /// Starts the waits of partition `p`'s empty queues now: once its restore is done, each
+    /// topic gets its full `merge_wait` to deliver a first fetch, however long the restore took.
+    pub(super) fn restart_waits(&mut self, p: i32, now: Instant) {
+        for q in self
+            .partitions
+            .get_mut(&p)
+            .into_iter()
+            .flat_map(|qs| qs.values_mut())
+        {
+            if q.records.is_empty() {
+                q.empty_since = now;
+                q.checked_at = None;
+            }
+        }
+    }
+
     pub(super) fn remove(&mut self, p: i32) {
         self.partitions.remove(&p);
     }

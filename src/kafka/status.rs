@@ -458,6 +458,31 @@ mod tests {
     }
 
     #[test]
+    fn not_ready_until_the_plate_table_is_restored() {
+        let t0 = Instant::now();
+        let stats = serving(t0);
+        {
+            let mut plates = stats.plate_table.lock().unwrap();
+            plates.restored = false;
+            (plates.records, plates.restore_total) = (250, 1000);
+        }
+        let reason = stats.readiness_at(t0).unwrap_err();
+        assert!(matches!(
+            reason,
+            NotReady::PlateTable {
+                read: 250,
+                total: 1000
+            }
+        ));
+        assert_eq!(
+            reason.to_string(),
+            "restoring the plate table from the registry (250 of 1000 records)"
+        );
+        stats.plate_table.lock().unwrap().restored = true;
+        assert!(stats.readiness_at(t0).is_ok());
+    }
+
+    #[test]
     fn restoring_comes_before_stalls_and_progress_makes_the_partition_ready_again() {
         let t0 = Instant::now();
         let stats = serving(t0);
