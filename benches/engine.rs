@@ -24,10 +24,9 @@ fn events() -> Vec<(i32, Event)> {
         ..SimConfig::default()
     };
     Simulation::new(cfg)
-        .filter_map(|r| {
-            decode::record(&r, &topics, &Default::default())
-                .ok()
-                .map(|e| (r.partition, e))
+        .filter_map(|r| match decode::record(&r, &topics, &Default::default()) {
+            Ok(decode::Input::Vehicle(e)) => Some((r.partition, e)),
+            _ => None,
         })
         .collect()
 }

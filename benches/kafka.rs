@@ -61,8 +61,11 @@ fn samples(records: &[Record], topics: &Topics) -> usize {
     records
         .iter()
         .filter_map(|r| tailwatch::decode::record(r, topics, &Default::default()).ok())
-        .map(|e| match e.kind {
-            EventKind::Report(r) => r.samples.len(),
+        .map(|input| match input {
+            tailwatch::decode::Input::Vehicle(e) => match e.kind {
+                EventKind::Report(r) => r.samples.len(),
+                _ => 0,
+            },
             _ => 0,
         })
         .sum()

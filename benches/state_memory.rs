@@ -77,7 +77,11 @@ fn measure(partitions: i32) {
             odometer: Ok(Kilometres(1000.0)),
         };
         let events = [
-            EventKind::Registration(Registration { plate }),
+            EventKind::Registration(Registration {
+                plate,
+                colour: None,
+                from: None,
+            }),
             EventKind::Report(Report {
                 backfill: false,
                 samples: vec![sample],

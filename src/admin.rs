@@ -88,6 +88,7 @@ async fn status(State(admin): State<Admin>) -> Response {
         "transactions": stats.commits.load(Ordering::Relaxed),
         "consumer_errors": stats.consumer_errors.load(Ordering::Relaxed),
         "stalled": stats.stalled(),
+        "plate_table": stats.plate_table.lock().expect("plate table status lock").clone(),
         "partitions": partitions,
     }))
     .into_response()

@@ -1,9 +1,10 @@
-//! The output edge: `model` outputs → protobuf messages for `tw.blacklist` and `tw.cases`.
+//! The output edge: `model` outputs → protobuf messages for `tw.blacklist` and `tw.cases`, and
+//! resolved plate-only evidence for `tw.evidence.by-vin`.
 //! Every field comes from the output itself: no clock, so replays are byte-identical.
 
 use crate::model::{
     BlacklistEvent, BlacklistStatus, Case, EventTime, Evidence, EvidenceSource, Position, Priority,
-    RecordRef,
+    RecordRef, Vin,
 };
 use crate::proto;
 
@@ -119,5 +120,84 @@ pub fn case(c: &Case) -> proto::EnforcementCase {
         last_evidence_at: timestamp(c.last_evidence),
         tampering_suspected: c.rule.tampering_suspected(),
         parameters: c.parameters.iter().cloned().collect(),
+    }
+}
+
+/// Field numbers of `ResolvedEvidence.evidence` (registry.proto); the round-trip test below
+/// holds them to the schema.
+const RESOLVED_INSPECTION: u32 = 4;
+const RESOLVED_PERMIT: u32 = 5;
+
+/// A `tw.evidence.by-vin` value: the plate-only record's own bytes, unchanged (fields this
+/// version does not know included), inside a `ResolvedEvidence` naming the VIN and the record
+/// cases cite. `permit`: the record is an `EntryPermit`, else an `Inspection`.
+pub fn resolved_evidence(vin: &Vin, cited: &RecordRef, permit: bool, original: &[u8]) -> Vec<u8> {
+    use prost::Message as _;
+    let head = proto::ResolvedEvidence {
+        schema_version: SCHEMA_VERSION,
+        vin: vin.to_string(),
+        source: record(cited),
+        evidence: None,
+    };
+    let mut bytes = head.encode_to_vec();
+    let tag = if permit {
+        RESOLVED_PERMIT
+    } else {
+        RESOLVED_INSPECTION
+    };
+    // A message field and a bytes field share the wire format: the original goes in as is.
+    prost::encoding::bytes::encode(tag, &original.to_vec(), &mut bytes);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    #[test]
+    fn resolved_evidence_carries_the_original_message_unchanged() {
+        let vin = Vin::parse("LGDCHA1G8MA127733").unwrap();
+        let cited = RecordRef {
+            topic: "tw.inspections".into(),
+            partition: 3,
+            offset: 41,
+        };
+        let pass = proto::Inspection {
+            schema_version: 1,
+            kind: Some(proto::inspection::Kind::RemoteSensing(
+                proto::RemoteSensing {
+                    plate: "冀F8K2M1".into(),
+                    plate_colour: proto::PlateColour::Yellow as i32,
+                    audit_valid: true,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        };
+        let permit = proto::EntryPermit {
+            permit_number: "P-1".into(),
+            plate: "冀F8K2M1".into(),
+            ..Default::default()
+        };
+        use proto::resolved_evidence::Evidence;
+        for (is_permit, bytes, expected) in [
+            (
+                false,
+                pass.encode_to_vec(),
+                Evidence::Inspection(pass.clone()),
+            ),
+            (
+                true,
+                permit.encode_to_vec(),
+                Evidence::Permit(permit.clone()),
+            ),
+        ] {
+            let value = resolved_evidence(&vin, &cited, is_permit, &bytes);
+            let m = proto::ResolvedEvidence::decode(value.as_slice()).unwrap();
+            assert_eq!(m.vin, "LGDCHA1G8MA127733");
+            assert_eq!(m.source.unwrap().offset, 41);
+            assert_eq!(m.evidence, Some(expected));
+        }
     }
 }

@@ -23,6 +23,17 @@ pub const LATE_RECORDS: &str = "tailwatch_late_records_total";
 pub const DUPLICATES: &str = "tailwatch_duplicates_total";
 /// Records whose VIN fails its check digit or charset (processed, flagged).
 pub const VIN_FLAGGED: &str = "tailwatch_vin_flagged_records_total";
+/// Plate-only evidence by outcome: resolved (to a VIN, at once or after being held), held (for
+/// its registration), given_up (held too long or too many: in the DLQ as `unknown_plate`).
+pub const PLATE_READS: &str = "tailwatch_plate_reads_total";
+/// Plate-only evidence waiting for its registration on this instance.
+pub const HELD_PLATE_READS: &str = "tailwatch_held_plate_reads";
+/// Plates (text and colour) in the global plate table.
+pub const PLATE_TABLE_PLATES: &str = "tailwatch_plate_table_plates";
+/// Registry records read into the global plate table.
+pub const PLATE_TABLE_RECORDS: &str = "tailwatch_plate_table_records_total";
+/// Time to restore the global plate table at start.
+pub const PLATE_TABLE_RESTORE_DURATION: &str = "tailwatch_plate_table_restore_duration_seconds";
 /// Transactions, by outcome (committed, failed).
 pub const TRANSACTIONS: &str = "tailwatch_transactions_total";
 /// Time to deliver a transaction's outputs and commit it.

@@ -21,7 +21,7 @@ use crate::proto;
 use crate::topics::{TopicKind, Topics};
 
 /// One Kafka record as the pipeline sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub topic: String,
     pub partition: i32,

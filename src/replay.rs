@@ -26,6 +26,10 @@ pub struct Summary {
     pub dlq: u64,
     pub dlq_by_reason: BTreeMap<String, u64>,
     pub duplicates_ignored: u64,
+    /// Plate-only evidence resolved to a VIN, at once or after being held.
+    pub plate_reads_resolved: u64,
+    /// Plate-only evidence held for its registration (resolved or given up later).
+    pub plate_reads_held: u64,
     pub vin_flagged_records: u64,
     pub vehicles_tracked: u64,
     pub vehicles_expired: u64,
@@ -49,9 +53,10 @@ pub fn topic_rank(kind: Option<TopicKind>) -> usize {
         Some(TopicKind::Permits) => 1,
         Some(TopicKind::Reinspections) => 2,
         Some(TopicKind::Inspections) => 3,
-        Some(TopicKind::TelemetryRaw) => 4,
-        Some(TopicKind::Telemetry) => 5,
-        _ => 6,
+        Some(TopicKind::EvidenceByVin) => 4,
+        Some(TopicKind::TelemetryRaw) => 5,
+        Some(TopicKind::Telemetry) => 6,
+        _ => 7,
     }
 }
 
@@ -79,11 +84,8 @@ pub fn feed(processor: &Processor, topics: &Topics, record: &Record, out: &mut O
     let s = &mut out.summary;
     s.records_in += 1;
     *s.records_by_topic.entry(record.topic.clone()).or_default() += 1;
-    let processed = processor.process(record);
-    s.duplicates_ignored += u64::from(processed.duplicates);
-    s.vin_flagged_records += u64::from(processed.vin_flagged);
-    s.vehicles_expired += processed.expired.len() as u64;
-    for emitted in processed.emitted {
+    for emitted in process(processor, record, s) {
+        let s = &mut out.summary;
         match emitted {
             Emitted::Blacklist(e) => {
                 s.blacklist_events += 1;
@@ -101,14 +103,69 @@ pub fn feed(processor: &Processor, topics: &Topics, record: &Record, out: &mut O
                 out.cases
                     .push(serde_json::to_string(&c).expect("messages serialise"));
             }
-            Emitted::Dlq { reason, message } => {
-                s.dlq += 1;
-                *s.dlq_by_reason.entry(reason.to_owned()).or_default() += 1;
-                let dlq = dlq_record(topics, record, reason, &message);
-                out.dlq.push(dlq.to_line(topics));
+            Emitted::Dlq { reason, message } => reject(topics, record, reason, &message, out),
+            Emitted::Rejected {
+                record,
+                reason,
+                message,
+            } => reject(topics, &record, reason, &message, out),
+            Emitted::Resolved(_) => s.plate_reads_resolved += 1,
+            Emitted::Held { value, .. } => s.plate_reads_held += u64::from(value.is_some()),
+        }
+    }
+}
+
+/// Processes one record offline, with what it sets off: resolved plate-only evidence comes
+/// straight back in (live, it makes the trip through `tw.evidence.by-vin`), after the
+/// `Emitted::Resolved` that announces it, and held evidence the record's registration resolves
+/// is applied. A record other than `record` that goes to the DLQ comes as `Emitted::Rejected`.
+pub fn process(processor: &Processor, record: &Record, summary: &mut Summary) -> Vec<Emitted> {
+    let processed = processor.process(record);
+    summary.duplicates_ignored += u64::from(processed.duplicates);
+    summary.vin_flagged_records += u64::from(processed.vin_flagged);
+    summary.vehicles_expired += processed.expired.len() as u64;
+    let mut out = Vec::new();
+    for emitted in processed.emitted.into_iter().chain(processor.release()) {
+        let resolved = if let Emitted::Resolved(r) = &emitted {
+            Some(r.clone())
+        } else {
+            None
+        };
+        out.push(emitted);
+        if let Some(r) = resolved {
+            for e in process(processor, &r, summary) {
+                out.push(match e {
+                    Emitted::Dlq { reason, message } => Emitted::Rejected {
+                        record: Box::new(r.clone()),
+                        reason,
+                        message,
+                    },
+                    other => other,
+                });
             }
         }
     }
+    out
+}
+
+/// The partition count a recording was made with, as far as it shows: one more than the
+/// highest partition of its records.
+pub fn partitions(records: &[Record]) -> i32 {
+    records.iter().map(|r| r.partition + 1).max().unwrap_or(1)
+}
+
+fn reject(
+    topics: &Topics,
+    record: &Record,
+    reason: &'static str,
+    message: &str,
+    out: &mut Outputs,
+) {
+    let s = &mut out.summary;
+    s.dlq += 1;
+    *s.dlq_by_reason.entry(reason.to_owned()).or_default() += 1;
+    out.dlq
+        .push(dlq_record(topics, record, reason, message).to_line(topics));
 }
 
 /// The DLQ record for a rejected input: original key and bytes, headers naming the source and

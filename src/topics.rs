@@ -24,12 +24,15 @@ pub enum TopicKind {
     Cases,
     /// Rejected input: original bytes plus reason headers.
     Dlq,
-    /// Encoded per-vehicle state.
+    /// Encoded per-vehicle state and held plate-only evidence.
     Changelog,
+    /// Internal repartition topic: plate-only evidence resolved to a VIN (protobuf
+    /// `ResolvedEvidence`), keyed by VIN, co-partitioned with the inputs.
+    EvidenceByVin,
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 10] = [
+    pub const ALL: [TopicKind; 11] = [
         TopicKind::TelemetryRaw,
         TopicKind::Telemetry,
         TopicKind::Inspections,
@@ -40,16 +43,18 @@ impl TopicKind {
         TopicKind::Cases,
         TopicKind::Dlq,
         TopicKind::Changelog,
+        TopicKind::EvidenceByVin,
     ];
 
     /// Topics the processor consumes.
-    pub const INPUTS: [TopicKind; 6] = [
+    pub const INPUTS: [TopicKind; 7] = [
         TopicKind::TelemetryRaw,
         TopicKind::Telemetry,
         TopicKind::Inspections,
         TopicKind::Reinspections,
         TopicKind::Registry,
         TopicKind::Permits,
+        TopicKind::EvidenceByVin,
     ];
 
     /// The name without prefix.
@@ -65,6 +70,7 @@ impl TopicKind {
             TopicKind::Cases => "cases",
             TopicKind::Dlq => "dlq",
             TopicKind::Changelog => "changelog",
+            TopicKind::EvidenceByVin => "evidence.by-vin",
         }
     }
 

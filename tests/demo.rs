@@ -20,12 +20,16 @@ fn demo_publishes_what_the_offline_replay_of_its_fleet_gives() {
     assert_eq!(outcome.records, records.len() as u64);
     replay::order(&mut records, &topics);
     let (mut events, mut cases): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
+    let mut summary = replay::Summary::default();
     for record in &records {
-        for e in processor.process(record).emitted {
+        for e in replay::process(&processor, record, &mut summary) {
             match e {
                 Emitted::Blacklist(b) => events.push(b.encode_to_vec()),
                 Emitted::Case(c) => cases.push(c.encode_to_vec()),
-                Emitted::Dlq { reason, .. } => panic!("simulated input went to the DLQ: {reason}"),
+                Emitted::Dlq { reason, .. } | Emitted::Rejected { reason, .. } => {
+                    panic!("simulated input went to the DLQ: {reason}")
+                }
+                Emitted::Resolved(_) | Emitted::Held { .. } => {}
             }
         }
     }

@@ -207,7 +207,11 @@ fn generate(seed: u64) -> Vec<Record> {
     trip.push(
         T0 - 3 * 86_400,
         i64::MIN,
-        EventKind::Registration(Registration { plate }),
+        EventKind::Registration(Registration {
+            plate,
+            colour: None,
+            from: None,
+        }),
     );
     if permit {
         for (from, until) in [(T0 - 86_400, start + HOUR), (T0 + 86_400, T0 + 8 * 86_400)] {

@@ -172,7 +172,11 @@ fn outputs(records: &[Record]) -> BTreeMap<String, Vec<String>> {
             let line = match e {
                 Emitted::Blacklist(b) => serde_json::to_string(&b).unwrap(),
                 Emitted::Case(c) => serde_json::to_string(&c).unwrap(),
-                Emitted::Dlq { reason, .. } => format!("dlq:{reason}"),
+                Emitted::Dlq { reason, .. } | Emitted::Rejected { reason, .. } => {
+                    format!("dlq:{reason}")
+                }
+                Emitted::Resolved(r) => format!("resolved:{:?}", r.key),
+                Emitted::Held { key, value, .. } => format!("held:{key}:{}", value.is_some()),
             };
             by_vin.entry(vin.clone()).or_default().push(line);
         }
@@ -352,7 +356,9 @@ fn event_strategy() -> impl Strategy<Value = Event> {
             passed
         })),
         Just(EventKind::Registration(Registration {
-            plate: Plate::parse("冀F12345").unwrap()
+            plate: Plate::parse("冀F12345").unwrap(),
+            colour: None,
+            from: None,
         })),
         (time.clone(), time.clone()).prop_map(|(a, b)| EventKind::Permit(Permit {
             valid_from: EventTime::from_unix_secs(a),

@@ -17,6 +17,7 @@ use tailwatch::config;
 use tailwatch::decode::frame::Dialect;
 use tailwatch::model::RuleId;
 use tailwatch::pipeline::{Emitted, Processor};
+use tailwatch::replay;
 use tailwatch::sim::{parse_fault_mix, SimConfig, Simulation};
 use tailwatch::topics::Topics;
 
@@ -134,9 +135,10 @@ fn check(cfg: SimConfig, kinds: usize) -> BTreeMap<String, BTreeSet<RuleId>> {
     let mut detected: BTreeMap<String, BTreeSet<RuleId>> = BTreeMap::new();
     let mut dlq: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut records = 0u64;
+    let mut summary = replay::Summary::default();
     for record in simulation {
         records += 1;
-        for e in processor.process(&record).emitted {
+        for e in replay::process(&processor, &record, &mut summary) {
             match e {
                 Emitted::Blacklist(b) => {
                     let set = detected.entry(b.vin.clone()).or_default();
@@ -148,7 +150,10 @@ fn check(cfg: SimConfig, kinds: usize) -> BTreeMap<String, BTreeSet<RuleId>> {
                         .or_default()
                         .insert(RuleId::parse(&c.rule).unwrap());
                 }
-                Emitted::Dlq { reason, .. } => *dlq.entry(reason).or_default() += 1,
+                Emitted::Dlq { reason, .. } | Emitted::Rejected { reason, .. } => {
+                    *dlq.entry(reason).or_default() += 1
+                }
+                Emitted::Resolved(_) | Emitted::Held { .. } => {}
             }
         }
     }

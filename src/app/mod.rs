@@ -122,6 +122,10 @@ enum Command {
         /// With --brokers: records per second (default: as fast as possible).
         #[arg(long)]
         rate: Option<f64>,
+        /// The input topics' partition count, which places resolved plate-only evidence with
+        /// its vehicle (default: one more than the recording's highest partition).
+        #[arg(long)]
+        partitions: Option<i32>,
     },
     /// Capture topics (read_committed) into a recording.
     Record {
@@ -339,6 +343,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             rules,
             kafka,
             rate,
+            partitions,
         } => {
             let prefix = kafka.topic_prefix.clone().unwrap_or_else(|| "tw.".into());
             let topics = Topics::with_prefix(&prefix);
@@ -363,7 +368,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 raw_dialect: dialect,
                 ..Default::default()
             };
-            let processor = Processor::new(rules, topics.clone()).with_decode(decode);
+            let partitions = partitions.unwrap_or_else(|| replay::partitions(&records));
+            anyhow::ensure!(partitions > 0, "--partitions must be positive");
+            let processor = Processor::new(rules, topics.clone())
+                .with_decode(decode)
+                .with_partitions(partitions);
             let summary = replay::replay_records(&processor, &topics, &records, &out)?;
             eprintln!(
                 "{} records: {} blacklist events, {} cases, {} to the DLQ; outputs in {}",

@@ -8,7 +8,7 @@ pub mod frame;
 mod protobuf;
 pub mod raw;
 
-use crate::model::{Event, EventTime, RecordRef, VinError};
+use crate::model::{Event, EventTime, PlateRead, RecordRef, Vin, VinError};
 use crate::recording::Record;
 use crate::topics::{TopicKind, Topics};
 
@@ -43,8 +43,21 @@ pub enum DecodeError {
         plate: String,
         source: crate::model::PlateError,
     },
+    #[error("plate {plate:?} has colour code {code}: a plate is identified by its text and colour together")]
+    PlateColour { plate: String, code: i32 },
     #[error("unknown terminal command {0}")]
     UnknownCommand(i32),
+}
+
+/// A decoded input record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Evidence about the vehicle it names by VIN.
+    Vehicle(Event),
+    /// Evidence naming only a plate: resolved to a VIN through the plate table.
+    Plate(PlateRead),
+    /// A tombstone on `tw.registry`: the vehicle carries no plate from `at`.
+    Deregistration { vin: Vin, at: EventTime },
 }
 
 impl DecodeError {
@@ -60,7 +73,7 @@ impl DecodeError {
             DecodeError::KeyMismatch { .. } => "key_mismatch",
             DecodeError::MissingField(_) => "missing_field",
             DecodeError::ImpossibleTime(_) => "impossible_time",
-            DecodeError::InvalidPlate { .. } => "invalid_plate",
+            DecodeError::InvalidPlate { .. } | DecodeError::PlateColour { .. } => "invalid_plate",
             DecodeError::UnknownCommand(_) => "unknown_command",
         }
     }
@@ -85,7 +98,7 @@ impl Default for Options {
 }
 
 /// Decodes one input record.
-pub fn record(record: &Record, topics: &Topics, options: &Options) -> Result<Event, DecodeError> {
+pub fn record(record: &Record, topics: &Topics, options: &Options) -> Result<Input, DecodeError> {
     let kind = topics
         .kind(&record.topic)
         .filter(|k| TopicKind::INPUTS.contains(k))
@@ -95,27 +108,33 @@ pub fn record(record: &Record, topics: &Topics, options: &Options) -> Result<Eve
         partition: record.partition,
         offset: record.offset,
     };
-    let event = match (kind, record.value.as_deref()) {
+    let input = match (kind, record.value.as_deref()) {
         (TopicKind::TelemetryRaw, Some(bytes)) => {
             let (vin, time, kind) = raw::event(record, bytes, options)?;
-            Event {
+            Input::Vehicle(Event {
                 vin,
                 time,
                 source,
                 kind,
-            }
+            })
         }
-        _ => protobuf::event(kind, record, source)?,
+        _ => protobuf::input(kind, record, source)?,
+    };
+    // A plate-only record is keyed by its plate, and re-keyed once resolved.
+    let vin = match &input {
+        Input::Vehicle(event) => event.vin,
+        Input::Deregistration { vin, .. } => *vin,
+        Input::Plate(_) => return Ok(input),
     };
     if let Some(key) = &record.key {
-        if key.as_slice() != event.vin.as_bytes() {
+        if key.as_slice() != vin.as_bytes() {
             return Err(DecodeError::KeyMismatch {
                 key: String::from_utf8_lossy(key).into_owned(),
-                vin: event.vin.to_string(),
+                vin: vin.to_string(),
             });
         }
     }
-    Ok(event)
+    Ok(input)
 }
 
 /// Checks an evidence time against the protocol's range and the record's own timestamp.

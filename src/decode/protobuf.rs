@@ -1,13 +1,14 @@
 //! protobuf messages (topics `tw.telemetry`, `tw.inspections`, `tw.reinspections`,
-//! `tw.registry`, `tw.permits`) → events. The only decode file that names generated types.
+//! `tw.registry`, `tw.permits`, `tw.evidence.by-vin`) → inputs. The only decode file that names
+//! generated types.
 
 use prost::Message;
 
-use super::{plausible, DecodeError};
+use super::{plausible, DecodeError, Input};
 use crate::model::{
     Absent, Celsius, Event, EventKind, EventTime, Fuel, Kilometres, Kmh, ManualCheck, Obd, Percent,
-    Permit, Plate, Position, Ppm, Reading, RecordRef, Registration, Reinspection, RemoteSensing,
-    Report, Rpm, Sample, Vin,
+    Permit, Plate, PlateColour, PlateRead, Position, Ppm, Reading, RecordRef, Registration,
+    Reinspection, RemoteSensing, Report, Rpm, Sample, Vin,
 };
 use crate::proto;
 use crate::recording::Record;
@@ -63,15 +64,16 @@ fn position(p: Option<&proto::Position>) -> Option<Position> {
     })
 }
 
-pub(super) fn event(
+pub(super) fn input(
     kind: TopicKind,
     record: &Record,
     source: RecordRef,
-) -> Result<Event, DecodeError> {
+) -> Result<Input, DecodeError> {
     let Some(bytes) = record.value.as_deref() else {
         return tombstone(kind, record, source);
     };
     let ts = record.timestamp;
+    let mut source = source;
     let (vin_text, time, kind) = match kind {
         TopicKind::Telemetry => {
             let m: proto::TerminalReport = message(bytes, "TerminalReport")?;
@@ -81,6 +83,9 @@ pub(super) fn event(
         TopicKind::Inspections => {
             let m: proto::Inspection = message(bytes, "Inspection")?;
             let (time, kind) = inspection(&m)?;
+            if m.vin.is_empty() {
+                return plate_read(&m, time, ts);
+            }
             (m.vin, time, kind)
         }
         TopicKind::Reinspections => {
@@ -97,50 +102,114 @@ pub(super) fn event(
             let m: proto::VehicleRegistration = message(bytes, "VehicleRegistration")?;
             let kind = EventKind::Registration(Registration {
                 plate: plate(&m.plate)?,
+                colour: PlateColour::from_code(m.plate_colour),
+                from: m
+                    .registered_from
+                    .as_ref()
+                    .map(|t| time(Some(t), "registered_from"))
+                    .transpose()?,
             });
             (m.vin, EventTime(ts), kind)
         }
         TopicKind::Permits => {
             let m: proto::EntryPermit = message(bytes, "EntryPermit")?;
-            let kind = EventKind::Permit(Permit {
-                valid_from: time(m.valid_from.as_ref(), "valid_from")?,
-                valid_until: time(m.valid_until.as_ref(), "valid_until")?,
-                revoked: m.revoked,
-            });
+            let kind = permit(&m)?;
+            if m.vin.is_empty() {
+                let read = plate_of(&m.plate, m.plate_colour, EventTime(ts))?;
+                return Ok(Input::Plate(read));
+            }
             (m.vin, EventTime(ts), kind)
+        }
+        TopicKind::EvidenceByVin => {
+            let m: proto::ResolvedEvidence = message(bytes, "ResolvedEvidence")?;
+            use proto::resolved_evidence::Evidence;
+            let (time, kind) = match &m.evidence {
+                Some(Evidence::Inspection(i)) => inspection(i)?,
+                Some(Evidence::Permit(p)) => (EventTime(ts), permit(p)?),
+                None => return Err(DecodeError::MissingField("inspection or permit")),
+            };
+            let cited = m.source.ok_or(DecodeError::MissingField("source"))?;
+            source = RecordRef {
+                topic: cited.topic.into(),
+                partition: cited.partition,
+                offset: cited.offset,
+            };
+            (m.vin, time, kind)
         }
         other => return Err(DecodeError::UnknownTopic(other.suffix().to_owned())),
     };
-    Ok(Event {
+    Ok(Input::Vehicle(Event {
         vin: vin(&vin_text)?,
         time: plausible(time, ts)?,
         source,
         kind,
+    }))
+}
+
+fn permit(m: &proto::EntryPermit) -> Result<EventKind, DecodeError> {
+    Ok(EventKind::Permit(Permit {
+        valid_from: time(m.valid_from.as_ref(), "valid_from")?,
+        valid_until: time(m.valid_until.as_ref(), "valid_until")?,
+        revoked: m.revoked,
+    }))
+}
+
+/// An inspection without a VIN names its vehicle by the check's plate and colour.
+fn plate_read(m: &proto::Inspection, time: EventTime, ts: i64) -> Result<Input, DecodeError> {
+    use proto::inspection::Kind;
+    let (text, colour) = match &m.kind {
+        Some(Kind::ManualCheck(c)) => (&c.plate, c.plate_colour),
+        Some(Kind::RemoteSensing(r)) => (&r.plate, r.plate_colour),
+        None => return Err(DecodeError::MissingField("manual_check or remote_sensing")),
+    };
+    Ok(Input::Plate(plate_of(text, colour, plausible(time, ts)?)?))
+}
+
+/// A plate read that is to identify a vehicle: its text must follow the plate grammar (a read
+/// with I or O is invalid, not a near match) and its colour must be known.
+fn plate_of(text: &str, colour: i32, time: EventTime) -> Result<PlateRead, DecodeError> {
+    if text.is_empty() {
+        return Err(DecodeError::MissingField("vin or plate"));
+    }
+    let plate = plate(text)?;
+    let colour = PlateColour::from_code(colour).ok_or_else(|| DecodeError::PlateColour {
+        plate: text.to_owned(),
+        code: colour,
+    })?;
+    Ok(PlateRead {
+        plate,
+        colour,
+        time,
     })
 }
 
-/// A tombstone on `tw.permits` withdraws the permit; elsewhere it means nothing.
-fn tombstone(kind: TopicKind, record: &Record, source: RecordRef) -> Result<Event, DecodeError> {
+/// A tombstone on `tw.permits` withdraws the permit; on `tw.registry` the vehicle's
+/// registration ends; elsewhere it means nothing.
+fn tombstone(kind: TopicKind, record: &Record, source: RecordRef) -> Result<Input, DecodeError> {
     let key = record.key.as_deref().ok_or(DecodeError::Tombstone)?;
-    if kind != TopicKind::Permits {
+    if !matches!(kind, TopicKind::Permits | TopicKind::Registry) {
         return Err(DecodeError::Tombstone);
     }
     let vin = Vin::from_bytes(key).map_err(|source| DecodeError::InvalidVin {
         vin: String::from_utf8_lossy(key).into_owned(),
         source,
     })?;
+    let at = EventTime(record.timestamp);
+    if kind == TopicKind::Registry {
+        return Ok(Input::Deregistration { vin, at });
+    }
     let never = EventTime::default();
     let permit = Permit {
         valid_from: never,
         valid_until: never,
         revoked: true,
     };
-    Ok(Event {
+    Ok(Input::Vehicle(Event {
         vin,
-        time: EventTime(record.timestamp),
+        time: at,
         source,
         kind: EventKind::Permit(permit),
-    })
+    }))
 }
 
 fn terminal_report(

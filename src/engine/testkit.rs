@@ -87,6 +87,8 @@ impl Vehicle {
             T0 - 86_400,
             EventKind::Registration(Registration {
                 plate: Plate::parse(plate).unwrap(),
+                colour: None,
+                from: None,
             }),
         );
         v

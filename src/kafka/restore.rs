@@ -1,5 +1,6 @@
 //! Restoring a partition's vehicles from `tw.changelog` before its records are processed: read
-//! the changelog partition to its end (read_committed) into the state store.
+//! the changelog partition to its end (read_committed) into the state store, and the plate-only
+//! evidence it was holding into the processor.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::KafkaConfig;
 use crate::model::Vin;
-use crate::pipeline::Processor;
+use crate::pipeline::{is_held_key, Processor};
 use crate::state::decode_state;
 use crate::topics::TopicKind;
 
@@ -26,7 +27,7 @@ pub fn restore(
     progress: &dyn Fn(u64, u64),
 ) -> anyhow::Result<u64> {
     let changelog = cfg.topics.name(TopicKind::Changelog);
-    processor.store().drop_partition(p);
+    processor.drop_partition(p);
     let mut config = cfg.plain_consumer();
     config.set("enable.partition.eof", "true");
     let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
@@ -50,7 +51,14 @@ pub fn restore(
                 if read % PROGRESS_EVERY == 0 {
                     progress(read, total);
                 }
-                let Some(vin) = m.key().and_then(|k| Vin::from_bytes(k).ok()) else {
+                let key = m.key().unwrap_or_default();
+                if is_held_key(key) {
+                    if let Err(e) = processor.restore_held(p, key, m.payload()) {
+                        tracing::warn!(partition = p, offset = m.offset(), error = %e, "Unreadable held evidence skipped.");
+                    }
+                    continue;
+                }
+                let Ok(vin) = Vin::from_bytes(key) else {
                     continue;
                 };
                 match m.payload() {
@@ -77,7 +85,7 @@ pub fn restore(
 }
 
 /// The restore consumer asks for end-of-partition events; they are not errors.
-struct QuietEof;
+pub(super) struct QuietEof;
 
 impl ClientContext for QuietEof {
     fn error(&self, error: KafkaError, reason: &str) {

@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -43,6 +43,7 @@ use crate::engine::Rules;
 use crate::metrics as m;
 use crate::model::Vin;
 use crate::pipeline::{Emitted, Processor};
+use crate::plates::PlateTable;
 use crate::recording::Record;
 use crate::replay::dlq_record;
 use crate::state::encode_state;
@@ -84,6 +85,81 @@ impl Worker {
         )
     }
 
+    /// Sends one output into the open transaction; `record`: the record being processed.
+    fn emit(&self, record: Option<&Record>, emitted: &Emitted) -> anyhow::Result<()> {
+        let topics = &self.cfg.topics;
+        match emitted {
+            Emitted::Blacklist(e) => {
+                self.output(
+                    &topics.name(TopicKind::Blacklist),
+                    e.vin.as_bytes(),
+                    &e.encode_to_vec(),
+                )?;
+                self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
+            }
+            Emitted::Case(c) => {
+                self.output(
+                    &topics.name(TopicKind::Cases),
+                    c.case_id.as_bytes(),
+                    &c.encode_to_vec(),
+                )?;
+                self.stats.cases.fetch_add(1, Ordering::Relaxed);
+            }
+            Emitted::Dlq { reason, message } => {
+                let record = record.context("a DLQ output without its record")?;
+                let dlq = dlq_record(topics, record, reason, message);
+                send(&self.producer, message_of(&dlq))?;
+                self.stats.dlq.fetch_add(1, Ordering::Relaxed);
+            }
+            Emitted::Rejected {
+                record,
+                reason,
+                message,
+            } => {
+                let dlq = dlq_record(topics, record, reason, message);
+                send(&self.producer, message_of(&dlq))?;
+                self.stats.dlq.fetch_add(1, Ordering::Relaxed);
+            }
+            Emitted::Resolved(r) => {
+                send(&self.producer, message_of(r).partition(r.partition))?;
+            }
+            Emitted::Held {
+                partition,
+                key,
+                value,
+            } => {
+                let changelog = topics.name(TopicKind::Changelog);
+                let mut message = BaseRecord::to(&changelog)
+                    .partition(*partition)
+                    .key(key.as_bytes());
+                if let Some(value) = value {
+                    message = message.payload(value.as_slice());
+                }
+                send(&self.producer, message)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies held plate-only evidence the plate table can now resolve.
+    fn release(&mut self) -> anyhow::Result<()> {
+        let released = self.processor.release();
+        if released.is_empty() {
+            return Ok(());
+        }
+        if self.cfg.exactly_once && !self.in_transaction {
+            self.producer
+                .begin_transaction()
+                .context("beginning a transaction")?;
+        }
+        self.in_transaction = true;
+        for emitted in &released {
+            self.emit(None, emitted)?;
+            self.tally.emitted(None, emitted);
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, record: &Record) -> anyhow::Result<()> {
         if self.cfg.exactly_once && !self.in_transaction {
             self.producer
@@ -92,31 +168,8 @@ impl Worker {
         }
         self.in_transaction = true;
         let processed = self.processor.process(record);
-        let topics = &self.cfg.topics;
         for emitted in &processed.emitted {
-            match emitted {
-                Emitted::Blacklist(e) => {
-                    self.output(
-                        &topics.name(TopicKind::Blacklist),
-                        e.vin.as_bytes(),
-                        &e.encode_to_vec(),
-                    )?;
-                    self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
-                }
-                Emitted::Case(c) => {
-                    self.output(
-                        &topics.name(TopicKind::Cases),
-                        c.case_id.as_bytes(),
-                        &c.encode_to_vec(),
-                    )?;
-                    self.stats.cases.fetch_add(1, Ordering::Relaxed);
-                }
-                Emitted::Dlq { reason, message } => {
-                    let dlq = dlq_record(topics, record, reason, message);
-                    send(&self.producer, message_of(&dlq))?;
-                    self.stats.dlq.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            self.emit(Some(record), emitted)?;
         }
         if let Some(vin) = processed.vin {
             self.dirty.entry(record.partition).or_default().insert(vin);
@@ -155,6 +208,13 @@ impl Worker {
         metrics::histogram!(m::COMMIT_DURATION).record(started.elapsed().as_secs_f64());
         self.tally.publish();
         self.publish_partition_gauges();
+        let held = self.processor.held() as u64;
+        metrics::gauge!(m::HELD_PLATE_READS).set(held as f64);
+        self.stats
+            .plate_table
+            .lock()
+            .expect("plate table status lock")
+            .held_evidence = held;
         result
     }
 
@@ -250,7 +310,7 @@ impl Worker {
                 .remove(&p);
             self.stats.stalls.lock().expect("stalls lock").forget(p);
             self.stats.publish_stalls(Instant::now());
-            let dropped = self.processor.store().drop_partition(p);
+            let dropped = self.processor.drop_partition(p);
             tracing::info!(
                 partition = p,
                 vehicles = dropped,
@@ -344,11 +404,15 @@ impl Worker {
 
 /// Refuses to start unless every input topic exists with the lead topic's partition count:
 /// partitions beyond the lead's would never be read.
-fn check_co_partitioned(consumer: &BaseConsumer<Ctx>, cfg: &KafkaConfig) -> anyhow::Result<()> {
+/// Returns the partition count.
+fn check_co_partitioned<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    cfg: &KafkaConfig,
+) -> anyhow::Result<i32> {
     let mut counts = Vec::new();
     for kind in TopicKind::INPUTS {
         let name = cfg.topics.name(kind);
-        let metadata = consumer
+        let metadata = client
             .fetch_metadata(Some(&name), Duration::from_secs(10))
             .with_context(|| format!("reading metadata of {name}"))?;
         let partitions = metadata
@@ -365,7 +429,7 @@ fn check_co_partitioned(consumer: &BaseConsumer<Ctx>, cfg: &KafkaConfig) -> anyh
             "input topics must exist with equal partition counts: {lead} has {want}, {name} has {n} (tailwatch topics create)"
         );
     }
-    Ok(())
+    Ok(i32::try_from(*want).unwrap_or(i32::MAX))
 }
 
 struct Ctx {
@@ -495,7 +559,14 @@ pub fn run(
             .init_transactions(cfg.transaction_timeout)
             .context("initialising transactions")?;
     }
-    let processor = Processor::new(rules, cfg.topics.clone()).with_decode(cfg.decode);
+    let partitions = check_co_partitioned(producer.client(), &cfg)?;
+    let plates = Arc::new(RwLock::new(PlateTable::new()));
+    let plate_reader =
+        super::plate_table::start(&cfg, plates.clone(), stats.clone(), shutdown.clone())?;
+    let processor = Processor::new(rules, cfg.topics.clone())
+        .with_decode(cfg.decode)
+        .with_partitions(partitions)
+        .with_global_plates(plates);
     // A second start in one process (tests) keeps the first store visible: harmless.
     let _ = stats.store.set(processor.shared_store());
     let worker = Worker {
@@ -522,7 +593,6 @@ pub fn run(
         stats,
         error_message: Mutex::new(None),
     })?;
-    check_co_partitioned(&consumer, &cfg)?;
     let lead = cfg.topics.name(TopicKind::INPUTS[0]);
     consumer.subscribe(&[&lead])?;
     tracing::info!(group = %cfg.group_id, instance = %cfg.instance_id, lead = %lead, "Consuming input topics.");
@@ -553,6 +623,7 @@ pub fn run(
             w.merge.enqueue(record);
         }
         w.drain(&consumer)?;
+        w.release()?;
         if polled {
             metrics::histogram!(m::PROCESSING_DURATION).record(started.elapsed().as_secs_f64());
         }
@@ -564,6 +635,7 @@ pub fn run(
     w.drain(&consumer)?;
     w.commit(&consumer)?;
     drop(w);
+    let _ = plate_reader.join();
     tracing::info!("Stopped: in-flight work committed.");
     Ok(())
 }

@@ -33,6 +33,8 @@ pub struct Stats {
     pub partitions: Mutex<BTreeMap<i32, PartitionStatus>>,
     /// The state store, once the service has started.
     pub store: OnceLock<Arc<StateStore>>,
+    /// The global plate table's reader.
+    pub plate_table: Mutex<PlateTableStatus>,
     /// Input partitions held still by a consumer error (locked after `partitions`, never
     /// before).
     pub(super) stalls: Mutex<Stalls>,
@@ -49,6 +51,7 @@ impl Default for Stats {
             consumer_errors: AtomicU64::default(),
             partitions: Mutex::default(),
             store: OnceLock::new(),
+            plate_table: Mutex::default(),
             // `service::run` sets the configured timeout.
             stalls: Mutex::new(Stalls::new(
                 crate::settings::Settings::default().stall_timeout,
@@ -60,6 +63,11 @@ impl Default for Stats {
 /// Why `/readyz` says 503.
 #[derive(Debug, Clone)]
 pub enum NotReady {
+    /// The global plate table is still being read: registry records read and to read.
+    PlateTable {
+        read: u64,
+        total: u64,
+    },
     Unassigned,
     /// Partition numbers still being restored from the changelog.
     Restoring(Vec<i32>),
@@ -72,7 +80,7 @@ impl NotReady {
     pub fn stalled(&self) -> &[Stall] {
         match self {
             NotReady::Stalled(stalls) => stalls,
-            NotReady::Unassigned | NotReady::Restoring(_) => &[],
+            NotReady::PlateTable { .. } | NotReady::Unassigned | NotReady::Restoring(_) => &[],
         }
     }
 }
@@ -80,6 +88,10 @@ impl NotReady {
 impl fmt::Display for NotReady {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            NotReady::PlateTable { read, total } => write!(
+                f,
+                "restoring the plate table from the registry ({read} of {total} records)"
+            ),
             NotReady::Unassigned => f.write_str("no partitions assigned"),
             NotReady::Restoring(partitions) => {
                 write!(f, "restoring partitions {partitions:?} from the changelog")
@@ -96,6 +108,22 @@ impl fmt::Display for NotReady {
             }
         }
     }
+}
+
+/// The global plate table, as `/v1/status` shows it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PlateTableStatus {
+    /// Read to the end of the registry as it stood at start.
+    pub restored: bool,
+    /// Registry records read, and in the registry at start.
+    pub records: u64,
+    pub restore_total: u64,
+    pub restore_seconds: f64,
+    /// Plates (text and colour) and vehicles in the table.
+    pub plates: u64,
+    pub vehicles: u64,
+    /// Plate-only evidence held on this instance for its registration.
+    pub held_evidence: u64,
 }
 
 /// One assigned partition number, as `/v1/status` shows it.
@@ -118,6 +146,15 @@ impl Stats {
     }
 
     pub(super) fn readiness_at(&self, now: Instant) -> Result<(), NotReady> {
+        {
+            let plates = self.plate_table.lock().expect("plate table status lock");
+            if !plates.restored {
+                return Err(NotReady::PlateTable {
+                    read: plates.records,
+                    total: plates.restore_total,
+                });
+            }
+        }
         let partitions = self.partitions.lock().expect("status lock");
         if partitions.is_empty() {
             return Err(NotReady::Unassigned);
@@ -244,6 +281,7 @@ pub(super) struct Tally {
     late: u64,
     duplicates: u64,
     vin_flagged: u64,
+    plate_reads: BTreeMap<&'static str, u64>,
 }
 
 impl Tally {
@@ -257,30 +295,49 @@ impl Tally {
             }
         }
         for emitted in &processed.emitted {
-            match emitted {
-                Emitted::Blacklist(e) => {
-                    let listed = e.status == proto::BlacklistStatus::Listed as i32;
-                    let kind = if listed {
-                        "blacklist_listed"
-                    } else {
-                        "blacklist_delisted"
-                    };
-                    let rule = e.reasons.first().map_or("delisting", String::as_str);
-                    *self.outputs.entry((kind, rule.to_owned())).or_default() += 1;
+            self.emitted(Some(record), emitted);
+        }
+    }
+
+    /// Counts one output; `record`: the record being processed, if any.
+    pub(super) fn emitted(&mut self, record: Option<&Record>, emitted: &Emitted) {
+        match emitted {
+            Emitted::Blacklist(e) => {
+                let listed = e.status == proto::BlacklistStatus::Listed as i32;
+                let kind = if listed {
+                    "blacklist_listed"
+                } else {
+                    "blacklist_delisted"
+                };
+                let rule = e.reasons.first().map_or("delisting", String::as_str);
+                *self.outputs.entry((kind, rule.to_owned())).or_default() += 1;
+            }
+            Emitted::Case(c) => {
+                *self.outputs.entry(("case", c.rule.clone())).or_default() += 1;
+            }
+            Emitted::Dlq { reason, .. } => {
+                *self.dlq.entry(reason).or_default() += 1;
+                if *reason == "late" {
+                    self.late += 1;
+                } else if let Some(record) = record {
+                    *self
+                        .rejects
+                        .entry((record.topic.clone(), reason))
+                        .or_default() += 1;
                 }
-                Emitted::Case(c) => {
-                    *self.outputs.entry(("case", c.rule.clone())).or_default() += 1;
-                }
-                Emitted::Dlq { reason, .. } => {
-                    *self.dlq.entry(reason).or_default() += 1;
-                    if *reason == "late" {
-                        self.late += 1;
-                    } else {
-                        *self
-                            .rejects
-                            .entry((record.topic.clone(), reason))
-                            .or_default() += 1;
-                    }
+            }
+            Emitted::Rejected { record, reason, .. } => {
+                *self.dlq.entry(reason).or_default() += 1;
+                *self.plate_reads.entry("given_up").or_default() += 1;
+                *self
+                    .rejects
+                    .entry((record.topic.clone(), reason))
+                    .or_default() += 1;
+            }
+            Emitted::Resolved(_) => *self.plate_reads.entry("resolved").or_default() += 1,
+            Emitted::Held { value, .. } => {
+                if value.is_some() {
+                    *self.plate_reads.entry("held").or_default() += 1;
                 }
             }
         }
@@ -315,6 +372,9 @@ impl Tally {
         metrics::counter!(m::LATE_RECORDS).increment(t.late);
         metrics::counter!(m::DUPLICATES).increment(t.duplicates);
         metrics::counter!(m::VIN_FLAGGED).increment(t.vin_flagged);
+        for (outcome, n) in t.plate_reads {
+            metrics::counter!(m::PLATE_READS, "outcome" => outcome).increment(n);
+        }
     }
 }
 
@@ -339,6 +399,7 @@ mod tests {
     /// with 40 records unread at offset 7.
     fn serving(t0: Instant) -> Stats {
         let stats = Stats::default();
+        stats.plate_table.lock().unwrap().restored = true;
         stats.partitions.lock().unwrap().insert(
             2,
             PartitionStatus {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{Celsius, EventTime, Kilometres, Kmh, Percent, Plate, Ppm, Reading, Rpm, Vin};
+use super::{
+    Celsius, EventTime, Kilometres, Kmh, Percent, Plate, PlateColour, Ppm, Reading, Rpm, Vin,
+};
 
 /// Where the record came from: Kafka coordinates, carried into case evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +127,20 @@ pub struct Reinspection {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
     pub plate: Plate,
+    /// `None`: the registry did not say, so the plate table cannot key it.
+    pub colour: Option<PlateColour>,
+    /// Since when the vehicle carries the plate; `None`: since ever.
+    pub from: Option<EventTime>,
+}
+
+/// Evidence that names its vehicle by plate only (remote sensing, cameras, permits issued to a
+/// plate): resolved to the VIN that carried the plate at `time`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlateRead {
+    pub plate: Plate,
+    pub colour: PlateColour,
+    /// The evidence's own time.
+    pub time: EventTime,
 }
 
 #[derive(Debug, Clone, PartialEq)]

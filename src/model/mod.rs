@@ -12,8 +12,8 @@ mod time;
 mod vin;
 
 pub use event::{
-    Event, EventKind, ManualCheck, Obd, Permit, Position, RecordRef, Registration, Reinspection,
-    RemoteSensing, Report, Sample,
+    Event, EventKind, ManualCheck, Obd, Permit, PlateRead, Position, RecordRef, Registration,
+    Reinspection, RemoteSensing, Report, Sample,
 };
 pub use fuel::Fuel;
 pub use output::{

@@ -65,6 +65,16 @@ pub struct TimeParams {
     pub vehicle_ttl: Span,
 }
 
+/// How long and how much plate-only evidence may wait for the registration that resolves it
+/// (per input partition, event time). Read by the pipeline, not by rules: it decides whether
+/// such evidence reaches a vehicle at all.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlateReadParams {
+    pub hold: Span,
+    pub max_held: u32,
+}
+
 /// The NOx validity gate and window shared by `nox_over_limit` and `scr_ineffective`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +90,7 @@ pub struct NoxValidity {
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     pub time: TimeParams,
+    pub plate_reads: PlateReadParams,
     pub nox_validity: NoxValidity,
     pub nox_over_limit: nox_over_limit::Params,
     pub scr_ineffective: scr_ineffective::Params,
@@ -164,6 +175,16 @@ impl Rules {
             "must be between 1s and 10m",
         )?;
         check(self.time.grace.0 > 0, "time.grace", "must be positive")?;
+        check(
+            self.plate_reads.hold.0 > 0,
+            "plate_reads.hold",
+            "must be positive",
+        )?;
+        check(
+            self.plate_reads.max_held > 0,
+            "plate_reads.max_held",
+            "must be positive",
+        )?;
         check(
             self.time.vehicle_ttl > self.time.grace,
             "time.vehicle_ttl",

@@ -1,0 +1,329 @@
+//! Where the stages meet: one input record → decode → engine (through the state store) →
+//! encoded outputs. The offline replay and the live Kafka service both call `Processor`, so
+//! they produce the same outputs for the same records in the same order.
+//!
+//! Plate-only evidence takes a detour (`plate_reads`): resolved through the plate table, it
+//! comes out as a record for `tw.evidence.by-vin`, which comes back in as evidence about the
+//! VIN — through Kafka live, at once offline.
+
+mod plate_reads;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::decode::{self, DecodeError, Input};
+use crate::encode;
+use crate::engine::{self, Rules};
+use crate::model::{Absent, Event, EventKind, EventTime, Output, Sample, Secs, Vin, VinCheck};
+use crate::plates::PlateTable;
+use crate::proto;
+use crate::recording::Record;
+use crate::state::StateStore;
+use crate::topics::Topics;
+pub use plate_reads::is_held_key;
+use plate_reads::PlateReads;
+
+/// Expired vehicles are swept when a partition's event time passes the next hour boundary.
+const SWEEP_EVERY_SECS: u32 = 3600;
+
+/// What one record produced, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Emitted {
+    Blacklist(proto::BlacklistEvent),
+    Case(proto::EnforcementCase),
+    /// The record goes to the DLQ with this reason (a `DecodeError::reason` or `late`).
+    Dlq {
+        reason: &'static str,
+        message: String,
+    },
+    /// Plate-only evidence resolved to a VIN: this record goes to `tw.evidence.by-vin`.
+    Resolved(Record),
+    /// A changelog write for held plate-only evidence on `partition` (`None`: no longer held).
+    Held {
+        partition: i32,
+        key: String,
+        value: Option<Vec<u8>>,
+    },
+    /// Another record than the one processed goes to the DLQ: held plate-only evidence given
+    /// up (its original record), or offline, a record resolved evidence made.
+    Rejected {
+        record: Box<Record>,
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// The data-stream fields rules read, in the order of `Processed::absent`, and last the
+/// sample's own time (absent, `missing`, when an HJ 1239 body time was all zeros and the frame
+/// time stood in).
+pub const SAMPLE_FIELDS: [&str; 9] = [
+    "speed_kmh",
+    "engine_rpm",
+    "coolant_c",
+    "scr_inlet_c",
+    "nox_upstream_ppm",
+    "nox_downstream_ppm",
+    "reagent_pct",
+    "odometer_km",
+    "sample_time",
+];
+
+/// Absent values by `SAMPLE_FIELDS` index and `Absent` index.
+pub type AbsentCounts = [[u32; Absent::ALL.len()]; SAMPLE_FIELDS.len()];
+
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub emitted: Vec<Emitted>,
+    /// Samples or evidence already seen, ignored.
+    pub duplicates: u32,
+    /// The record's VIN failed its check digit or charset (still processed).
+    pub vin_flagged: bool,
+    /// The vehicle whose state the record touched (`None` when it went to the DLQ whole).
+    pub vin: Option<Vin>,
+    /// Vehicles that expired (TTL) on this record's partition, sorted: changelog tombstones.
+    pub expired: Vec<Vin>,
+    /// The evidence's own time (`None` when the record went to the DLQ whole).
+    pub time: Option<EventTime>,
+    /// Absent values among the record's samples (data quality).
+    pub absent: AbsentCounts,
+}
+
+pub struct Processor {
+    rules: Rules,
+    topics: Topics,
+    decode: decode::Options,
+    store: Arc<StateStore>,
+    /// Per partition: the next event time at which to sweep for expired vehicles.
+    next_sweep: Mutex<BTreeMap<i32, Secs>>,
+    plates: Arc<RwLock<PlateTable>>,
+    /// Registrations processed here update `plates` (offline); live, the global table's own
+    /// reader does.
+    feeds_plates: bool,
+    /// Partitions of `tw.evidence.by-vin` (co-partitioned with the inputs).
+    partitions: i32,
+    reads: Mutex<PlateReads>,
+}
+
+impl Processor {
+    pub fn new(rules: Rules, topics: Topics) -> Processor {
+        Processor {
+            topics,
+            decode: decode::Options::default(),
+            store: Arc::default(),
+            next_sweep: Mutex::default(),
+            plates: Arc::default(),
+            feeds_plates: true,
+            partitions: 1,
+            reads: Mutex::new(PlateReads::new(rules.plate_reads.clone())),
+            rules,
+        }
+    }
+
+    /// The input topics' partition count: where resolved evidence is re-keyed to.
+    pub fn with_partitions(mut self, partitions: i32) -> Processor {
+        assert!(partitions > 0, "a topic has at least one partition");
+        self.partitions = partitions;
+        self
+    }
+
+    /// Resolves plates through a table kept by someone else (the service's global table
+    /// reader); registrations processed here then leave it alone.
+    pub fn with_global_plates(mut self, plates: Arc<RwLock<PlateTable>>) -> Processor {
+        self.plates = plates;
+        self.feeds_plates = false;
+        self
+    }
+
+    pub fn plates(&self) -> &RwLock<PlateTable> {
+        &self.plates
+    }
+
+    /// Plate-only evidence waiting for its registration.
+    pub fn held(&self) -> usize {
+        self.reads.lock().expect("reads lock").len()
+    }
+
+    /// Applies held plate-only evidence the plate table can now resolve. Cheap when the table
+    /// has not changed since the last call.
+    pub fn release(&self) -> Vec<Emitted> {
+        let table = self.plates.read().expect("plates lock");
+        self.reads
+            .lock()
+            .expect("reads lock")
+            .release(&table, &self.topics, self.partitions)
+    }
+
+    /// Restores held plate-only evidence from a changelog record (`value` `None`: released).
+    pub fn restore_held(
+        &self,
+        partition: i32,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), String> {
+        let read = |record: &Record| match decode::record(record, &self.topics, &self.decode) {
+            Ok(Input::Plate(read)) => Some(read),
+            _ => None,
+        };
+        self.reads
+            .lock()
+            .expect("reads lock")
+            .restore(partition, key, value, read)
+    }
+
+    /// Forgets a revoked partition: its vehicles and its held evidence. Returns the vehicles.
+    pub fn drop_partition(&self, partition: i32) -> usize {
+        self.reads
+            .lock()
+            .expect("reads lock")
+            .drop_partition(partition);
+        self.next_sweep
+            .lock()
+            .expect("sweep lock is never poisoned")
+            .remove(&partition);
+        self.store.drop_partition(partition)
+    }
+
+    /// How raw terminal frames are read (default: auto-detected dialect, 1 s samples).
+    pub fn with_decode(mut self, options: decode::Options) -> Processor {
+        self.decode = options;
+        self
+    }
+
+    pub fn store(&self) -> &StateStore {
+        &self.store
+    }
+
+    /// The store, for readers outside the processing thread (the admin endpoints).
+    pub fn shared_store(&self) -> Arc<StateStore> {
+        self.store.clone()
+    }
+
+    pub fn process(&self, record: &Record) -> Processed {
+        let mut processed = Processed::default();
+        let input = match decode::record(record, &self.topics, &self.decode) {
+            Ok(input) => input,
+            Err(e) => {
+                processed.emitted.push(dlq(&e));
+                return processed;
+            }
+        };
+        let now = match input {
+            Input::Vehicle(event) => {
+                self.apply(record, &event, &mut processed);
+                event.time
+            }
+            Input::Plate(read) => {
+                let table = self.plates.read().expect("plates lock");
+                let mut reads = self.reads.lock().expect("reads lock");
+                let emitted = reads.resolve(&table, &self.topics, self.partitions, record, read);
+                processed.emitted.extend(emitted);
+                read.time
+            }
+            Input::Deregistration { vin, at } => {
+                if self.feeds_plates {
+                    let mut table = self.plates.write().expect("plates lock");
+                    table.deregister(vin, at.secs().unwrap_or_default());
+                }
+                at
+            }
+        };
+        processed.time = Some(now);
+        if let Some(now) = now.secs() {
+            processed.expired = self.sweep(record.partition, now);
+            let table = self.plates.read().expect("plates lock");
+            let mut reads = self.reads.lock().expect("reads lock");
+            processed
+                .emitted
+                .extend(reads.expire(record.partition, now, &table));
+        }
+        processed
+    }
+
+    /// Evidence about one vehicle, through the engine.
+    fn apply(&self, record: &Record, event: &Event, processed: &mut Processed) {
+        processed.vin_flagged = event.vin.check() != VinCheck::Valid;
+        processed.vin = Some(event.vin);
+        if let EventKind::Report(report) = &event.kind {
+            count_absent(&report.samples, &mut processed.absent);
+        }
+        if let (EventKind::Registration(r), true) = (&event.kind, self.feeds_plates) {
+            let mut table = self.plates.write().expect("plates lock");
+            register(&mut table, event.vin, r);
+        }
+        let outputs = self.store.update(record.partition, event.vin, |state| {
+            engine::evaluate(&self.rules, state, event)
+        });
+        for output in outputs {
+            match output {
+                Output::Blacklist(e) => processed
+                    .emitted
+                    .push(Emitted::Blacklist(encode::blacklist_event(&e))),
+                Output::Case(c) => processed.emitted.push(Emitted::Case(encode::case(&c))),
+                Output::Late => processed.emitted.push(Emitted::Dlq {
+                    reason: "late",
+                    message: format!(
+                        "evidence at {} is more than {} behind the vehicle's newest",
+                        event.time.rfc3339(),
+                        self.rules.time.grace
+                    ),
+                }),
+                Output::Duplicates(n) => processed.duplicates += n,
+            }
+        }
+    }
+
+    fn sweep(&self, partition: i32, now: Secs) -> Vec<Vin> {
+        let mut next = self
+            .next_sweep
+            .lock()
+            .expect("sweep lock is never poisoned");
+        let due = next
+            .entry(partition)
+            .or_insert(Secs(now.0 - now.0 % SWEEP_EVERY_SECS + SWEEP_EVERY_SECS));
+        if now < *due {
+            return Vec::new();
+        }
+        *due = Secs(now.0 - now.0 % SWEEP_EVERY_SECS + SWEEP_EVERY_SECS);
+        drop(next);
+        self.store.expire(partition, |state| {
+            engine::is_expired(&self.rules, state, now)
+        })
+    }
+}
+
+/// Enters a registration into the plate table; one without a colour cannot be keyed.
+pub fn register(table: &mut PlateTable, vin: Vin, r: &crate::model::Registration) -> bool {
+    let Some(colour) = r.colour else {
+        return false;
+    };
+    let from = r.from.and_then(EventTime::secs).unwrap_or_default();
+    table.register(vin, r.plate, colour, from)
+}
+
+fn count_absent(samples: &[Sample], counts: &mut AbsentCounts) {
+    for s in samples {
+        let reasons = [
+            s.speed.err(),
+            s.engine_rpm.err(),
+            s.coolant.err(),
+            s.scr_inlet.err(),
+            s.nox_upstream.err(),
+            s.nox_downstream.err(),
+            s.reagent.err(),
+            s.odometer.err(),
+            s.time_from_frame.then_some(Absent::Missing),
+        ];
+        for (field, reason) in reasons.into_iter().enumerate() {
+            if let Some(reason) = reason {
+                counts[field][reason as usize] += 1;
+            }
+        }
+    }
+}
+
+fn dlq(e: &DecodeError) -> Emitted {
+    Emitted::Dlq {
+        reason: e.reason(),
+        message: e.to_string(),
+    }
+}
