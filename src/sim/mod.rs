@@ -52,7 +52,7 @@ use crate::recording::Record;
 use crate::topics::Topics;
 use fleet::INJECTABLE;
 use needs::Needs;
-use registry::{Deal, Papers, Sighting};
+use registry::{Papers, Sighting};
 use vehicle::{Key, Out, Pending, Run, Vehicle};
 
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ impl Default for SimConfig {
             rules: config::default_rules(),
             topics: Topics::default(),
             raw: None,
-            stray_reads: 6,
+            stray_reads: STRAY_READS,
         }
     }
 }
@@ -153,6 +153,9 @@ impl Truth {
     }
 }
 
+/// Stray plate reads in a run unless asked otherwise: two of each kind.
+pub const STRAY_READS: usize = 6;
+
 /// A plate read that names no vehicle of the run: tailwatch dead-letters the pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrayRead {
@@ -161,18 +164,31 @@ pub struct StrayRead {
     pub colour: Option<PlateColour>,
     /// The dead-letter reason: `unknown_plate` or `invalid_plate`.
     pub reason: &'static str,
+    /// Why a plate nobody carries is not dead-lettered within the run: tailwatch still holds
+    /// it for a registration when the run ends.
+    pub held: Option<String>,
 }
 
 impl StrayRead {
     /// `{"plate":"冀F0O123","plate_colour":"yellow","dlq":"invalid_plate"}`, one line; a read
-    /// without a colour has `"plate_colour":null`.
+    /// without a colour has `"plate_colour":null`, and one still held at the end of the run
+    /// adds `"held":"held 72h for a registration (plate_reads.hold), the run is 6h"`.
     pub fn to_json_line(&self) -> String {
-        serde_json::json!({
-            "plate": self.plate,
-            "plate_colour": self.colour.map(PlateColour::name),
-            "dlq": self.reason,
-        })
-        .to_string()
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            plate: &'a str,
+            plate_colour: Option<&'static str>,
+            dlq: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            held: Option<&'a str>,
+        }
+        let line = Line {
+            plate: &self.plate,
+            plate_colour: self.colour.map(PlateColour::name),
+            dlq: self.reason,
+            held: self.held.as_deref(),
+        };
+        serde_json::to_string(&line).expect("stray reads always serialise")
     }
 }
 
@@ -218,7 +234,9 @@ pub struct Simulation {
     queue: BinaryHeap<Reverse<(i64, usize, u64)>>,
     truth: Vec<Truth>,
     /// Transfers, late registrations and stray reads dealt, by vehicle index.
-    deal: Deal,
+    #[cfg(test)]
+    deal: registry::Deal,
+    stray_reads: Vec<StrayRead>,
     notes: Vec<String>,
     topic_names: Vec<String>,
     partitions: i32,
@@ -302,14 +320,28 @@ impl Simulation {
         let sightings: Vec<Sighting> = vehicles.iter().map(Vehicle::sighting).collect();
         let mut papers: Vec<Papers> = vehicles.iter().map(|v| v.papers.clone()).collect();
         let start_secs = cfg.start.0.div_euclid(1_000);
+        let end_secs =
+            start_secs.saturating_add(i64::try_from(cfg.duration_secs).unwrap_or(i64::MAX));
         let deal = registry::deal(
             &sightings,
             &mut papers,
-            start_secs,
-            start_secs.saturating_add(i64::try_from(cfg.duration_secs).unwrap_or(i64::MAX)),
+            (start_secs, end_secs),
             cfg.stray_reads,
+            &run.needs,
             &mut SmallRng::seed_from_u64(stream_seed(cfg.seed, PLATES_STREAM)),
         );
+        let held =
+            |s: &registry::Stray| s.held_at_end.then(|| run.needs.why_held(cfg.duration_secs));
+        let stray_reads = deal
+            .strays
+            .iter()
+            .map(|(_, s)| StrayRead {
+                plate: s.plate.clone(),
+                colour: PlateColour::from_code(s.colour),
+                reason: s.reason.as_str(),
+                held: held(s),
+            })
+            .collect();
         for (vehicle, papers) in vehicles.iter_mut().zip(papers) {
             vehicle.file(papers, cfg.start.0);
         }
@@ -377,7 +409,9 @@ impl Simulation {
             heads,
             queue,
             truth,
+            #[cfg(test)]
             deal,
+            stray_reads,
             notes,
             topic_names,
             partitions: cfg.partitions,
@@ -392,17 +426,9 @@ impl Simulation {
     }
 
     /// The plate reads that name no vehicle, in the order they were dealt: tailwatch
-    /// dead-letters each with its `reason`.
-    pub fn stray_reads(&self) -> Vec<StrayRead> {
-        self.deal
-            .strays
-            .iter()
-            .map(|(_, s)| StrayRead {
-                plate: s.plate.clone(),
-                colour: PlateColour::from_code(s.colour),
-                reason: s.reason.as_str(),
-            })
-            .collect()
+    /// dead-letters each with its `reason`, but for those still `held` when the run ends.
+    pub fn stray_reads(&self) -> &[StrayRead] {
+        &self.stray_reads
     }
 
     /// What a user comparing outputs with the truth should know, one line each: fault kinds

@@ -17,6 +17,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 
 use super::fleet::mint_plate;
+use super::needs::Needs;
 use crate::model::Plate;
 use crate::proto;
 
@@ -25,9 +26,11 @@ use crate::proto;
 const PERMITS_BY_PLATE: f64 = 0.75;
 const PASSES_BY_PLATE: f64 = 0.7;
 const CHECKS_BY_PLATE: f64 = 0.1;
-/// Vehicles per plate transfer (two vehicles each) and per late registration, rounded up.
+/// Vehicles per plate transfer (two vehicles each) and per late registration, rounded up, and
+/// the most of each in a run.
 const VEHICLES_PER_TRANSFER: usize = 100;
 const VEHICLES_PER_LATE_REGISTRATION: usize = 100;
+const AT_MOST: usize = 10;
 /// How long after the first evidence naming its plate a late registration is published.
 const LATE_BY_SECS: (i64, i64) = (5 * 60, 6 * 3_600);
 /// Evidence and registration changes keep this far apart, so that a record's few seconds of
@@ -64,6 +67,9 @@ pub struct Stray {
     /// Protobuf `PlateColour` code; 0 when the camera could not tell.
     pub colour: i32,
     pub reason: StrayReason,
+    /// A plate nobody carries read too late in the run to be given up before it ends: still
+    /// held for its registration at the end.
+    pub held_at_end: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -218,12 +224,16 @@ pub struct Deal {
 /// Deals plate transfers, late registrations and `strays` stray reads over the fleet,
 /// changing `papers` in place. `end_secs` is the end of the run; fresh plates are minted from
 /// serial indexes at and above `papers.len()`, which no vehicle of the fleet uses.
+///
+/// Scheduled under the run's rules (`needs`) like the faults: a late registration arrives
+/// while the evidence naming its plate is still held, and a read of a plate nobody carries is
+/// placed early enough to be given up within the run, when the run is longer than the hold.
 pub fn deal(
     sightings: &[Sighting],
     papers: &mut [Papers],
-    start_secs: i64,
-    end_secs: i64,
+    (start_secs, end_secs): (i64, i64),
     strays: usize,
+    needs: &Needs,
     rng: &mut SmallRng,
 ) -> Deal {
     let n = sightings.len();
@@ -240,7 +250,7 @@ pub fn deal(
     // seen by plate after T2. Nobody names P between T and T2.
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(rng);
-    let wanted = n.div_ceil(VEHICLES_PER_TRANSFER);
+    let wanted = n.div_ceil(VEHICLES_PER_TRANSFER).min(AT_MOST);
     let earliest_t = start_secs + 20 * 60;
     // X needs a pass T can precede; Y a pass T < T2 can both precede.
     let fits_x = |at: i64| at - CLEARANCE_SECS >= earliest_t;
@@ -305,7 +315,7 @@ pub fn deal(
     // Late registrations: a clean vehicle named by plate whose registration reaches the topic
     // minutes to hours after the first evidence naming its plate (but within the run, so the
     // evidence is resolved by its end). Clean, so held evidence can change no verdict.
-    let wanted = n.div_ceil(VEHICLES_PER_LATE_REGISTRATION);
+    let wanted = n.div_ceil(VEHICLES_PER_LATE_REGISTRATION).min(AT_MOST);
     for &v in &order {
         if deal.late.len() == wanted {
             break;
@@ -329,7 +339,10 @@ pub fn deal(
         let Some(first) = [permit, pass, check].into_iter().flatten().min() else {
             continue;
         };
-        let latest = LATE_BY_SECS.1.min(end_secs - CLEARANCE_SECS - first);
+        let latest = LATE_BY_SECS
+            .1
+            .min(needs.latest_registration() - CLEARANCE_SECS)
+            .min(end_secs - CLEARANCE_SECS - first);
         if latest < LATE_BY_SECS.0 {
             continue;
         }
@@ -340,46 +353,61 @@ pub fn deal(
     }
 
     // Stray reads, cycling through the three ways a read names no vehicle, each on a clean
-    // vehicle's drive away from its own stops and passes.
+    // vehicle's drive away from its own stops and passes. A plate nobody carries goes to the
+    // DLQ only once held for `plate_reads.hold`: placed before `given_up_by` when the run
+    // allows.
+    let given_up_by = end_secs - needs.plate_hold() - CLEARANCE_SECS;
     for k in 0..strays {
-        let hosts: Vec<usize> = order
+        let reason = match k % 3 {
+            0 => StrayReason::UnknownPlate,
+            _ => StrayReason::InvalidPlate,
+        };
+        let by = match reason {
+            StrayReason::UnknownPlate if given_up_by > start_secs => given_up_by,
+            StrayReason::UnknownPlate | StrayReason::InvalidPlate => end_secs - CLEARANCE_SECS,
+        };
+        let Some((host, tick)) = order
             .iter()
-            .copied()
-            .filter(|&v| !taken[v] && !sightings[v].faulty)
-            .collect();
-        let Some((host, tick)) = hosts.iter().find_map(|&v| {
-            let s = &sightings[v];
-            let session = s.sessions.iter().find(|r| r.len() > 12 * 6)?;
-            let tick = rng.random_range(session.start + 6 * 6..session.end - 6 * 6);
-            let clear = s
-                .busy
-                .iter()
-                .all(|b| tick + 3 < b.start || tick > b.end + 3);
-            clear.then_some((v, tick))
-        }) else {
+            .filter(|&&v| !taken[v] && !sightings[v].faulty)
+            .find_map(|&v| {
+                let s = &sightings[v];
+                // Six minutes into a drive and six before its end (the pull-over), by `by`.
+                let last = u32::try_from((by - s.base).div_euclid(10)).ok()?;
+                let session = s
+                    .sessions
+                    .iter()
+                    .find(|r| r.start + 6 * 6 < r.end.min(last).saturating_sub(6 * 6))?;
+                let tick = rng.random_range(session.start + 6 * 6..session.end.min(last) - 6 * 6);
+                let clear = s
+                    .busy
+                    .iter()
+                    .all(|b| tick + 3 < b.start || tick > b.end + 3);
+                clear.then_some((v, tick))
+            })
+        else {
             break;
         };
         let at = sightings[host].base + 10 * i64::from(tick);
-        if at + CLEARANCE_SECS > end_secs {
-            taken[host] = true;
-            continue;
-        }
         let own = papers[host].plate_at(at);
+        let yellow = proto::PlateColour::Yellow as i32;
         let stray = match k % 3 {
             0 => Stray {
                 plate: fresh_plate(own.region(), rng).to_string(),
-                colour: proto::PlateColour::Yellow as i32,
-                reason: StrayReason::UnknownPlate,
+                colour: yellow,
+                reason,
+                held_at_end: at > given_up_by,
             },
             1 => Stray {
                 plate: misread(&own.to_string()),
-                colour: proto::PlateColour::Yellow as i32,
-                reason: StrayReason::InvalidPlate,
+                colour: yellow,
+                reason,
+                held_at_end: false,
             },
             _ => Stray {
                 plate: own.to_string(),
                 colour: proto::PlateColour::Unspecified as i32,
-                reason: StrayReason::InvalidPlate,
+                reason,
+                held_at_end: false,
             },
         };
         papers[host].strays.push((tick, stray.clone()));

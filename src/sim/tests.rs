@@ -82,7 +82,7 @@ fn the_stream_is_ordered_partitioned_and_well_formed() {
         .iter()
         .map(|&i| sim.vehicles[i].id.vin)
         .collect();
-    let strays: BTreeSet<String> = sim.stray_reads().into_iter().map(|s| s.plate).collect();
+    let strays: BTreeSet<String> = sim.stray_reads().iter().map(|s| s.plate.clone()).collect();
     assert!(!late.is_empty() && strays.len() == 6);
     let mut by_plate = 0;
     for record in sim {
@@ -513,9 +513,9 @@ fn check_ground_truth(cfg: SimConfig, lead: i64) {
     let truth = sim.truth().to_vec();
     let mut strays: Vec<Unresolved> = sim
         .stray_reads()
-        .into_iter()
+        .iter()
         .map(|s| Unresolved {
-            plate: s.plate,
+            plate: s.plate.clone(),
             reason: s.reason,
         })
         .collect();

@@ -86,7 +86,7 @@ fn without_raw_frames_the_stream_is_unchanged() {
     assert_eq!(telemetry, TELEMETRY_FINGERPRINT, "{telemetry:?}");
 }
 
-const PROTOBUF_FINGERPRINT: (usize, u64) = (16_798, 13_733_136_067_320_313_424);
+const PROTOBUF_FINGERPRINT: (usize, u64) = (16_798, 7_472_569_082_201_204_328);
 const TELEMETRY_FINGERPRINT: (usize, u64) = (16_738, 5_760_081_190_439_875_052);
 
 #[test]
