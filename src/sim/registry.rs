@@ -33,6 +33,9 @@ const VEHICLES_PER_LATE_REGISTRATION: usize = 100;
 const AT_MOST: usize = 10;
 /// How long after the first evidence naming its plate a late registration is published.
 const LATE_BY_SECS: (i64, i64) = (5 * 60, 6 * 3_600);
+/// A read of a plate nobody carries is given up once evidence on its partition is `hold` newer;
+/// this much more leaves time for some to arrive.
+const GIVE_UP_MARGIN_SECS: i64 = 30 * 60;
 /// Evidence and registration changes keep this far apart, so that a record's few seconds of
 /// publication delay never put it on the wrong side of a plate change.
 const CLEARANCE_SECS: i64 = 5 * 60;
@@ -211,7 +214,7 @@ pub struct Sighting {
     pub busy: Vec<std::ops::Range<u32>>,
 }
 
-/// What the deal gave the fleet, for the ground truth and the notes.
+/// What the deal gave the fleet, by vehicle index (the stray reads also go into the truth).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deal {
     /// (vehicle that changed plates, vehicle that got its old plate).
@@ -227,7 +230,7 @@ pub struct Deal {
 ///
 /// Scheduled under the run's rules (`needs`) like the faults: a late registration arrives
 /// while the evidence naming its plate is still held, and a read of a plate nobody carries is
-/// placed early enough to be given up within the run, when the run is longer than the hold.
+/// placed early enough to be given up within the run when a drive allows, else marked held.
 pub fn deal(
     sightings: &[Sighting],
     papers: &mut [Papers],
@@ -354,36 +357,21 @@ pub fn deal(
 
     // Stray reads, cycling through the three ways a read names no vehicle, each on a clean
     // vehicle's drive away from its own stops and passes. A plate nobody carries goes to the
-    // DLQ only once held for `plate_reads.hold`: placed before `given_up_by` when the run
-    // allows.
-    let given_up_by = end_secs - needs.plate_hold() - CLEARANCE_SECS;
+    // DLQ only once held for `plate_reads.hold`: read by `given_up_by` when a drive allows.
+    let given_up_by = end_secs - needs.plate_hold() - GIVE_UP_MARGIN_SECS;
+    let last = end_secs - CLEARANCE_SECS;
     for k in 0..strays {
         let reason = match k % 3 {
             0 => StrayReason::UnknownPlate,
             _ => StrayReason::InvalidPlate,
         };
         let by = match reason {
-            StrayReason::UnknownPlate if given_up_by > start_secs => given_up_by,
-            StrayReason::UnknownPlate | StrayReason::InvalidPlate => end_secs - CLEARANCE_SECS,
+            StrayReason::UnknownPlate => given_up_by,
+            StrayReason::InvalidPlate => last,
         };
-        let Some((host, tick)) = order
-            .iter()
-            .filter(|&&v| !taken[v] && !sightings[v].faulty)
-            .find_map(|&v| {
-                let s = &sightings[v];
-                // Six minutes into a drive and six before its end (the pull-over), by `by`.
-                let last = u32::try_from((by - s.base).div_euclid(10)).ok()?;
-                let session = s
-                    .sessions
-                    .iter()
-                    .find(|r| r.start + 6 * 6 < r.end.min(last).saturating_sub(6 * 6))?;
-                let tick = rng.random_range(session.start + 6 * 6..session.end.min(last) - 6 * 6);
-                let clear = s
-                    .busy
-                    .iter()
-                    .all(|b| tick + 3 < b.start || tick > b.end + 3);
-                clear.then_some((v, tick))
-            })
+        // A plate nobody carries that cannot be read in time is read anyway, and held at the end.
+        let Some((host, tick)) = place(sightings, &order, &taken, by, rng)
+            .or_else(|| place(sightings, &order, &taken, last, rng))
         else {
             break;
         };
@@ -415,6 +403,34 @@ pub fn deal(
         deal.strays.push((host, stray));
     }
     deal
+}
+
+/// A clean vehicle not yet dealt anything and a tick of its driving, six minutes into a drive
+/// and six before its end (the pull-over), clear of its stops and passes, starting by `by`.
+fn place(
+    sightings: &[Sighting],
+    order: &[usize],
+    taken: &[bool],
+    by: i64,
+    rng: &mut SmallRng,
+) -> Option<(usize, u32)> {
+    order
+        .iter()
+        .filter(|&&v| !taken[v] && !sightings[v].faulty)
+        .find_map(|&v| {
+            let s = &sightings[v];
+            let last = u32::try_from((by - s.base).div_euclid(10)).ok()?;
+            let session = s
+                .sessions
+                .iter()
+                .find(|r| r.start + 6 * 6 < r.end.min(last).saturating_sub(6 * 6))?;
+            let tick = rng.random_range(session.start + 6 * 6..session.end.min(last) - 6 * 6);
+            let clear = s
+                .busy
+                .iter()
+                .all(|b| tick + 3 < b.start || tick > b.end + 3);
+            clear.then_some((v, tick))
+        })
 }
 
 /// The plate as a camera confusing look-alikes reads it: a 0 taken for O, else a 1 for I,
