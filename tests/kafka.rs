@@ -78,7 +78,6 @@ fn simulated_as(
 
 /// Blacklist events and cases as sorted JSON lines, from the offline replay.
 fn offline(cfg: &KafkaConfig, records: &[Record]) -> (Vec<String>, Vec<String>) {
-    // Resolved plate-only evidence is re-keyed to its VIN's partition, as the service does.
     let processor =
         Processor::new(config::default_rules(), cfg.topics.clone()).with_partitions(PARTITIONS);
     let mut ordered = records.to_vec();
@@ -153,7 +152,8 @@ fn wait_caught_up(cfg: &KafkaConfig, limit: Duration) {
     }
 }
 
-/// Runs the service in this process until it has consumed `count` records.
+/// Runs the service in this process until it has consumed `count` records and committed every
+/// input (resolved plate-only evidence comes back as more input).
 fn run_in_process(cfg: &KafkaConfig, count: u64) -> Arc<Stats> {
     let stats = Arc::new(Stats::default());
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -162,7 +162,7 @@ fn run_in_process(cfg: &KafkaConfig, count: u64) -> Arc<Stats> {
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
     };
     let started = Instant::now();
-    while stats.records.load(Ordering::Relaxed) < count {
+    while stats.records.load(Ordering::Relaxed) < count || !caught_up(cfg) {
         assert!(
             !handle.is_finished(),
             "service stopped: {:?}",
@@ -726,6 +726,11 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     assert_eq!(partitions["0"]["vehicles"], 200_000);
     assert_eq!(status["consumer_errors"], 0);
     assert_eq!(status["stalled"], serde_json::json!([]));
+    assert_eq!(status["plate_table"]["restored"], true, "{status}");
+    assert!(
+        status["plate_table"]["plates"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
 
     wait_caught_up(&cfg, Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(300));
@@ -826,4 +831,159 @@ fn topics_are_created_co_partitioned_with_their_settings() {
             "{name}"
         );
     }
+}
+
+/// The hand-written plate-read recording (`tests/golden/plate_reads`: a plate transfer, a late
+/// registration, a plate-only permit, never-registered, invalid and colourless reads) under
+/// `cfg`'s prefix, each record on the partition a Java producer would give its key, with a
+/// last registration on every partition four days later, so held evidence is given up
+/// everywhere (still in the past: brokers refuse timestamps far in the future).
+fn plate_reads(cfg: &KafkaConfig) -> Vec<Record> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/plate_reads/input.jsonl"
+    );
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut records = tailwatch::recording::read(file, &cfg.topics).unwrap();
+    let last = records.iter().map(|r| r.timestamp).max().unwrap();
+    let mut clock = 0u32;
+    for p in 0..PARTITIONS {
+        let (vin, record) = loop {
+            clock += 1;
+            let vin = format!("LCLOCK0000{clock:07}");
+            if tailwatch::topics::partition_for(vin.as_bytes(), PARTITIONS) == p {
+                let m = proto::VehicleRegistration {
+                    schema_version: 1,
+                    vin: vin.clone(),
+                    plate: format!("豫A{:05}", clock),
+                    plate_colour: proto::PlateColour::Yellow as i32,
+                    ..Default::default()
+                };
+                break (vin, m.encode_to_vec());
+            }
+        };
+        records.push(Record {
+            topic: cfg.topics.name(TopicKind::Registry),
+            partition: 0,
+            offset: 0,
+            timestamp: last + 4 * 86_400_000,
+            key: Some(vin.into_bytes()),
+            headers: BTreeMap::new(),
+            value: Some(record),
+        });
+    }
+    let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for r in &mut records {
+        r.partition = tailwatch::topics::partition_for(r.key.as_deref().unwrap(), PARTITIONS);
+        let offset = next.entry((r.topic.clone(), r.partition)).or_default();
+        r.offset = *offset;
+        *offset += 1;
+    }
+    records
+}
+
+/// DLQ records as (reason, source topic, partition, offset), sorted.
+fn dlq_reasons(dlq: impl IntoIterator<Item = Record>) -> Vec<(String, String, String, String)> {
+    let mut out: Vec<_> = dlq
+        .into_iter()
+        .map(|r| {
+            let h = |k: &str| r.headers.get(k).cloned().unwrap_or_default();
+            (
+                h("tw-error-kind"),
+                h("tw-source-topic"),
+                h("tw-source-partition"),
+                h("tw-source-offset"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Plate-only evidence makes the trip through `tw.evidence.by-vin` exactly once, while the
+/// service is SIGKILLed twice: once with a read held for its registration (kept in the
+/// changelog), and the registration arrives only after the restarts.
+#[test]
+fn plate_only_evidence_resolves_through_the_repartition_topic_across_kills() {
+    let cfg = fresh("plates");
+    let records = plate_reads(&cfg);
+    let expected = offline(&cfg, &records);
+    let expected_dlq = {
+        let processor =
+            Processor::new(config::default_rules(), cfg.topics.clone()).with_partitions(PARTITIONS);
+        let mut ordered = records.clone();
+        replay::order(&mut ordered, &cfg.topics);
+        let out = replay::run(&processor, &cfg.topics, &ordered);
+        assert_eq!(
+            out.summary.dlq_by_reason,
+            BTreeMap::from([("invalid_plate".into(), 2), ("unknown_plate".into(), 3)])
+        );
+        dlq_reasons(
+            out.dlq
+                .iter()
+                .map(|l| Record::from_line(l, &cfg.topics).unwrap()),
+        )
+    };
+    // The late registration and everything after it come only after two kills.
+    let registry = cfg.topics.name(TopicKind::Registry);
+    let split = records
+        .iter()
+        .position(|r| r.topic == registry && r.key.as_deref() == Some(b"LFWSRXRJ5J1F00001"))
+        .unwrap();
+    let (before, after) = records.split_at(split);
+    produce::produce_records(&cfg, before, None).unwrap();
+    for delay_ms in [1500, 3000] {
+        let mut child = spawn(&cfg, "plates-0");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
+    }
+    let mut child = spawn(&cfg, "plates-0");
+    wait_caught_up(&cfg, Duration::from_secs(120));
+    let addr = child.admin_addr();
+    let started = Instant::now();
+    while http_get(&addr, "/readyz").0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(60), "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Held evidence is counted at each commit interval.
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, status) = http_get(&addr, "/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        status["plate_table"]["held_evidence"], 1,
+        "the read of the unregistered plate is held (restored from the changelog): {status}"
+    );
+    produce::produce_records(&cfg, after, None).unwrap();
+    // Released by the registration (read by the plate table's own reader) or given up: then
+    // the resolved evidence is on its way through tw.evidence.by-vin.
+    let started = Instant::now();
+    loop {
+        let (_, status) = http_get(&addr, "/v1/status");
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        if status["plate_table"]["held_evidence"] == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still held: {status}\n{}",
+            std::fs::read_to_string(child.1.path()).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_caught_up(&cfg, Duration::from_secs(120));
+    let (_, status) = http_get(&addr, "/v1/status");
+    terminate(&mut child);
+    // Shown when an assertion below fails.
+    eprintln!("{status}");
+    eprintln!("{}", std::fs::read_to_string(child.1.path()).unwrap());
+    eprintln!("expected: {expected:#?}\ngot: {:#?}", online(&cfg));
+    assert_same(&cfg, &expected);
+    let dlq = capture::capture(
+        &cfg,
+        &[cfg.topics.name(TopicKind::Dlq)],
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert_eq!(dlq_reasons(dlq), expected_dlq);
 }

@@ -64,20 +64,26 @@ fn refused_fetches_stall_the_partitions_visibly_until_they_succeed_again() {
         ..SimConfig::default()
     })
     .collect();
-    let sent = produce::produce_records(&cfg, &records, None).unwrap();
-    // The next 30 fetch requests fail with a partition-level error librdkafka hands to the
-    // application; with its 500 ms fetch back-off that is about 15 s of refusals.
-    mock.request_errors(
-        RDKafkaApiKey::Fetch,
-        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_MSG; 30],
-    );
-
     let stats = Arc::new(Stats::default());
     let shutdown = Arc::new(AtomicBool::new(false));
     let service = {
         let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
     };
+    // Ready first (plate table read, partitions assigned and restored), so the refusals meet
+    // the input partitions.
+    wait_for("ready", Duration::from_secs(30), || {
+        assert!(!service.is_finished(), "service stopped");
+        stats.readiness().is_ok().then_some(())
+    });
+    // The next 60 fetch requests fail with a partition-level error librdkafka hands to the
+    // application; with its 500 ms fetch back-off per client (the group consumer and the
+    // plate table's reader share them) that is about 15 s of refusals.
+    mock.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_MSG; 60],
+    );
+    let sent = produce::produce_records(&cfg, &records, None).unwrap();
 
     let stalled = wait_for("a stall on /readyz", Duration::from_secs(30), || {
         assert!(!service.is_finished(), "service stopped");

@@ -24,6 +24,8 @@ struct Queue {
     rank: usize,
     /// Offset after the last record taken for processing: what the next commit stores.
     next_offset: Option<i64>,
+    /// The offset last committed.
+    committed: Option<i64>,
 }
 
 /// How often an empty queue may ask the broker whether it has unread records.
@@ -57,6 +59,7 @@ impl Merge {
                 caught_up: false,
                 rank,
                 next_offset: None,
+                committed: None,
             });
         fresh
     }
@@ -71,16 +74,74 @@ impl Merge {
     }
 
     /// Input offsets to commit: after the last record handed out of each topic-partition.
-    pub(super) fn offsets(&self) -> anyhow::Result<TopicPartitionList> {
+    ///
+    /// `settled`: every record polled so far has been enqueued here (not so inside a rebalance
+    /// callback, which can run while a polled batch waits). Then an empty queue commits the
+    /// consumer's position when it is further: what lies between is transaction markers and
+    /// aborted records a read_committed consumer steps over. Without that, a topic written in
+    /// transactions (`tw.evidence.by-vin`, or any transactional upstream) never shows as
+    /// consumed to its end (KAFKA-6607).
+    pub(super) fn offsets<C: ConsumerContext>(
+        &self,
+        settled: Option<&BaseConsumer<C>>,
+    ) -> anyhow::Result<TopicPartitionList> {
+        let positions = settled.and_then(|c| c.position().ok());
         let mut tpl = TopicPartitionList::new();
         for (&p, queues) in &self.partitions {
             for (topic, q) in queues {
-                if let Some(next) = q.next_offset {
+                if let Some(next) =
+                    q.next_offset
+                        .max(Self::stepped(positions.as_ref(), topic, p, q))
+                {
                     tpl.add_partition_offset(topic, p, Offset::Offset(next))?;
                 }
             }
         }
         Ok(tpl)
+    }
+
+    /// The consumer's position for an empty queue, when past what was handed out.
+    fn stepped(
+        positions: Option<&TopicPartitionList>,
+        topic: &str,
+        p: i32,
+        q: &Queue,
+    ) -> Option<i64> {
+        if !q.records.is_empty() {
+            return None;
+        }
+        let position = match positions?.find_partition(topic, p)?.offset() {
+            Offset::Offset(o) => o,
+            _ => return None,
+        };
+        (Some(position) > q.next_offset).then_some(position)
+    }
+
+    /// Whether a commit would move an offset even with nothing processed: the consumer stepped
+    /// over transaction markers (`settled`, as in `offsets`).
+    pub(super) fn stepped_over<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) -> bool {
+        let Ok(positions) = consumer.position() else {
+            return false;
+        };
+        self.partitions.iter().any(|(&p, queues)| {
+            queues.iter().any(|(topic, q)| {
+                Self::stepped(Some(&positions), topic, p, q).is_some_and(|o| Some(o) > q.committed)
+            })
+        })
+    }
+
+    /// Records a successful commit of `tpl`.
+    pub(super) fn committed(&mut self, tpl: &TopicPartitionList) {
+        for e in tpl.elements() {
+            if let (Some(q), Offset::Offset(o)) = (
+                self.partitions
+                    .get_mut(&e.partition())
+                    .and_then(|qs| qs.get_mut(e.topic())),
+                e.offset(),
+            ) {
+                q.committed = Some(o);
+            }
+        }
     }
 
     pub(super) fn enqueue(&mut self, record: Record) {

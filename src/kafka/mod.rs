@@ -266,8 +266,8 @@ pub fn message_of(record: &Record) -> BaseRecord<'_, [u8], [u8]> {
 }
 
 /// Sends one message, waiting while librdkafka's queue is full: back-pressure, not an error.
-pub fn send(
-    producer: &BaseProducer,
+pub fn send<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
     mut message: BaseRecord<'_, [u8], [u8]>,
 ) -> anyhow::Result<()> {
     loop {

@@ -190,13 +190,25 @@ impl Worker {
     }
 
     /// Writes changed states and commits outputs, states and offsets together.
-    fn commit(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
+    /// `settled`: every polled record has been handed to the merge (not so in a rebalance
+    /// callback); see `Merge::offsets`.
+    fn commit(&mut self, consumer: &BaseConsumer<Ctx>, settled: bool) -> anyhow::Result<()> {
+        self.publish_held();
+        if !self.in_transaction && settled && self.merge.stepped_over(consumer) {
+            // Only offsets move: past transaction markers of a transactional input.
+            if self.cfg.exactly_once {
+                self.producer
+                    .begin_transaction()
+                    .context("beginning a transaction")?;
+            }
+            self.in_transaction = true;
+        }
         if !self.in_transaction {
             self.last_commit = Instant::now();
             return Ok(());
         }
         let started = Instant::now();
-        let result = self.commit_transaction(consumer);
+        let result = self.commit_transaction(consumer, settled);
         let outcome = match &result {
             Ok(()) => "committed",
             Err(e) => {
@@ -208,6 +220,11 @@ impl Worker {
         metrics::histogram!(m::COMMIT_DURATION).record(started.elapsed().as_secs_f64());
         self.tally.publish();
         self.publish_partition_gauges();
+        result
+    }
+
+    /// Plate-only evidence held here (restored ones included).
+    fn publish_held(&self) {
         let held = self.processor.held() as u64;
         metrics::gauge!(m::HELD_PLATE_READS).set(held as f64);
         self.stats
@@ -215,7 +232,6 @@ impl Worker {
             .lock()
             .expect("plate table status lock")
             .held_evidence = held;
-        result
     }
 
     fn publish_partition_gauges(&self) {
@@ -235,7 +251,11 @@ impl Worker {
         }
     }
 
-    fn commit_transaction(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
+    fn commit_transaction(
+        &mut self,
+        consumer: &BaseConsumer<Ctx>,
+        settled: bool,
+    ) -> anyhow::Result<()> {
         let changelog = self.cfg.topics.name(TopicKind::Changelog);
         for (&p, vins) in &std::mem::take(&mut self.dirty) {
             for vin in vins {
@@ -256,7 +276,7 @@ impl Worker {
                 send(&self.producer, tombstone)?;
             }
         }
-        let tpl = self.merge.offsets()?;
+        let tpl = self.merge.offsets(settled.then_some(consumer))?;
         self.deliver()?;
         if self.cfg.exactly_once {
             let group = consumer
@@ -274,6 +294,7 @@ impl Worker {
                 .context("committing offsets")?;
         }
         self.in_transaction = false;
+        self.merge.committed(&tpl);
         // The interval runs from the end of a commit, so a slow commit cannot starve processing.
         self.last_commit = Instant::now();
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -524,7 +545,7 @@ impl ConsumerContext for Ctx {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let mut w = self.worker.lock().expect("worker lock");
-                if let Err(e) = w.commit(consumer) {
+                if let Err(e) = w.commit(consumer, false) {
                     w.failed.get_or_insert(e);
                 }
                 w.revoke(&all);
@@ -628,12 +649,12 @@ pub fn run(
             metrics::histogram!(m::PROCESSING_DURATION).record(started.elapsed().as_secs_f64());
         }
         if w.last_commit.elapsed() >= cfg.commit_interval {
-            w.commit(&consumer)?;
+            w.commit(&consumer, true)?;
         }
     }
     let mut w = consumer.context().worker.lock().expect("worker lock");
     w.drain(&consumer)?;
-    w.commit(&consumer)?;
+    w.commit(&consumer, true)?;
     drop(w);
     let _ = plate_reader.join();
     tracing::info!("Stopped: in-flight work committed.");

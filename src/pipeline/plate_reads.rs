@@ -37,6 +37,8 @@ pub(super) struct PlateReads {
     held: BTreeMap<i32, BTreeMap<String, Held>>,
     /// The plate table's generation at the last release pass.
     seen: u64,
+    /// Partition → the newest evidence time processed on it: the clock of `hold`.
+    newest: BTreeMap<i32, Secs>,
 }
 
 /// The changelog key of a held record: its topic role and offset (the partition is the
@@ -65,6 +67,7 @@ impl PlateReads {
             params,
             held: BTreeMap::new(),
             seen: 0,
+            newest: BTreeMap::new(),
         }
     }
 
@@ -161,8 +164,12 @@ impl PlateReads {
         out
     }
 
-    /// Gives up the partition's evidence held longer than the age limit before `now`.
+    /// Gives up the partition's evidence older than the age limit behind its newest evidence
+    /// (`now` is the time of the record just processed there).
     pub(super) fn expire(&mut self, partition: i32, now: Secs, table: &PlateTable) -> Vec<Emitted> {
+        let newest = self.newest.entry(partition).or_default();
+        *newest = (*newest).max(now);
+        let now = *newest;
         let Some(held) = self.held.get_mut(&partition) else {
             return Vec::new();
         };
@@ -208,6 +215,7 @@ impl PlateReads {
 
     pub(super) fn drop_partition(&mut self, partition: i32) {
         self.held.remove(&partition);
+        self.newest.remove(&partition);
     }
 }
 
