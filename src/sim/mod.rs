@@ -1,6 +1,7 @@
 //! Fleet simulator: a deterministic fleet of heavy trucks streaming the records tailwatch
 //! consumes (registrations, entry permits, terminal telemetry, roadside inspections,
-//! re-inspections) in record-timestamp order, plus the ground truth of the faults injected.
+//! re-inspections) in record-timestamp order, plus the ground truth of the faults injected and
+//! of the stray plate reads tailwatch is to dead-letter.
 //!
 //! The truth is what tailwatch can decide from the run under the run's rules (`needs`): each
 //! fault is scheduled to be decided before the run ends. The default fault mix holds only the
