@@ -193,7 +193,7 @@ impl PlateTable {
                 e.remove();
             }
             (hashbrown::hash_table::Entry::Occupied(mut e), head) => *e.get_mut() = head,
-            (hashbrown::hash_table::Entry::Vacant(e), NONE) => drop(e),
+            (hashbrown::hash_table::Entry::Vacant(_), NONE) => {}
             (hashbrown::hash_table::Entry::Vacant(e), head) => {
                 e.insert(head);
             }
@@ -214,7 +214,7 @@ impl PlateTable {
                 e.remove();
             }
             (hashbrown::hash_table::Entry::Occupied(mut e), head) => *e.get_mut() = head,
-            (hashbrown::hash_table::Entry::Vacant(e), NONE) => drop(e),
+            (hashbrown::hash_table::Entry::Vacant(_), NONE) => {}
             (hashbrown::hash_table::Entry::Vacant(e), head) => {
                 e.insert(head);
             }

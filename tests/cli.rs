@@ -233,7 +233,8 @@ fn replay_of_a_gateway_log_keeps_arrival_order() {
 }
 
 /// `simulate` then `replay` under one set of rules: what the truth lists, the replay decides;
-/// what the run cannot decide is listed apart and stays undecided, and a note says so.
+/// what the run cannot decide is listed apart and stays undecided, and a note says so. The
+/// truth's stray plate reads are what the replay dead-letters, but those still held at the end.
 #[test]
 fn simulate_and_replay_under_the_same_rules_agree_with_the_truth() {
     let dir = tempfile::tempdir().unwrap();
@@ -264,12 +265,27 @@ fn simulate_and_replay_under_the_same_rules_agree_with_the_truth() {
         args.extend(rules.iter().flat_map(|r| ["--rules", r]));
         let run = tailwatch(&args, &[]);
         assert!(run.status.success(), "{}", stderr(&run));
-        let truth: Vec<serde_json::Value> = std::fs::read_to_string(&truth)
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&truth)
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        (stderr(&run), std::fs::read(&fleet).unwrap(), truth)
+        // Vehicles first, then the stray plate reads.
+        let (truth, strays): (Vec<_>, Vec<_>) =
+            lines.into_iter().partition(|t| t.get("vin").is_some());
+        assert_eq!(strays.len(), 6, "{strays:?}");
+        let mut dead_letters = std::collections::BTreeMap::<String, usize>::new();
+        for stray in strays.iter().filter(|s| s.get("held").is_none()) {
+            *dead_letters
+                .entry(stray["dlq"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        (
+            stderr(&run),
+            std::fs::read(&fleet).unwrap(),
+            truth,
+            dead_letters,
+        )
     };
     let replay = |rules: Option<&str>, out: &str| {
         let (fleet, dir) = (path(&format!("{out}.jsonl")), path(out));
@@ -277,8 +293,17 @@ fn simulate_and_replay_under_the_same_rules_agree_with_the_truth() {
         args.extend(rules.iter().flat_map(|r| ["--rules", r]));
         let run = tailwatch(&args, &[]);
         assert!(run.status.success(), "{}", stderr(&run));
+        let mut dead_letters = std::collections::BTreeMap::<String, usize>::new();
+        for line in std::fs::read_to_string(dir.clone() + "/dlq.jsonl")
+            .unwrap()
+            .lines()
+        {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let reason = record["headers"]["tw-error-kind"].as_str().unwrap();
+            *dead_letters.entry(reason.to_owned()).or_default() += 1;
+        }
         let cases = std::fs::read_to_string(dir.clone() + "/cases.jsonl").unwrap();
-        cases
+        let cases = cases
             .lines()
             .map(|l| {
                 let case: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -287,11 +312,12 @@ fn simulate_and_replay_under_the_same_rules_agree_with_the_truth() {
                     case["rule"].as_str().unwrap().to_owned(),
                 )
             })
-            .collect::<std::collections::BTreeSet<_>>()
+            .collect::<std::collections::BTreeSet<_>>();
+        (cases, dead_letters)
     };
 
     // The default rules: 72 h of MIL and a 7-day fill period do not fit in 2 hours.
-    let (notes, _, truth) = simulate(None, "default");
+    let (notes, _, truth, dead_letters) = simulate(None, "default");
     assert!(
         notes.contains("note: faults this run cannot decide under its rules are injected but listed as \"undecidable\""),
         "{notes}"
@@ -311,10 +337,15 @@ fn simulate_and_replay_under_the_same_rules_agree_with_the_truth() {
             _ => "needs 72h of MIL on (mil_emission_fault.min_duration), the run is 2h",
         }
     );
-    assert!(replay(None, "default").is_empty(), "nothing is decided");
+    let (cases, dlq) = replay(None, "default");
+    assert!(cases.is_empty(), "nothing is decided");
+    // Two reads with an I or O and two without a colour; the two of plates nobody carries
+    // are held for 72 hours, longer than the run.
+    assert_eq!(dlq, dead_letters);
+    assert_eq!(dlq.get("invalid_plate"), Some(&4));
 
     // Shortened for both: every fault listed is decided, nothing else; same rules, same bytes.
-    let (notes, fleet, truth) = simulate(Some(shortened), "shortened");
+    let (notes, fleet, truth, dead_letters) = simulate(Some(shortened), "shortened");
     assert!(!notes.contains("note:"), "{notes}");
     let expected: std::collections::BTreeSet<(String, String)> = truth
         .iter()
@@ -328,6 +359,9 @@ fn simulate_and_replay_under_the_same_rules_agree_with_the_truth() {
         })
         .collect();
     assert_eq!(expected.len(), 15);
-    assert_eq!(replay(Some(shortened), "shortened"), expected);
+    assert_eq!(
+        replay(Some(shortened), "shortened"),
+        (expected, dead_letters)
+    );
     assert_eq!(simulate(Some(shortened), "again").1, fleet);
 }

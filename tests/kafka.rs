@@ -55,7 +55,8 @@ fn simulated(cfg: &KafkaConfig, vehicles: usize, minutes: u64) -> Vec<Record> {
     simulated_as(cfg, vehicles, minutes, None)
 }
 
-/// The same fleet with its telemetry as raw terminal frames in `raw`'s dialect.
+/// The same fleet with its telemetry as raw terminal frames in `raw`'s dialect. Without
+/// stray plate reads, so that nothing of it is dead-lettered.
 fn simulated_as(
     cfg: &KafkaConfig,
     vehicles: usize,
@@ -69,6 +70,7 @@ fn simulated_as(
         seed: 11,
         partitions: PARTITIONS,
         topics: cfg.topics.clone(),
+        stray_reads: 0,
         ..SimConfig::default()
     };
     Simulation::new(sim).collect()
@@ -407,6 +409,8 @@ fn a_recording_from_another_prefix_replays_into_this_one() {
         "5",
         "--partitions",
         "4",
+        "--stray-reads",
+        "0",
         "--out",
         fleet_arg,
         "--truth",

@@ -90,9 +90,14 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Ground truth: one JSON line per vehicle with the faults the run lets tailwatch
-        /// decide, and any it cannot ("undecidable", with why).
+        /// decide, and any it cannot ("undecidable", with why); then one per stray plate read
+        /// with the DLQ reason it gets ("dlq"), or why it is still held when the run ends.
         #[arg(long)]
         truth: PathBuf,
+        /// Remote-sensing passes whose plate read names no vehicle, dead-lettered by tailwatch:
+        /// in turn a plate nobody carries, a read with an I or O, a read without a colour.
+        #[arg(long, default_value_t = sim::STRAY_READS)]
+        stray_reads: usize,
         /// Telemetry as raw terminal frames on tw.telemetry.raw instead of protobuf.
         #[arg(long)]
         raw: bool,
@@ -274,6 +279,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             topic_prefix,
             out,
             truth,
+            stray_reads,
             raw,
             dialect,
         } => {
@@ -295,6 +301,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 rules: config::load_rules(rules.as_deref())?,
                 topics: topics.clone(),
                 raw,
+                stray_reads,
                 ..sim::SimConfig::default()
             };
             let span_end = cfg.start.0 + duration.as_millis() as i64;
@@ -317,6 +324,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             for t in simulation.truth() {
                 writeln!(truth_file, "{}", t.to_json_line())?;
+            }
+            for stray in simulation.stray_reads() {
+                writeln!(truth_file, "{}", stray.to_json_line())?;
             }
             truth_file.flush()?;
             let mut out_file = std::io::BufWriter::new(

@@ -101,6 +101,7 @@ fn apportion(total: usize, mix: &[(RuleId, u32)]) -> Vec<(RuleId, usize)> {
 }
 
 /// A heavy-truck family: VIN manufacturer prefix, model name, engine calibration prefix.
+/// All are 6x4 tractors over 12 t, vehicle category N3.
 struct Make {
     wmi: &'static str,
     model: &'static str,
@@ -161,6 +162,8 @@ pub struct Identity {
     pub vin: Vin,
     pub plate: Plate,
     pub model: &'static str,
+    /// Vehicle category (GB/T 15089): every simulated make is an N3 tractor.
+    pub category: &'static str,
     pub iccid: String,
     pub calibration_id: String,
     pub cvn: String,
@@ -211,6 +214,7 @@ impl Identity {
             vin,
             plate,
             model: make.model,
+            category: "N3",
             iccid,
             calibration_id,
             cvn,
@@ -237,7 +241,7 @@ fn mint_vin(wmi: &str, serial: u64, rng: &mut SmallRng) -> Vin {
 
 /// Province, authority letter, then five serial characters unique in the fleet: five digits
 /// from the index, the first optionally swapped for a letter through a fixed bijection.
-fn mint_plate(province: char, index: usize, rng: &mut SmallRng) -> Plate {
+pub fn mint_plate(province: char, index: usize, rng: &mut SmallRng) -> Plate {
     const AUTHORITY: &[u8] = b"ABCDEFGHJKLMNPQ";
     const FIRST_LETTER: &[u8; 10] = b"ABCDEFGHJK";
     let authority = *AUTHORITY.choose(rng).expect("non-empty") as char;

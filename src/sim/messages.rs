@@ -1,5 +1,6 @@
 //! The simulator's protobuf values: terminal samples and OBD entries, registrations, permits,
-//! roadside checks, remote-sensing passes and re-inspections.
+//! roadside checks, remote-sensing passes and re-inspections. Permits and roadside evidence
+//! name the vehicle as `registry::Read` says: by VIN, or by plate and colour only.
 //!
 //! Measured values are quantised to their wire resolution (domain.md §2, §3) so a simulated
 //! report carries only what a real frame could, and re-encoding it as a raw frame is exact.
@@ -10,8 +11,12 @@ use rand::Rng;
 
 use super::fleet::Identity;
 use super::plan::{Emission, Verdict};
+use super::registry::{Papers, Read};
 use super::truck::Values;
+use crate::model::Plate;
 use crate::proto;
+
+const YELLOW: i32 = proto::PlateColour::Yellow as i32;
 
 pub fn timestamp(unix_secs: i64) -> Option<Timestamp> {
     Some(Timestamp {
@@ -79,43 +84,66 @@ pub fn dtc(code: &str) -> proto::Dtc {
 /// component (monitors 6–8 and 10–16).
 pub const DIESEL_MONITORS: u32 = 0b1111_1110_1110_0000;
 
-pub fn registration(id: &Identity) -> proto::VehicleRegistration {
+/// A registration: the vehicle carries `plate` (yellow, as heavy trucks do) since `from`.
+pub fn registration(
+    id: &Identity,
+    papers: &Papers,
+    plate: Plate,
+    from: i64,
+) -> proto::VehicleRegistration {
     proto::VehicleRegistration {
         schema_version: 1,
         vin: id.vin.to_string(),
-        plate: id.plate.to_string(),
+        plate: plate.to_string(),
         emission_stage: "China VI".to_owned(),
         fuel_type: "diesel".to_owned(),
         model: id.model.to_owned(),
-        plate_colour: proto::PlateColour::Yellow as i32,
-        registered_from: None,
-        category: "N3".to_owned(),
-        operating: Some(true),
-        registration_date: None,
-        operator: String::new(),
+        plate_colour: YELLOW,
+        registered_from: timestamp(from),
+        category: papers.category.to_owned(),
+        operating: papers.operating,
+        registration_date: timestamp(papers.first_registered),
+        operator: papers.operator.clone(),
     }
 }
 
+/// An entry permit, issued to the VIN or (`by_plate`) to the plate alone.
 pub fn permit(
     id: &Identity,
+    by_plate: Option<Plate>,
     number: &str,
     valid_from: i64,
     valid_until: i64,
 ) -> proto::EntryPermit {
+    let (vin, plate, plate_colour) = match by_plate {
+        Some(plate) => (String::new(), plate.to_string(), YELLOW),
+        None => (id.vin.to_string(), String::new(), 0),
+    };
     proto::EntryPermit {
         schema_version: 1,
-        vin: id.vin.to_string(),
+        vin,
         permit_number: number.to_owned(),
         valid_from: timestamp(valid_from),
         valid_until: timestamp(valid_until),
         revoked: false,
-        plate: String::new(),
-        plate_colour: 0,
+        plate,
+        plate_colour,
     }
 }
 
+/// The plate (text, colour code) evidence shows and the VIN it carries (empty unless `Vin`).
+fn named(id: &Identity, plate: Plate, read: &Read) -> (String, i32, String) {
+    match read {
+        Read::Vin => (plate.to_string(), YELLOW, id.vin.to_string()),
+        Read::Plate => (plate.to_string(), YELLOW, String::new()),
+        Read::Stray(stray) => (stray.plate.clone(), stray.colour, String::new()),
+    }
+}
+
+/// A checkpoint check; `plate` is what the vehicle carries at `at`.
 pub fn manual_check(
     id: &Identity,
+    (plate, read): (Plate, &Read),
     at: i64,
     (lon, lat): (f64, f64),
     verdict: Verdict,
@@ -126,8 +154,9 @@ pub fn manual_check(
         Verdict::Opacity => (rng.random_range(1.1..2.0), rng.random_range(0..=1)),
         Verdict::Ringelmann => (rng.random_range(0.3..0.6), 2),
     };
+    let (plate, plate_colour, vin) = named(id, plate, read);
     let check = proto::ManualCheck {
-        plate: id.plate.to_string(),
+        plate,
         site_id: format!("BJ-CK-{:03}", rng.random_range(1..=60)),
         officer_id: format!("OF-{:05}", rng.random_range(10_000..100_000)),
         device_id: format!("OPA-{:04}", rng.random_range(1..=400)),
@@ -143,19 +172,20 @@ pub fn manual_check(
         urea_concentration_pct: Some(decimals(rng.random_range(31.8..33.2), 1)),
         fuel_sulphur_mg_kg: Some(decimals(rng.random_range(3.0..9.0), 1)),
         station_passed: verdict == Verdict::Pass,
-        plate_colour: proto::PlateColour::Yellow as i32,
+        plate_colour,
     };
     proto::Inspection {
         schema_version: 1,
-        vin: id.vin.to_string(),
+        vin,
         kind: Some(proto::inspection::Kind::ManualCheck(check)),
     }
 }
 
-/// A remote-sensing pass. Stations see only the plate; the platform has already joined it to
-/// the VIN (as the record key must be), so `vin` is filled in too.
+/// A remote-sensing pass. Stations see only the plate; for a `Read::Vin` pass the platform has
+/// already joined it to the VIN, so `vin` is filled in too.
 pub fn remote_sensing(
     id: &Identity,
+    (plate, read): (Plate, &Read),
     at: i64,
     (lon, lat): (f64, f64),
     emission: Emission,
@@ -174,8 +204,9 @@ pub fn remote_sensing(
         Emission::Opacity => vec!["opacity".to_owned()],
         Emission::No => vec!["no".to_owned()],
     };
+    let (plate, plate_colour, vin) = named(id, plate, read);
     let pass = proto::RemoteSensing {
-        plate: id.plate.to_string(),
+        plate,
         site_id: format!("BJ-RS-{:03}", rng.random_range(1..=40)),
         device_id: format!("RSD-{:04}", rng.random_range(1..=200)),
         measured_at: timestamp(at),
@@ -189,21 +220,26 @@ pub fn remote_sensing(
         fuel_type: "diesel".to_owned(),
         audit_valid: true,
         exceeded,
-        plate_colour: proto::PlateColour::Yellow as i32,
+        plate_colour,
     };
     proto::Inspection {
         schema_version: 1,
-        vin: id.vin.to_string(),
+        vin,
         kind: Some(proto::inspection::Kind::RemoteSensing(pass)),
     }
 }
 
-pub fn reinspection(id: &Identity, at: i64, rng: &mut SmallRng) -> proto::Reinspection {
+pub fn reinspection(
+    id: &Identity,
+    plate: Plate,
+    at: i64,
+    rng: &mut SmallRng,
+) -> proto::Reinspection {
     let station = rng.random_range(1..=30);
     proto::Reinspection {
         schema_version: 1,
         vin: id.vin.to_string(),
-        plate: id.plate.to_string(),
+        plate: plate.to_string(),
         station_id: format!("BJ-IM-{station:03}"),
         report_id: format!(
             "IM{station:03}-{}-{:06}",

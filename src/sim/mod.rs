@@ -1,6 +1,7 @@
 //! Fleet simulator: a deterministic fleet of heavy trucks streaming the records tailwatch
 //! consumes (registrations, entry permits, terminal telemetry, roadside inspections,
-//! re-inspections) in record-timestamp order, plus the ground truth of the faults injected.
+//! re-inspections) in record-timestamp order, plus the ground truth of the faults injected and
+//! of the stray plate reads tailwatch is to dead-letter.
 //!
 //! The truth is what tailwatch can decide from the run under the run's rules (`needs`): each
 //! fault is scheduled to be decided before the run ends. The default fault mix holds only the
@@ -9,10 +10,13 @@
 //! that the run cannot decide is still injected and listed apart, as `undecidable`, with why.
 //!
 //! `fleet` draws identities and deals faults; `plan` lays out each vehicle's timeline;
+//! `registry` gives each vehicle its registrations and says whether evidence names it by VIN or
+//! by plate only, and deals plate transfers, late registrations and stray plate reads;
 //! `driver`, `truck` and `route` are the physics; `vehicle` runs one vehicle tick by tick into
 //! records; `messages` builds the protobuf values and `frames` turns terminal reports into raw
 //! frames when the run asks for them (`SimConfig::raw`); this file merges the vehicles into one
-//! stream and assigns partitions and offsets. Only one tick per vehicle is ever in memory, so
+//! stream and assigns partitions and offsets (plate-only evidence is keyed and partitioned by
+//! the plate read, everything else by VIN). Only one tick per vehicle is ever in memory, so
 //! memory grows with the fleet, never with the duration. Same config, same bytes: every random
 //! choice comes from a seeded `SmallRng`, never the clock or hash-map order.
 
@@ -22,6 +26,7 @@ mod frames;
 mod messages;
 mod needs;
 mod plan;
+mod registry;
 mod route;
 mod truck;
 mod vehicle;
@@ -43,12 +48,13 @@ use crate::config;
 use crate::decode::frame::Dialect;
 use crate::decode::raw::DIALECT_HEADER;
 use crate::engine::Rules;
-use crate::model::{unix_secs_from_civil, EventTime, RuleId, Vin};
+use crate::model::{unix_secs_from_civil, EventTime, PlateColour, RuleId, Vin};
 use crate::recording::Record;
 use crate::topics::Topics;
 use fleet::INJECTABLE;
 use needs::Needs;
-use vehicle::{Out, Pending, Run, Vehicle};
+use registry::{Papers, Sighting};
+use vehicle::{Key, Out, Pending, Run, Vehicle};
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -74,6 +80,10 @@ pub struct SimConfig {
     /// dialect). Same vehicles, values and record times either way; a GB 17691 or hybrid report
     /// whose samples are not consecutive seconds becomes several records.
     pub raw: Option<Dialect>,
+    /// Clean remote-sensing passes whose plate read names no vehicle, in turn: a well-formed
+    /// plate nobody carries (`unknown_plate`), a read with an I or O (`invalid_plate`), a
+    /// plate without a colour (`invalid_plate`). Listed by [`Simulation::stray_reads`].
+    pub stray_reads: usize,
 }
 
 impl Default for SimConfig {
@@ -89,6 +99,7 @@ impl Default for SimConfig {
             rules: config::default_rules(),
             topics: Topics::default(),
             raw: None,
+            stray_reads: STRAY_READS,
         }
     }
 }
@@ -143,6 +154,45 @@ impl Truth {
     }
 }
 
+/// Stray plate reads in a run unless asked otherwise: two of each kind.
+pub const STRAY_READS: usize = 6;
+
+/// A plate read that names no vehicle of the run: tailwatch dead-letters the pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrayRead {
+    pub plate: String,
+    /// `None`: the read carries no colour (code 0).
+    pub colour: Option<PlateColour>,
+    /// The dead-letter reason: `unknown_plate` or `invalid_plate`.
+    pub reason: &'static str,
+    /// Why a plate nobody carries is not dead-lettered within the run: tailwatch still holds
+    /// it for a registration when the run ends.
+    pub held: Option<String>,
+}
+
+impl StrayRead {
+    /// `{"plate":"冀F0O123","plate_colour":"yellow","dlq":"invalid_plate"}`, one line; a read
+    /// without a colour has `"plate_colour":null`, and one still held at the end of the run
+    /// adds `"held":"held 72h for a registration (plate_reads.hold), the run is 6h"`.
+    pub fn to_json_line(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            plate: &'a str,
+            plate_colour: Option<&'static str>,
+            dlq: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            held: Option<&'a str>,
+        }
+        let line = Line {
+            plate: &self.plate,
+            plate_colour: self.colour.map(PlateColour::name),
+            dlq: self.reason,
+            held: self.held.as_deref(),
+        };
+        serde_json::to_string(&line).expect("stray reads always serialise")
+    }
+}
+
 /// Parses `nox_over_limit=2,data_gap=1`: injectable rule ids with whole-number weights.
 pub fn parse_fault_mix(text: &str) -> Result<Vec<(RuleId, u32)>, String> {
     let mut mix: Vec<(RuleId, u32)> = Vec::new();
@@ -184,6 +234,10 @@ pub struct Simulation {
     /// (timestamp, vehicle, seq) of every head.
     queue: BinaryHeap<Reverse<(i64, usize, u64)>>,
     truth: Vec<Truth>,
+    /// Transfers, late registrations and stray reads dealt, by vehicle index.
+    #[cfg(test)]
+    deal: registry::Deal,
+    stray_reads: Vec<StrayRead>,
     notes: Vec<String>,
     topic_names: Vec<String>,
     partitions: i32,
@@ -264,6 +318,34 @@ impl Simulation {
             .enumerate()
             .map(|(i, a)| Vehicle::new(i, a, &run, stream_seed(cfg.seed, i as u64 + 1)))
             .collect();
+        let sightings: Vec<Sighting> = vehicles.iter().map(Vehicle::sighting).collect();
+        let mut papers: Vec<Papers> = vehicles.iter().map(|v| v.papers.clone()).collect();
+        let start_secs = cfg.start.0.div_euclid(1_000);
+        let end_secs =
+            start_secs.saturating_add(i64::try_from(cfg.duration_secs).unwrap_or(i64::MAX));
+        let deal = registry::deal(
+            &sightings,
+            &mut papers,
+            (start_secs, end_secs),
+            cfg.stray_reads,
+            &run.needs,
+            &mut SmallRng::seed_from_u64(stream_seed(cfg.seed, PLATES_STREAM)),
+        );
+        let held =
+            |s: &registry::Stray| s.held_at_end.then(|| run.needs.why_held(cfg.duration_secs));
+        let stray_reads = deal
+            .strays
+            .iter()
+            .map(|(_, s)| StrayRead {
+                plate: s.plate.clone(),
+                colour: PlateColour::from_code(s.colour),
+                reason: s.reason.as_str(),
+                held: held(s),
+            })
+            .collect();
+        for (vehicle, papers) in vehicles.iter_mut().zip(papers) {
+            vehicle.file(papers, cfg.start.0);
+        }
         let mut undecided: BTreeMap<RuleId, usize> = BTreeMap::new();
         let truth = vehicles
             .iter()
@@ -328,6 +410,9 @@ impl Simulation {
             heads,
             queue,
             truth,
+            #[cfg(test)]
+            deal,
+            stray_reads,
             notes,
             topic_names,
             partitions: cfg.partitions,
@@ -339,6 +424,12 @@ impl Simulation {
     /// One entry per vehicle, in vehicle order.
     pub fn truth(&self) -> &[Truth] {
         &self.truth
+    }
+
+    /// The plate reads that name no vehicle, in the order they were dealt: tailwatch
+    /// dead-letters each with its `reason`, but for those still `held` when the run ends.
+    pub fn stray_reads(&self) -> &[StrayRead] {
+        &self.stray_reads
     }
 
     /// What a user comparing outputs with the truth should know, one line each: fault kinds
@@ -367,16 +458,23 @@ impl Iterator for Simulation {
             }
             _ => BTreeMap::new(),
         };
+        let (key, partition) = match pending.key {
+            Key::Vin => (vehicle.id.vin.as_bytes().to_vec(), vehicle.partition),
+            Key::Plate(plate) => {
+                let partition = crate::topics::partition_for(plate.as_bytes(), self.partitions);
+                (plate.into_bytes(), partition)
+            }
+        };
         let topic = pending.topic as usize;
-        let slot = &mut self.offsets[topic * self.partitions as usize + vehicle.partition as usize];
+        let slot = &mut self.offsets[topic * self.partitions as usize + partition as usize];
         let offset = *slot;
         *slot += 1;
         Some(Record {
             topic: self.topic_names[topic].clone(),
-            partition: vehicle.partition,
+            partition,
             offset,
             timestamp: pending.timestamp,
-            key: Some(vehicle.id.vin.as_bytes().to_vec()),
+            key: Some(key),
             headers,
             value: Some(pending.value),
         })
@@ -393,7 +491,10 @@ fn detected(fault: Option<RuleId>) -> Vec<RuleId> {
     }
 }
 
-/// Independent seeds per random stream (0 = fleet draw, 1.. = vehicles): SplitMix64, so
+/// The random stream plate transfers, late registrations and stray reads are dealt from.
+const PLATES_STREAM: u64 = u64::MAX;
+
+/// Independent seeds per random stream (0 = fleet draw, 1.. = vehicles, `PLATES_STREAM`): SplitMix64, so
 /// neighbouring streams and seeds are uncorrelated.
 fn stream_seed(seed: u64, stream: u64) -> u64 {
     splitmix64(seed ^ splitmix64(stream))

@@ -6,7 +6,8 @@
 //! the run could have decided, and marks the rest `undecidable` in the truth.
 //!
 //! Only the rules' timing parameters are read: MIL streak, fill period, gap length and distance,
-//! NOx windows and episodes, urea span, remote-sensing repeat span, grace. The simulated trucks
+//! NOx windows and episodes, urea span, remote-sensing repeat span, grace, and how long
+//! plate-only evidence is held for its registration. The simulated trucks
 //! keep their values clear of the default thresholds; [`unmodelled`] names the keys a run's
 //! rules change that the simulator does not follow. The lead times of the physical faults
 //! (NOx, SCR, urea) are estimates with slack over what the trucks show (`truck`), held to by
@@ -59,6 +60,8 @@ pub struct Needs {
     fill: u32,
     repeat_within: u32,
     grace: u32,
+    /// plate_reads.hold.
+    hold: u32,
 }
 
 fn ticks(secs: u32) -> u32 {
@@ -97,7 +100,29 @@ impl Needs {
             fill: rules.data_gap.fill_within.0,
             repeat_within: rules.remote_sensing_repeat.repeat_within.0,
             grace: rules.time.grace.0,
+            hold: rules.plate_reads.hold.0,
         }
+    }
+
+    /// How long after the evidence naming its plate a registration may arrive and still have
+    /// that evidence applied: within the hold (else it is given up as an unknown plate) and
+    /// within grace (else, once resolved, it is late), seconds.
+    pub fn latest_registration(&self) -> i64 {
+        i64::from(self.hold.min(self.grace))
+    }
+
+    /// How long a plate read naming no registered vehicle is held before the DLQ, seconds.
+    pub fn plate_hold(&self) -> i64 {
+        i64::from(self.hold)
+    }
+
+    /// Why a read of a plate nobody carries is still held when the run ends.
+    pub fn why_held(&self, run_secs: u64) -> String {
+        format!(
+            "held {} for a registration (plate_reads.hold), the run is {}",
+            span(self.hold.into()),
+            span(run_secs)
+        )
     }
 
     /// # Panics
@@ -285,6 +310,11 @@ const FOLLOWED: &[&str] = &[
     "blacklisted_entry.near_boundary_km",
 ];
 
+/// Far more plate reads than a simulated run holds at once (the evidence of at most ten late
+/// registrations, and the default stray reads of plates nobody carries): a lower limit may give
+/// some up before their registration arrives.
+const MOST_HELD: u32 = 100;
+
 /// Roadside records reach the stream up to 10 minutes after their test: a shorter grace would
 /// turn them away as late.
 const SLOWEST_PUBLICATION: u32 = 15 * 60;
@@ -311,6 +341,9 @@ pub fn unmodelled(rules: &Rules, defaults: &Rules) -> Vec<String> {
     }
     if rules.time.grace != defaults.time.grace && rules.time.grace.0 < SLOWEST_PUBLICATION {
         changed.push("time.grace".to_owned());
+    }
+    if rules.plate_reads.max_held < MOST_HELD {
+        changed.push("plate_reads.max_held".to_owned());
     }
     changed.sort();
     changed.dedup();

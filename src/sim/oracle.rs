@@ -3,6 +3,12 @@
 //! the MIL streak and the data-gap fill period, read from `Waits`), used to check that the
 //! simulator's ground truth is exactly what its records show. It shares no code with the
 //! engine, so a mistake in one is unlikely to be mirrored in the other.
+//!
+//! Plate-only evidence (empty VIN, keyed by the plate read) is set aside until the stream ends,
+//! then resolved through the run's own registrations: to the vehicle whose tenure of the plate
+//! and colour covers the evidence's time, a tenure lasting from its `registered_from` to the
+//! same vehicle's next registration. What resolves to no vehicle is returned apart, with the
+//! dead-letter reason tailwatch should give it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +69,31 @@ pub struct ObdSeen {
     pub cvn: String,
 }
 
+/// Plate-only evidence, set aside until every registration is known.
+#[derive(Debug, Clone)]
+enum ByPlate {
+    Permit,
+    Check(proto::ManualCheck),
+    Pass(proto::RemoteSensing),
+}
+
+/// A plate-only record that names no vehicle.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unresolved {
+    pub plate: String,
+    /// `invalid_plate` (breaks the plate grammar, or no colour) or `unknown_plate`.
+    pub reason: &'static str,
+}
+
+/// What a run's records show: per VIN, and the plate-only records naming no vehicle.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub by_vin: BTreeMap<String, Seen>,
+    pub unresolved: Vec<Unresolved>,
+    /// Plate-only records resolved to a vehicle.
+    pub resolved: usize,
+}
+
 /// What one vehicle's records show, reduced to what the rules read.
 #[derive(Debug, Default)]
 pub struct Seen {
@@ -79,44 +110,148 @@ pub struct Seen {
     pub exceedances: BTreeMap<&'static str, Vec<i64>>,
 }
 
-pub fn observe(records: impl Iterator<Item = Record>) -> BTreeMap<String, Seen> {
+pub fn observe(records: impl Iterator<Item = Record>) -> Observed {
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+    // (plate, colour) → (registered_from, VIN); VIN → every registered_from.
+    let mut holders: BTreeMap<(String, i32), Vec<(i64, String)>> = BTreeMap::new();
+    let mut starts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    // (plate, colour, evidence time, evidence).
+    let mut by_plate: Vec<(String, i32, i64, ByPlate)> = Vec::new();
     for record in records {
-        let vin = String::from_utf8(record.key.clone().expect("keyed")).expect("ASCII VIN");
-        let s = seen.entry(vin).or_default();
+        let key = String::from_utf8(record.key.clone().expect("keyed")).expect("UTF-8 key");
         let value = record.value.as_deref().expect("no tombstones");
         match record.topic.as_str() {
             "tw.registry" => {
-                let plate = proto::VehicleRegistration::decode(value).unwrap().plate;
-                s.out_of_town = !Plate::parse(&plate).unwrap().is_beijing();
+                let reg = proto::VehicleRegistration::decode(value).unwrap();
+                assert_eq!(reg.vin, key);
+                let from = reg.registered_from.map_or(i64::MIN, |t| t.seconds);
+                holders
+                    .entry((reg.plate.clone(), reg.plate_colour))
+                    .or_default()
+                    .push((from, key.clone()));
+                starts.entry(key.clone()).or_default().push(from);
+                let s = seen.entry(key).or_default();
+                s.out_of_town = !Plate::parse(&reg.plate).unwrap().is_beijing();
             }
-            "tw.permits" => s.permit = true,
-            "tw.telemetry" => observe_report(s, &proto::TerminalReport::decode(value).unwrap()),
-            "tw.inspections" => match proto::Inspection::decode(value).unwrap().kind.unwrap() {
-                proto::inspection::Kind::ManualCheck(c) => {
-                    let fail =
-                        c.free_acceleration_opacity.unwrap() > 0.7 || c.ringelmann.unwrap() > 1;
-                    let obd_fail =
-                        c.obd_mil_on == Some(true) || c.obd_communication_ok == Some(false);
-                    if fail || obd_fail {
-                        s.roadside_fail_at = s.roadside_fail_at.or(Some(secs(&c.tested_at)));
-                    }
+            "tw.permits" => {
+                let permit = proto::EntryPermit::decode(value).unwrap();
+                if permit.vin.is_empty() {
+                    assert_eq!(permit.plate, key);
+                    let at = record.timestamp.div_euclid(1_000);
+                    by_plate.push((permit.plate, permit.plate_colour, at, ByPlate::Permit));
+                } else {
+                    seen.entry(key).or_default().permit = true;
                 }
-                proto::inspection::Kind::RemoteSensing(p) => {
-                    assert!(p.audit_valid && p.fuel_type == "diesel");
-                    let at = secs(&p.measured_at);
-                    if p.opacity_pct.unwrap() > 30.0 {
-                        s.exceedances.entry("opacity").or_default().push(at);
-                    }
-                    if p.no_ppm.unwrap() > 1_500.0 {
-                        s.exceedances.entry("no").or_default().push(at);
-                    }
+            }
+            "tw.telemetry" => observe_report(
+                seen.entry(key).or_default(),
+                &proto::TerminalReport::decode(value).unwrap(),
+            ),
+            "tw.inspections" => {
+                let inspection = proto::Inspection::decode(value).unwrap();
+                let kind = inspection.kind.unwrap();
+                if inspection.vin.is_empty() {
+                    let (plate, colour, at) = match &kind {
+                        proto::inspection::Kind::ManualCheck(c) => {
+                            (&c.plate, c.plate_colour, secs(&c.tested_at))
+                        }
+                        proto::inspection::Kind::RemoteSensing(p) => {
+                            (&p.plate, p.plate_colour, secs(&p.measured_at))
+                        }
+                    };
+                    assert_eq!(plate, &key);
+                    let evidence = match kind {
+                        proto::inspection::Kind::ManualCheck(c) => ByPlate::Check(c),
+                        proto::inspection::Kind::RemoteSensing(p) => ByPlate::Pass(p),
+                    };
+                    by_plate.push((key, colour, at, evidence));
+                } else {
+                    observe_inspection(seen.entry(key).or_default(), kind);
                 }
-            },
+            }
             _ => {}
         }
     }
-    seen
+    for froms in starts.values_mut() {
+        froms.sort_unstable();
+    }
+    let mut observed = Observed::default();
+    for (plate, colour, at, evidence) in by_plate {
+        let reason = if Plate::parse(&plate).is_err() || colour == 0 {
+            Some("invalid_plate")
+        } else {
+            None
+        };
+        // Tenures of the plate covering `at`: begun by then, and not ended by the same
+        // vehicle's next registration.
+        let covering: Vec<&String> = holders
+            .get(&(plate.clone(), colour))
+            .into_iter()
+            .flatten()
+            .filter(|(from, vin)| {
+                let next = starts[vin].iter().find(|&&f| f > *from);
+                *from <= at && next.is_none_or(|&next| at < next)
+            })
+            .map(|(_, vin)| vin)
+            .collect();
+        let vin = match (reason, &covering[..]) {
+            (Some(reason), _) => {
+                observed.unresolved.push(Unresolved { plate, reason });
+                continue;
+            }
+            (None, []) => {
+                observed.unresolved.push(Unresolved {
+                    plate,
+                    reason: "unknown_plate",
+                });
+                continue;
+            }
+            (None, [vin]) => (*vin).clone(),
+            (None, _) => panic!("{plate} held by {covering:?} at {at}"),
+        };
+        observed.resolved += 1;
+        let s = seen.entry(vin).or_default();
+        match evidence {
+            ByPlate::Permit => s.permit = true,
+            ByPlate::Check(c) => {
+                observe_inspection(s, proto::inspection::Kind::ManualCheck(c));
+            }
+            ByPlate::Pass(p) => {
+                observe_inspection(s, proto::inspection::Kind::RemoteSensing(p));
+            }
+        }
+    }
+    for s in seen.values_mut() {
+        for times in s.exceedances.values_mut() {
+            times.sort_unstable();
+        }
+    }
+    observed.by_vin = seen;
+    observed.unresolved.sort();
+    observed
+}
+
+fn observe_inspection(s: &mut Seen, kind: proto::inspection::Kind) {
+    match kind {
+        proto::inspection::Kind::ManualCheck(c) => {
+            let fail = c.free_acceleration_opacity.unwrap() > 0.7 || c.ringelmann.unwrap() > 1;
+            let obd_fail = c.obd_mil_on == Some(true) || c.obd_communication_ok == Some(false);
+            if fail || obd_fail {
+                let at = secs(&c.tested_at);
+                s.roadside_fail_at = Some(s.roadside_fail_at.map_or(at, |t| t.min(at)));
+            }
+        }
+        proto::inspection::Kind::RemoteSensing(p) => {
+            assert!(p.audit_valid && p.fuel_type == "diesel");
+            let at = secs(&p.measured_at);
+            if p.opacity_pct.unwrap() > 30.0 {
+                s.exceedances.entry("opacity").or_default().push(at);
+            }
+            if p.no_ppm.unwrap() > 1_500.0 {
+                s.exceedances.entry("no").or_default().push(at);
+            }
+        }
+    }
 }
 
 fn observe_report(s: &mut Seen, r: &proto::TerminalReport) {

@@ -1,4 +1,4 @@
-//! One simulated vehicle, run tick by tick into records: its registration and permit, terminal
+//! One simulated vehicle, run tick by tick into records: its registrations and permit, terminal
 //! sessions (LOGIN, a REALTIME report every 10 s, LOGOUT), outages caught up by REISSUE,
 //! deliberate silences, tampering and OBD faults, and its roadside encounters.
 //!
@@ -22,9 +22,11 @@ use super::fleet::{Assignment, Identity};
 use super::frames;
 use super::messages::{self, timestamp};
 use super::needs::Needs;
-use super::plan::{Plan, Tamper, REISSUE_PER_TICK};
+use super::plan::{Emission, Plan, Tamper, REISSUE_PER_TICK};
+use super::registry::{Papers, Read, Sighting};
 use super::truck::Truck;
 use crate::decode::frame::Dialect;
+use crate::model::Plate;
 use crate::proto;
 use crate::topics::TopicKind;
 
@@ -61,6 +63,14 @@ impl Out {
     }
 }
 
+/// What a record is keyed by: the vehicle's VIN, or for plate-only evidence the plate text
+/// read (which need not be a plate, nor this vehicle's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    Vin,
+    Plate(String),
+}
+
 /// A record waiting to be merged into the fleet's stream.
 #[derive(Debug)]
 pub struct Pending {
@@ -69,6 +79,7 @@ pub struct Pending {
     /// Order of creation within the vehicle: breaks timestamp ties deterministically.
     pub seq: u64,
     pub topic: Out,
+    pub key: Key,
     pub value: Vec<u8>,
 }
 
@@ -89,15 +100,27 @@ impl Ord for Pending {
     }
 }
 
+/// Mixed into a vehicle's seed for the stream its paperwork is drawn from.
+const PAPERS_STREAM: u64 = 0x5041_5045_5253; // "PAPERS"
+
 /// Emission-relevant DTCs a faulty truck may show (SCR/reductant, DPF, EGR/catalyst).
 const FAULT_DTCS: [&str; 6] = ["P2047", "P20EE", "P20B9", "P2463", "P0401", "P0420"];
 
 pub struct Vehicle {
     pub id: Identity,
     pub partition: i32,
+    /// Registrations and how evidence names the vehicle; final once `file` has run.
+    pub papers: Papers,
+    /// Entry permit (number, valid from, valid until), filed with the papers.
+    permit: Option<(String, i64, i64)>,
+    /// Dealt a fault (or, for `blacklisted_entry`, two).
+    faulty: bool,
     plan: Plan,
     truck: Truck,
     rng: SmallRng,
+    /// Draws for the paperwork and the stray reads' passes, apart from `rng` so that neither
+    /// shifts the vehicle's physics.
+    papers_rng: SmallRng,
     /// Unix seconds at which tick 0 starts.
     base: i64,
     tick: u32,
@@ -147,12 +170,31 @@ impl Vehicle {
             })
             .collect();
         let dtc = FAULT_DTCS.choose(&mut rng).expect("non-empty");
-        let mut vehicle = Vehicle {
+        let permit = id.permit.clone().map(|number| {
+            let from = start_secs - 86_400 * rng.random_range(1..=5);
+            let until = start_secs + run.duration_secs as i64 + 86_400 * rng.random_range(1..=7);
+            (number, from, until)
+        });
+        // A stream of its own, so the paperwork never shifts the vehicle's physics.
+        let mut papers_rng = SmallRng::seed_from_u64(super::splitmix64(seed ^ PAPERS_STREAM));
+        let papers = Papers::draw(
+            id.plate,
+            id.category,
+            start_secs,
+            plan.passes.len(),
+            plan.stops.len(),
+            &mut papers_rng,
+        );
+        Vehicle {
             partition: crate::topics::partition_for(id.vin.as_bytes(), run.partitions),
             id,
+            papers,
+            permit,
+            faulty: assignment.fault.is_some(),
             plan,
             truck,
             rng,
+            papers_rng,
             base,
             tick: 0,
             out: BinaryHeap::new(),
@@ -163,20 +205,43 @@ impl Vehicle {
             iupr,
             dtc,
             raw: run.raw,
-        };
-        vehicle.push(
-            run.start_ms,
-            Out::Registry,
-            messages::registration(&vehicle.id).encode_to_vec(),
-        );
-        if let Some(number) = vehicle.id.permit.clone() {
-            let from = start_secs - 86_400 * vehicle.rng.random_range(1..=5);
-            let until =
-                start_secs + run.duration_secs as i64 + 86_400 * vehicle.rng.random_range(1..=7);
-            let permit = messages::permit(&vehicle.id, &number, from, until);
-            vehicle.push(run.start_ms, Out::Permits, permit.encode_to_vec());
         }
-        vehicle
+    }
+
+    /// What the fleet-wide deal of plates needs to know of the vehicle.
+    pub fn sighting(&self) -> Sighting {
+        let tick = |k: u32| self.tick_secs(k);
+        let mut busy: Vec<std::ops::Range<u32>> =
+            self.plan.stops.iter().map(|s| s.ticks.clone()).collect();
+        busy.extend(self.plan.passes.iter().map(|p| p.tick..p.tick + 1));
+        Sighting {
+            plate: self.id.plate,
+            faulty: self.faulty,
+            has_permit: self.permit.is_some(),
+            passes: self.plan.passes.iter().map(|p| tick(p.tick)).collect(),
+            checks: self.plan.stops.iter().map(|s| tick(s.check_at)).collect(),
+            base: self.base,
+            sessions: self.plan.sessions.clone(),
+            busy,
+        }
+    }
+
+    /// Takes the dealt papers and files the registrations and the permit: a registration on
+    /// the registry topic when it is published, the permit at the start of the run.
+    pub fn file(&mut self, papers: Papers, start_ms: i64) {
+        self.papers = papers;
+        for (published, registration) in self.papers.records(&self.id) {
+            self.push(published, Out::Registry, registration.encode_to_vec());
+        }
+        if let Some((number, from, until)) = self.permit.clone() {
+            let by_plate = self
+                .papers
+                .permit_by_plate
+                .then(|| self.papers.plate_at(start_ms.div_euclid(1_000)));
+            let permit = messages::permit(&self.id, by_plate, &number, from, until);
+            let key = by_plate.map_or(Key::Vin, |p| Key::Plate(p.to_string()));
+            self.push_keyed(start_ms, Out::Permits, key, permit.encode_to_vec());
+        }
     }
 
     /// Its fault cannot be decided within the run under the run's rules.
@@ -208,11 +273,16 @@ impl Vehicle {
     }
 
     fn push(&mut self, timestamp: i64, topic: Out, value: Vec<u8>) {
+        self.push_keyed(timestamp, topic, Key::Vin, value);
+    }
+
+    fn push_keyed(&mut self, timestamp: i64, topic: Out, key: Key, value: Vec<u8>) {
         self.seq += 1;
         self.out.push(Reverse(Pending {
             timestamp,
             seq: self.seq,
             topic,
+            key,
             value,
         }));
     }
@@ -261,7 +331,8 @@ impl Vehicle {
         }
         if self.plan.reinspection == Some(k) {
             let at = t + self.rng.random_range(0..10);
-            let value = messages::reinspection(&self.id, at, &mut self.rng).encode_to_vec();
+            let plate = self.papers.plate_at(at);
+            let value = messages::reinspection(&self.id, plate, at, &mut self.rng).encode_to_vec();
             let published = (at + self.rng.random_range(60..=600)) * 1_000;
             self.push(published, Out::Reinspections, value);
         }
@@ -402,36 +473,92 @@ impl Vehicle {
         }
     }
 
-    /// Checks and remote-sensing passes falling in this tick.
+    /// Checks and remote-sensing passes falling in this tick, each naming the vehicle as its
+    /// papers say: by VIN, or by the plate it carries at that moment.
     fn roadside(&mut self, k: u32, t: i64) {
         let position = self.truck.position();
         let checks: Vec<_> = self
             .plan
             .stops
             .iter()
-            .filter(|s| s.check_at == k)
-            .map(|s| s.verdict)
+            .zip(&self.papers.check_reads)
+            .filter(|(s, _)| s.check_at == k)
+            .map(|(s, read)| (s.verdict, read.clone()))
             .collect();
-        for verdict in checks {
+        for (verdict, read) in checks {
             let at = t + self.rng.random_range(0..10);
-            let value = messages::manual_check(&self.id, at, position, verdict, &mut self.rng)
-                .encode_to_vec();
+            let plate = self.papers.plate_at(at);
+            let check = messages::manual_check(
+                &self.id,
+                (plate, &read),
+                at,
+                position,
+                verdict,
+                &mut self.rng,
+            );
             let published = (at + self.rng.random_range(30..=120)) * 1_000;
-            self.push(published, Out::Inspections, value);
+            let key = key(&read, plate);
+            self.push_keyed(published, Out::Inspections, key, check.encode_to_vec());
         }
         let passes: Vec<_> = self
             .plan
             .passes
             .iter()
-            .filter(|p| p.tick == k)
-            .map(|p| p.emission)
+            .zip(&self.papers.pass_reads)
+            .filter(|(p, _)| p.tick == k)
+            .map(|(p, read)| (p.emission, read.clone()))
             .collect();
-        for emission in passes {
-            let at = t + self.rng.random_range(0..10);
-            let value = messages::remote_sensing(&self.id, at, position, emission, &mut self.rng)
-                .encode_to_vec();
-            let published = (at + self.rng.random_range(5..=60)) * 1_000;
-            self.push(published, Out::Inspections, value);
+        for (emission, read) in passes {
+            let (id, papers) = (&self.id, &self.papers);
+            let (published, key, value) =
+                pass(id, papers, t, position, emission, &read, &mut self.rng);
+            self.push_keyed(published, Out::Inspections, key, value);
         }
+        let strays: Vec<_> = self
+            .papers
+            .strays
+            .iter()
+            .filter(|(tick, _)| *tick == k)
+            .map(|(_, stray)| Read::Stray(stray.clone()))
+            .collect();
+        for read in strays {
+            let (id, papers) = (&self.id, &self.papers);
+            let (published, key, value) = pass(
+                id,
+                papers,
+                t,
+                position,
+                Emission::Clean,
+                &read,
+                &mut self.papers_rng,
+            );
+            self.push_keyed(published, Out::Inspections, key, value);
+        }
+    }
+}
+
+/// A remote-sensing pass in the tick starting at `t`: (published ms, key, value).
+fn pass(
+    id: &Identity,
+    papers: &Papers,
+    t: i64,
+    position: (f64, f64),
+    emission: Emission,
+    read: &Read,
+    rng: &mut SmallRng,
+) -> (i64, Key, Vec<u8>) {
+    let at = t + rng.random_range(0..10);
+    let plate = papers.plate_at(at);
+    let value = messages::remote_sensing(id, (plate, read), at, position, emission, rng);
+    let published = (at + rng.random_range(5..=60)) * 1_000;
+    (published, key(read, plate), value.encode_to_vec())
+}
+
+/// The record key of evidence naming a vehicle as `read` says.
+fn key(read: &Read, plate: Plate) -> Key {
+    match read {
+        Read::Vin => Key::Vin,
+        Read::Plate => Key::Plate(plate.to_string()),
+        Read::Stray(stray) => Key::Plate(stray.plate.clone()),
     }
 }

@@ -73,16 +73,21 @@ fn fingerprint(records: impl Iterator<Item = Record>) -> (usize, u64) {
     (count, hash)
 }
 
-/// Taken from the simulator before `SimConfig::raw` existed: without raw frames the stream
-/// must stay byte for byte what it was (other tests and golden files are built on it).
-/// Retaken when registrations and roadside evidence gained plate colours (issue 11).
+/// Without raw frames the stream stays byte for byte what it was (other tests are built on
+/// it). The whole stream was taken again when registrations gained their plate colour and
+/// paperwork and evidence began to name plates only; the telemetry alone is as it was taken
+/// before `SimConfig::raw` existed, as the paperwork draws from streams of its own.
 #[test]
 fn without_raw_frames_the_stream_is_unchanged() {
     let got = fingerprint(Simulation::new(fingerprinted()));
     assert_eq!(got, PROTOBUF_FINGERPRINT, "{got:?}");
+    let telemetry =
+        fingerprint(Simulation::new(fingerprinted()).filter(|r| r.topic == "tw.telemetry"));
+    assert_eq!(telemetry, TELEMETRY_FINGERPRINT, "{telemetry:?}");
 }
 
-const PROTOBUF_FINGERPRINT: (usize, u64) = (16_790, 17_203_584_872_299_370_544);
+const PROTOBUF_FINGERPRINT: (usize, u64) = (16_798, 7_472_569_082_201_204_328);
+const TELEMETRY_FINGERPRINT: (usize, u64) = (16_738, 5_760_081_190_439_875_052);
 
 #[test]
 fn raw_runs_are_deterministic() {
