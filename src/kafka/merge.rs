@@ -1,8 +1,15 @@
 //! The merge of one partition number's input topics: records of every input topic with that
 //! partition number are handed out in timestamp order (then topic rank, then offset), the way
 //! Kafka Streams picks a task's next record, so cross-topic rules do not depend on fetch
-//! timing. An empty topic holds the others back only while the broker still has unread
-//! records for it, and at most `merge_wait`.
+//! timing. An empty topic holds the others back while the broker still has unread records for
+//! it (at most `UNREAD_WAIT`), or, before its first fetch says, at most `merge_wait`.
+//!
+//! Plate-only evidence makes a trip through `tw.evidence.by-vin` before it reaches its
+//! vehicle, so a partition must not run ahead of evidence still on that trip: no record is
+//! handed out past the oldest unprocessed record of a topic that carries plate-only evidence
+//! (on any partition number held here), nor past the oldest resolved record this instance has
+//! sent and not yet read back. Across instances the trip is not waited for (README, known
+//! approximations).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -26,7 +33,28 @@ struct Queue {
     next_offset: Option<i64>,
     /// The offset last committed.
     committed: Option<i64>,
+    /// Where consumption started (the group's committed offset at assignment).
+    start: Option<i64>,
+    role: Role,
 }
+
+/// What an input topic carries, for the trip of plate-only evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// Evidence keyed by VIN only.
+    Vehicle,
+    /// May carry plate-only evidence (inspections, permits).
+    PlateKeyed,
+    /// Plate-only evidence resolved to a VIN (`tw.evidence.by-vin`).
+    Resolved,
+}
+
+/// How long an empty topic known to have unread records on the broker holds the others back:
+/// long enough for any fetch; a partition still that long is the stall watch's business.
+const UNREAD_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a resolved record sent from here is waited for before its partition moves on.
+const RESOLVED_WAIT: Duration = Duration::from_secs(30);
 
 /// How often an empty queue may ask the broker whether it has unread records.
 const RECHECK: Duration = Duration::from_millis(10);
@@ -35,6 +63,9 @@ const RECHECK: Duration = Duration::from_millis(10);
 pub(super) struct Merge {
     partitions: BTreeMap<i32, BTreeMap<String, Queue>>,
     merge_wait: Duration,
+    /// Partition number → timestamps of resolved records sent from here for it, not yet
+    /// handed out of its `tw.evidence.by-vin` queue, with when they were sent.
+    in_flight: BTreeMap<i32, BTreeMap<i64, Vec<Instant>>>,
 }
 
 impl Merge {
@@ -42,11 +73,33 @@ impl Merge {
         Merge {
             partitions: BTreeMap::new(),
             merge_wait,
+            in_flight: BTreeMap::new(),
         }
     }
 
-    /// Adds a topic-partition with its tie-break rank; true if the partition number is new.
-    pub(super) fn add(&mut self, topic: &str, p: i32, rank: usize) -> bool {
+    /// A resolved record for partition `p` at `timestamp` was sent from here.
+    pub(super) fn sent_resolved(&mut self, p: i32, timestamp: i64, now: Instant) {
+        if self.partitions.contains_key(&p) {
+            let at = self.in_flight.entry(p).or_default();
+            at.entry(timestamp).or_default().push(now);
+        }
+    }
+
+    /// Whether resolved records sent from here are still to be read back.
+    pub(super) fn awaiting_resolved(&self) -> bool {
+        self.in_flight.values().any(|at| !at.is_empty())
+    }
+
+    /// Adds a topic-partition with its tie-break rank, role and the offset consumption starts
+    /// from; true if the partition number is new.
+    pub(super) fn add(
+        &mut self,
+        topic: &str,
+        p: i32,
+        rank: usize,
+        role: Role,
+        start: Option<i64>,
+    ) -> bool {
         let fresh = !self.partitions.contains_key(&p);
         self.partitions
             .entry(p)
@@ -60,6 +113,8 @@ impl Merge {
                 rank,
                 next_offset: None,
                 committed: None,
+                start,
+                role,
             });
         fresh
     }
@@ -82,6 +137,7 @@ impl Merge {
 
     pub(super) fn remove(&mut self, p: i32) {
         self.partitions.remove(&p);
+        self.in_flight.remove(&p);
     }
 
     /// Assigned partition numbers.
@@ -170,9 +226,10 @@ impl Merge {
         }
     }
 
-    /// Whether an empty queue may be passed over: the partition has no unread records (by the
-    /// high watermark of librdkafka's last fetch), or it has held the others back for
-    /// `merge_wait`. Checks at most every `RECHECK` per queue.
+    /// Whether an empty queue may be passed over: the partition has no unread records (its
+    /// position, or where consumption started, is at the high watermark of librdkafka's last
+    /// fetch); or it has unread records and has held the others back for `UNREAD_WAIT`; or no
+    /// fetch has said yet and it has waited `merge_wait`. Checks at most every `RECHECK`.
     fn may_pass<C: ConsumerContext>(
         consumer: &BaseConsumer<C>,
         merge_wait: Duration,
@@ -181,7 +238,8 @@ impl Merge {
         q: &mut Queue,
         now: Instant,
     ) -> bool {
-        if q.caught_up || now.duration_since(q.empty_since) >= merge_wait {
+        let waited = now.duration_since(q.empty_since);
+        if q.caught_up || waited >= UNREAD_WAIT {
             return true;
         }
         if q.checked_at
@@ -190,16 +248,45 @@ impl Merge {
             return false;
         }
         q.checked_at = Some(now);
-        let next = consumer
-            .position()
-            .ok()
-            .and_then(|tpl| tpl.find_partition(topic, p).map(|e| e.offset()));
-        q.caught_up = match (next, cached_high_watermark(consumer, topic, p)) {
-            (Some(Offset::Offset(next)), Some(high)) => next >= high,
-            (_, Some(0)) => true,
-            _ => false,
-        };
-        q.caught_up
+        let position =
+            consumer
+                .position()
+                .ok()
+                .and_then(|tpl| match tpl.find_partition(topic, p)?.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+        let next = position.or(q.next_offset).or(q.start);
+        match (next, cached_watermarks(consumer, topic, p)) {
+            (Some(next), Some((_, high))) | (None, Some((next, high))) => {
+                q.caught_up = next >= high;
+                q.caught_up
+            }
+            (_, None) => waited >= merge_wait,
+        }
+    }
+
+    /// The oldest record time no partition held here may run past: the oldest unprocessed
+    /// record of a plate-keyed topic, and the oldest resolved record sent and not read back
+    /// (forgotten after `RESOLVED_WAIT`).
+    fn frontier(&mut self, now: Instant) -> i64 {
+        let queued = self
+            .partitions
+            .values()
+            .flat_map(|qs| qs.values())
+            .filter(|q| q.role == Role::PlateKeyed)
+            .filter_map(|q| q.records.front().map(|r| r.timestamp));
+        let mut oldest = queued.min().unwrap_or(i64::MAX);
+        for at in self.in_flight.values_mut() {
+            at.retain(|_, sent| {
+                sent.retain(|t| now.duration_since(*t) < RESOLVED_WAIT);
+                !sent.is_empty()
+            });
+            if let Some((&t, _)) = at.first_key_value() {
+                oldest = oldest.min(t);
+            }
+        }
+        oldest
     }
 
     /// The next record of partition `p` in merged timestamp order, or `None` to wait.
@@ -211,6 +298,7 @@ impl Merge {
         now: Instant,
     ) -> Option<Record> {
         let merge_wait = self.merge_wait;
+        let frontier = self.frontier(now);
         let queues = self.partitions.get_mut(&p)?;
         for (topic, q) in queues.iter_mut() {
             if q.records.is_empty() && !Self::may_pass(consumer, merge_wait, topic, p, q, now) {
@@ -221,23 +309,37 @@ impl Merge {
             .values_mut()
             .filter(|q| !q.records.is_empty())
             .min_by_key(|q| (q.records[0].timestamp, q.rank, q.records[0].offset))?;
+        let head = q.records[0].timestamp;
+        if head > frontier && q.role != Role::Resolved {
+            return None;
+        }
         let record = q.records.pop_front()?;
         q.next_offset = Some(record.offset + 1);
         if q.records.is_empty() {
             q.empty_since = now;
             q.checked_at = None;
         }
+        if q.role == Role::Resolved {
+            if let Some(at) = self.in_flight.get_mut(&p) {
+                if let Some(sent) = at.get_mut(&record.timestamp) {
+                    sent.pop();
+                    if sent.is_empty() {
+                        at.remove(&record.timestamp);
+                    }
+                }
+            }
+        }
         Some(record)
     }
 }
 
-/// The high watermark librdkafka last saw in a fetch response for this partition, without
-/// asking the broker (`None` before the first fetch).
-fn cached_high_watermark<C: ConsumerContext>(
+/// The low and high watermarks librdkafka last saw in a fetch response for this partition,
+/// without asking the broker (`None` before the first fetch).
+fn cached_watermarks<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     p: i32,
-) -> Option<i64> {
+) -> Option<(i64, i64)> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client pointer is valid while `consumer` lives; the topic is a valid C string
@@ -253,5 +355,5 @@ fn cached_high_watermark<C: ConsumerContext>(
         )
     };
     (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
+        .then_some((low.max(0), high))
 }

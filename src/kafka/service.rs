@@ -35,7 +35,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, TopicPartitionList};
 
-use super::merge::Merge;
+use super::merge::{Merge, Role};
 use super::status::{ConsumerError, Tally};
 pub use super::status::{NotReady, PartitionStatus, Stall, Stats};
 use super::{message_of, record_of, send, KafkaConfig};
@@ -66,15 +66,25 @@ struct Worker {
 }
 
 impl Worker {
-    fn drain(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
+    /// Processes what the merge hands out; returns how many records.
+    fn drain(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<usize> {
         let now = Instant::now();
-        for p in self.merge.numbers() {
-            let _span = tracing::info_span!("partition", partition = p).entered();
-            while let Some(record) = self.merge.next(consumer, p, now) {
-                self.apply(&record)?;
+        let mut applied = 0;
+        // Again while a pass moves: a partition may have waited for another's plate-only
+        // evidence.
+        loop {
+            let before = applied;
+            for p in self.merge.numbers() {
+                let _span = tracing::info_span!("partition", partition = p).entered();
+                while let Some(record) = self.merge.next(consumer, p, now) {
+                    self.apply(&record)?;
+                    applied += 1;
+                }
+            }
+            if applied == before {
+                return Ok(applied);
             }
         }
-        Ok(())
     }
 
     /// Sends an output keyed by `key`, partitioned by the producer.
@@ -86,7 +96,7 @@ impl Worker {
     }
 
     /// Sends one output into the open transaction; `record`: the record being processed.
-    fn emit(&self, record: Option<&Record>, emitted: &Emitted) -> anyhow::Result<()> {
+    fn emit(&mut self, record: Option<&Record>, emitted: &Emitted) -> anyhow::Result<()> {
         let topics = &self.cfg.topics;
         match emitted {
             Emitted::Blacklist(e) => {
@@ -122,6 +132,8 @@ impl Worker {
             }
             Emitted::Resolved(r) => {
                 send(&self.producer, message_of(r).partition(r.partition))?;
+                self.merge
+                    .sent_resolved(r.partition, r.timestamp, Instant::now());
             }
             Emitted::Held {
                 partition,
@@ -347,11 +359,28 @@ impl Worker {
         self.stats.publish_readiness();
     }
 
-    fn assign(&mut self, tpl: &TopicPartitionList) -> anyhow::Result<()> {
+    /// `committed`: the group's offsets for `tpl`, where consumption starts.
+    fn assign(
+        &mut self,
+        tpl: &TopicPartitionList,
+        committed: Option<&TopicPartitionList>,
+    ) -> anyhow::Result<()> {
         let mut fresh = BTreeSet::new();
         for e in tpl.elements() {
-            let rank = crate::replay::topic_rank(self.cfg.topics.kind(e.topic()));
-            if self.merge.add(e.topic(), e.partition(), rank) {
+            let kind = self.cfg.topics.kind(e.topic());
+            let rank = crate::replay::topic_rank(kind);
+            let role = match kind {
+                Some(TopicKind::Inspections | TopicKind::Permits) => Role::PlateKeyed,
+                Some(TopicKind::EvidenceByVin) => Role::Resolved,
+                _ => Role::Vehicle,
+            };
+            let start = committed
+                .and_then(|c| c.find_partition(e.topic(), e.partition()))
+                .and_then(|c| match c.offset() {
+                    rdkafka::Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            if self.merge.add(e.topic(), e.partition(), rank, role, start) {
                 fresh.insert(e.partition());
             }
         }
@@ -402,8 +431,9 @@ impl Worker {
                 s.vehicles = restored;
             }
             {
-                // Watched from now: the restore is not a stall.
+                // Watched from now: the restore is not a stall, nor a wait for a topic.
                 let now = Instant::now();
+                self.merge.restart_waits(p, now);
                 let mut stalls = self.stats.stalls.lock().expect("stalls lock");
                 for kind in TopicKind::INPUTS {
                     stalls.track(now, &self.cfg.topics.name(kind), p);
@@ -538,8 +568,11 @@ impl ConsumerContext for Ctx {
                         .get_or_insert(anyhow::Error::new(e).context("assigning partitions"));
                     return;
                 }
+                let committed = consumer
+                    .committed_offsets(all.clone(), Duration::from_secs(10))
+                    .ok();
                 let mut w = self.worker.lock().expect("worker lock");
-                if let Err(e) = w.assign(&all) {
+                if let Err(e) = w.assign(&all, committed.as_ref()) {
                     w.failed.get_or_insert(e);
                 }
             }
@@ -643,12 +676,14 @@ pub fn run(
         for record in batch {
             w.merge.enqueue(record);
         }
-        w.drain(&consumer)?;
+        let applied = w.drain(&consumer)?;
         w.release()?;
         if polled {
             metrics::histogram!(m::PROCESSING_DURATION).record(started.elapsed().as_secs_f64());
         }
-        if w.last_commit.elapsed() >= cfg.commit_interval {
+        // Held back for resolved evidence sent from here: commit now, so it can be read back.
+        let awaiting = applied == 0 && w.in_transaction && w.merge.awaiting_resolved();
+        if awaiting || w.last_commit.elapsed() >= cfg.commit_interval {
             w.commit(&consumer, true)?;
         }
     }
