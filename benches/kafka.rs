@@ -6,6 +6,9 @@
 //! 2. Latency: input record append → visibility (read_committed) of the blacklist event or case
 //!    it causes, at a steady moderate rate; p50 / p99.
 //! 3. Restore: a changelog partition holding 1,000,000 vehicles' states.
+//! 4. Plate table: 1,000,000 registrations on `tw.registry`, read whole before readiness.
+//! 5. Plate-only evidence: `run` over the same fleet with its inspections VIN-keyed, and with
+//!    30 % of them plate-only (resolved through `tw.evidence.by-vin`), alternating.
 
 #![allow(clippy::disallowed_methods)]
 
@@ -327,6 +330,225 @@ fn restore() {
     );
 }
 
+/// 1,000,000 registrations (one plate each) on `PARTITIONS` registry partitions: the time
+/// the service's plate table reader takes to read them all, and the table's heap per plate.
+fn plate_table() {
+    const VEHICLES: u32 = 1_000_000;
+    let cfg = fresh("plates", PARTITIONS);
+    let producer: BaseProducer = cfg.producer().create().unwrap();
+    let registry = cfg.topics.name(TopicKind::Registry);
+    let serial = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+    for n in 0..VEHICLES {
+        let mut bytes = *b"LGDCH000000000000";
+        bytes[9..17].copy_from_slice(format!("{n:08}").as_bytes());
+        let vin = Vin::with_check_digit(bytes).unwrap();
+        let mut plate = String::from(["冀", "津", "鲁", "豫"][(n % 4) as usize]);
+        plate.push(char::from(b'A' + (n / 4 % 26) as u8));
+        let mut rest = n / 4 / 26;
+        for _ in 0..5 {
+            plate.push(char::from(serial[(rest % 34) as usize]));
+            rest /= 34;
+        }
+        let m = proto::VehicleRegistration {
+            schema_version: 1,
+            vin: vin.to_string(),
+            plate,
+            emission_stage: "China VI".into(),
+            fuel_type: "diesel".into(),
+            model: "FAW Jiefang J6P 6x4 tractor".into(),
+            plate_colour: proto::PlateColour::Yellow as i32,
+            registered_from: Some(pbjson_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            category: "N3".into(),
+            operating: Some(true),
+            operator: "Hebei Steel Logistics".into(),
+            ..Default::default()
+        };
+        let value = m.encode_to_vec();
+        let partition = tailwatch::topics::partition_for(vin.as_bytes(), PARTITIONS);
+        let record = BaseRecord::<[u8], [u8]>::to(&registry)
+            .partition(partition)
+            .key(vin.as_bytes())
+            .payload(&value);
+        kafka::send(&producer, record).unwrap();
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    let table = Arc::new(std::sync::RwLock::new(tailwatch::plates::PlateTable::new()));
+    let stats = Arc::new(Stats::default());
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let reader =
+        tailwatch::kafka::plate_table::start(&cfg, table.clone(), stats.clone(), shutdown.clone())
+            .unwrap();
+    let elapsed = started.elapsed();
+    shutdown.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    let table = table.read().unwrap();
+    assert_eq!(table.plates(), VEHICLES as usize);
+    println!(
+        "plate_table: {VEHICLES} registrations on {PARTITIONS} partitions read into the table in {:.2} s ({:.0} records/s); table heap {:.1} B per plate",
+        elapsed.as_secs_f64(),
+        f64::from(VEHICLES) / elapsed.as_secs_f64(),
+        table.heap_bytes() as f64 / f64::from(VEHICLES),
+    );
+}
+
+/// The simulated fleet with every plate-only record made VIN-keyed (resolved through the
+/// fleet's own registrations), and the same with `share` of its inspections made plate-only
+/// again. Returns (VIN-keyed, with plate-only).
+fn keyed_and_plate_only(cfg: &KafkaConfig, share: f64) -> (Vec<Record>, Vec<Record>) {
+    let sim = SimConfig {
+        vehicles: 1000,
+        duration_secs: 3 * 3600,
+        seed: 5,
+        partitions: PARTITIONS,
+        topics: cfg.topics.clone(),
+        stray_reads: 0,
+        ..SimConfig::default()
+    };
+    let records: Vec<Record> = Simulation::new(sim).collect();
+    let mut table = tailwatch::plates::PlateTable::new();
+    for r in &records {
+        if let Ok(tailwatch::decode::Input::Vehicle(e)) =
+            tailwatch::decode::record(r, &cfg.topics, &Default::default())
+        {
+            if let EventKind::Registration(reg) = &e.kind {
+                tailwatch::pipeline::register(&mut table, e.vin, reg);
+            }
+        }
+    }
+    let (inspections, permits) = (
+        cfg.topics.name(TopicKind::Inspections),
+        cfg.topics.name(TopicKind::Permits),
+    );
+    let rekey = |r: &mut Record, key: &[u8]| {
+        r.key = Some(key.to_vec());
+        r.partition = tailwatch::topics::partition_for(key, PARTITIONS);
+    };
+    let mut keyed = records;
+    let mut plate_keyed = Vec::new();
+    for (i, r) in keyed.iter_mut().enumerate() {
+        let Ok(tailwatch::decode::Input::Plate(read)) =
+            tailwatch::decode::record(r, &cfg.topics, &Default::default())
+        else {
+            continue;
+        };
+        let at = read.time.secs().unwrap();
+        let tailwatch::plates::Resolution::Vehicle(vin) =
+            table.resolve(read.plate, read.colour, at)
+        else {
+            panic!("the fleet's plate reads resolve");
+        };
+        let value = r.value.as_deref().unwrap();
+        if r.topic == inspections {
+            let mut m = proto::Inspection::decode(value).unwrap();
+            m.vin = vin.to_string();
+            r.value = Some(m.encode_to_vec());
+            plate_keyed.push(i);
+        } else if r.topic == permits {
+            let mut m = proto::EntryPermit::decode(value).unwrap();
+            m.vin = vin.to_string();
+            r.value = Some(m.encode_to_vec());
+        }
+        rekey(r, vin.as_bytes());
+    }
+    // Every inspection is VIN-keyed now; `share` of them (spread evenly) back to plate-only.
+    let all: Vec<usize> = keyed
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.topic == inspections)
+        .map(|(i, _)| i)
+        .collect();
+    let mut with_plates = keyed.clone();
+    let every = (1.0 / share).max(1.0);
+    let mut converted = 0;
+    for (n, &i) in all.iter().enumerate() {
+        if (n as f64 / every).floor() == ((n + 1) as f64 / every).floor() {
+            continue;
+        }
+        let r = &mut with_plates[i];
+        let mut m = proto::Inspection::decode(r.value.as_deref().unwrap()).unwrap();
+        let plate = match &m.kind {
+            Some(proto::inspection::Kind::ManualCheck(c)) => c.plate.clone(),
+            Some(proto::inspection::Kind::RemoteSensing(p)) => p.plate.clone(),
+            None => continue,
+        };
+        m.vin.clear();
+        r.value = Some(m.encode_to_vec());
+        rekey(r, plate.as_bytes());
+        converted += 1;
+    }
+    println!(
+        "  fleet: {} records, {} inspections, {converted} of them plate-only in the second input",
+        keyed.len(),
+        all.len()
+    );
+    (keyed, with_plates)
+}
+
+/// `tailwatch run` over `records` on fresh topics: seconds from first record to last.
+fn run_over(name: &str, records: &[Record]) -> (f64, u64) {
+    let cfg = fresh(name, PARTITIONS);
+    let records: Vec<Record> = records
+        .iter()
+        .map(|r| Record {
+            topic: tailwatch::recording::retarget(&r.topic, &cfg.topics).unwrap(),
+            ..r.clone()
+        })
+        .collect();
+    produce::produce_records(&cfg, &records, None).unwrap();
+    let plate_only = records
+        .iter()
+        .filter(|r| {
+            matches!(
+                tailwatch::decode::record(r, &cfg.topics, &Default::default()),
+                Ok(tailwatch::decode::Input::Plate(_))
+            )
+        })
+        .count() as u64;
+    let n = records.len() as u64 + plate_only;
+    let stats = Arc::new(Stats::default());
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let handle = {
+        let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
+        std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
+    };
+    let mut first = None;
+    while stats.records.load(Ordering::Relaxed) < n {
+        if first.is_none() && stats.records.load(Ordering::Relaxed) > 0 {
+            first = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let seconds = first.unwrap().elapsed().as_secs_f64();
+    shutdown.store(true, Ordering::Relaxed);
+    handle.join().unwrap().unwrap();
+    (seconds, n)
+}
+
+fn plate_only_throughput() {
+    let cfg = fresh("plates-input", PARTITIONS);
+    let (keyed, with_plates) = keyed_and_plate_only(&cfg, 0.3);
+    let mut ratios = Vec::new();
+    for round in 1..=3 {
+        let (a, n_a) = run_over("keyed", &keyed);
+        let (b, n_b) = run_over("plate-only", &with_plates);
+        let ratio = (n_b as f64 / b) / (n_a as f64 / a);
+        println!(
+            "  round {round}: VIN-keyed {:.2} s ({:.0} records/s); 30 % of inspections plate-only {:.2} s ({:.0} records/s, by-vin records included); ratio {ratio:.2}",
+            a,
+            n_a as f64 / a,
+            b,
+            n_b as f64 / b
+        );
+        ratios.push(ratio);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("plate-only throughput: median ratio {:.2}", ratios[1]);
+}
+
 fn main() {
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
@@ -341,5 +563,11 @@ fn main() {
     }
     if run("restore") {
         restore();
+    }
+    if run("plate-table") {
+        plate_table();
+    }
+    if run("plate-only") {
+        plate_only_throughput();
     }
 }

@@ -1,15 +1,18 @@
 //! Resident memory per tracked vehicle: fills a `StateStore` with 1,000,000 vehicles whose
 //! states are non-trivial (each has seen registration, a report and an inspection) and reports
-//! the growth of the process's resident set divided by the vehicle count.
+//! the growth of the process's resident set divided by the vehicle count. Then the same for
+//! the global plate table: 1,000,000 registrations (one plate each), resident growth per plate.
 //! Run: `cargo bench --bench state_memory`.
+
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::Arc;
 
 use tailwatch::config;
 use tailwatch::engine;
 use tailwatch::model::{
-    Celsius, Event, EventKind, EventTime, Kilometres, Kmh, Percent, Plate, Position, Ppm,
-    RecordRef, Registration, Report, Rpm, Sample, Vin,
+    Celsius, Event, EventKind, EventTime, Kilometres, Kmh, Percent, Plate, PlateColour, Position,
+    Ppm, RecordRef, Registration, Report, Rpm, Sample, Secs, Vin,
 };
 use tailwatch::state::StateStore;
 
@@ -35,6 +38,10 @@ fn main() {
         measure(partitions.parse().expect("partition count"));
         return;
     }
+    if std::env::var_os("TAILWATCH_BENCH_PLATES").is_some() {
+        plates();
+        return;
+    }
     for partitions in [1, 12] {
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .env("TAILWATCH_BENCH_PARTITIONS", partitions.to_string())
@@ -42,6 +49,45 @@ fn main() {
             .expect("child runs");
         assert!(status.success());
     }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("TAILWATCH_BENCH_PLATES", "1")
+        .status()
+        .expect("child runs");
+    assert!(status.success());
+}
+
+/// The plate table with 1,000,000 vehicles, one plate each: resident growth per plate, and
+/// the time to insert them (the table's share of a restore from Kafka).
+fn plates() {
+    let provinces = ["冀", "津", "鲁", "豫", "晋", "蒙", "辽", "京"];
+    let serial = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+    let plate = |n: u32| {
+        let mut text = String::from(provinces[(n % 8) as usize]);
+        text.push(char::from(b'A' + (n / 8 % 26) as u8));
+        let mut rest = n / 8 / 26;
+        for _ in 0..5 {
+            text.push(char::from(serial[(rest % 34) as usize]));
+            rest /= 34;
+        }
+        Plate::parse(&text).expect("well-formed")
+    };
+    let inputs: Vec<(Vin, Plate)> = (0..VEHICLES).map(|n| (vin(n), plate(n))).collect();
+    let before = resident_bytes();
+    let started = std::time::Instant::now();
+    let mut table = tailwatch::plates::PlateTable::new();
+    for &(vin, plate) in &inputs {
+        table.register(vin, plate, PlateColour::Yellow, Secs(100));
+    }
+    let elapsed = started.elapsed();
+    let after = resident_bytes();
+    assert_eq!(table.plates(), VEHICLES as usize);
+    println!(
+        "plate_table: {VEHICLES} registrations inserted in {:.2} s; resident growth {:.1} MiB = {:.1} B per plate (heap by capacity {:.1} B per plate)",
+        elapsed.as_secs_f64(),
+        (after - before) as f64 / (1024.0 * 1024.0),
+        (after - before) as f64 / f64::from(VEHICLES),
+        table.heap_bytes() as f64 / f64::from(VEHICLES),
+    );
 }
 
 fn measure(partitions: i32) {

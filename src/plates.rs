@@ -42,7 +42,8 @@ pub enum Resolution {
     Vehicle(Vin),
     /// No vehicle is known to have carried the plate then.
     Unknown,
-    /// Two vehicles are registered with the plate from the same time.
+    /// Two vehicles (or more: the two first VINs) are registered with the plate from the same
+    /// time.
     Ambiguous(Vin, Vin),
 }
 
@@ -135,12 +136,17 @@ impl PlateTable {
             return Resolution::Unknown;
         }
         let found = *self.tenure(i);
-        let twin = found.older_of_plate;
-        if twin != NONE {
-            let twin = self.tenure(twin);
-            if twin.from == found.from && twin.vin != found.vin {
-                return Resolution::Ambiguous(found.vin.min(twin.vin), found.vin.max(twin.vin));
-            }
+        // Every vehicle registered with the plate from that same time.
+        let mut claimants = vec![found.vin];
+        let mut j = found.older_of_plate;
+        while j != NONE && self.tenure(j).from == found.from {
+            claimants.push(self.tenure(j).vin);
+            j = self.tenure(j).older_of_plate;
+        }
+        claimants.sort();
+        claimants.dedup();
+        if let [a, b, ..] = claimants[..] {
+            return Resolution::Ambiguous(a, b);
         }
         // The vehicle's next tenure after this one: begun by `at`, the plate was left.
         let mut next = None;
@@ -259,19 +265,9 @@ impl PlateTable {
                 self.remove(same);
                 return self.insert(vin, plate, from);
             }
-            if t.plate == plate {
-                // Already carried since earlier.
-                return false;
-            }
         }
-        if at > 0 {
-            let newer = chain[at - 1];
-            if self.tenure(newer).plate == plate {
-                // The same plate registered from earlier: the tenure starts earlier.
-                self.remove(newer);
-                return self.insert(vin, plate, from);
-            }
-        }
+        // A registration repeating the plate the vehicle already carries is kept all the same:
+        // one arriving later may put another plate between them.
         let slot = self.allocate(Tenure {
             vin,
             plate,
@@ -464,9 +460,33 @@ mod tests {
         let p = plate("津A12345");
         t.register(vin(A), p, Y, Secs(50));
         assert!(t.register(vin(A), p, Y, Secs(20)));
-        assert!(!t.register(vin(A), p, Y, Secs(40)), "inside the tenure");
         assert_eq!(t.resolve(p, Y, Secs(30)), Resolution::Vehicle(vin(A)));
-        assert_eq!(t.vin_chain(&vin(A)).len(), 1);
+        assert_eq!(t.resolve(p, Y, Secs(60)), Resolution::Vehicle(vin(A)));
+    }
+
+    /// The shrunk case proptest found: a repeated registration of a plate the vehicle carried
+    /// is kept, because another one arriving later can fall between them.
+    #[test]
+    fn a_repeated_plate_is_kept_for_what_may_come_between() {
+        let (p, q) = (plate("鲁B99999"), plate("冀F8K2M1"));
+        for order in [[0, 1, 2], [0, 2, 1], [2, 1, 0]] {
+            let regs = [(p, 0), (q, 100), (p, 200)];
+            let mut t = PlateTable::new();
+            for i in order {
+                t.register(vin(A), regs[i].0, Y, Secs(regs[i].1));
+            }
+            assert_eq!(
+                t.resolve(q, Y, Secs(150)),
+                Resolution::Vehicle(vin(A)),
+                "{order:?}"
+            );
+            assert_eq!(t.resolve(q, Y, Secs(200)), Resolution::Unknown, "{order:?}");
+            assert_eq!(
+                t.resolve(p, Y, Secs(250)),
+                Resolution::Vehicle(vin(A)),
+                "{order:?}"
+            );
+        }
     }
 
     #[test]

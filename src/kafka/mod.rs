@@ -9,7 +9,7 @@
 pub mod admin;
 pub mod capture;
 mod merge;
-mod plate_table;
+pub mod plate_table;
 pub mod produce;
 pub mod restore;
 pub mod service;
