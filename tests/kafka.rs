@@ -89,6 +89,18 @@ fn offline(cfg: &KafkaConfig, records: &[Record]) -> (Vec<String>, Vec<String>) 
     (blacklist, cases)
 }
 
+/// Records the service reads back from `tw.evidence.by-vin`: plate-only evidence resolved, by
+/// the offline replay.
+fn resolved(cfg: &KafkaConfig, records: &[Record]) -> u64 {
+    let processor =
+        Processor::new(config::default_rules(), cfg.topics.clone()).with_partitions(PARTITIONS);
+    let mut ordered = records.to_vec();
+    replay::order(&mut ordered, &cfg.topics);
+    replay::run(&processor, &cfg.topics, &ordered)
+        .summary
+        .plate_reads_resolved
+}
+
 /// The same, read back from Kafka with read_committed.
 fn online(cfg: &KafkaConfig) -> (Vec<String>, Vec<String>) {
     let names = [
@@ -565,11 +577,12 @@ fn poison_records_go_to_the_dlq_and_the_partition_keeps_moving() {
     }
     let expected = offline(&cfg, &records);
     let sent = produce::produce_records(&cfg, &records, None).unwrap();
-    let stats = run_in_process(&cfg, sent);
+    let read = sent + resolved(&cfg, &records);
+    let stats = run_in_process(&cfg, read);
     assert_eq!(
         stats.records.load(Ordering::Relaxed),
-        sent,
-        "every record after the poison was processed"
+        read,
+        "every record after the poison was processed, and the resolved evidence read back"
     );
     let dlq = capture::capture(
         &cfg,
@@ -746,7 +759,7 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     };
     assert_eq!(
         value("tailwatch_records_consumed_total{"),
-        (records.len() + 1) as f64
+        (records.len() as u64 + 1 + resolved(&cfg, &records)) as f64
     );
     assert_eq!(value("tailwatch_decode_rejects_total{"), 1.0);
     assert_eq!(
