@@ -266,10 +266,11 @@ impl Merge {
         }
     }
 
-    /// The oldest record time no partition held here may run past: the oldest unprocessed
-    /// record of a plate-keyed topic, and the oldest resolved record sent and not read back
-    /// (forgotten after `RESOLVED_WAIT`).
-    fn frontier(&mut self, now: Instant) -> i64 {
+    /// The record time partition `p` may not run past: the oldest unprocessed record of a
+    /// plate-keyed topic (on any partition number: it may resolve to a vehicle of `p`), and the
+    /// oldest resolved record sent from here for `p` and not read back (forgotten after
+    /// `RESOLVED_WAIT`).
+    fn frontier(&mut self, p: i32, now: Instant) -> i64 {
         let queued = self
             .partitions
             .values()
@@ -277,7 +278,7 @@ impl Merge {
             .filter(|q| q.role == Role::PlateKeyed)
             .filter_map(|q| q.records.front().map(|r| r.timestamp));
         let mut oldest = queued.min().unwrap_or(i64::MAX);
-        for at in self.in_flight.values_mut() {
+        if let Some(at) = self.in_flight.get_mut(&p) {
             at.retain(|_, sent| {
                 sent.retain(|t| now.duration_since(*t) < RESOLVED_WAIT);
                 !sent.is_empty()
@@ -298,7 +299,7 @@ impl Merge {
         now: Instant,
     ) -> Option<Record> {
         let merge_wait = self.merge_wait;
-        let frontier = self.frontier(now);
+        let frontier = self.frontier(p, now);
         let queues = self.partitions.get_mut(&p)?;
         for (topic, q) in queues.iter_mut() {
             if q.records.is_empty() && !Self::may_pass(consumer, merge_wait, topic, p, q, now) {

@@ -43,8 +43,10 @@ pub struct KafkaConfig {
     pub instance_id: String,
     /// How often the service commits its transaction (outputs + changelog + offsets).
     pub commit_interval: Duration,
-    /// How long an empty input partition with unread records on the broker may hold back the
-    /// others of its partition number, so records are merged across topics in timestamp order.
+    /// How long an empty input partition may hold back the others of its partition number
+    /// before a fetch has said whether the broker has unread records for it (one known to have
+    /// them holds the others back until they are read, at most 30 s), so records are merged
+    /// across topics in timestamp order.
     pub merge_wait: Duration,
     /// Transactions (exactly-once). Off: at-least-once, for brokers without transactions.
     pub exactly_once: bool,

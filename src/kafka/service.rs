@@ -117,19 +117,13 @@ impl Worker {
             }
             Emitted::Dlq { reason, message } => {
                 let record = record.context("a DLQ output without its record")?;
-                let dlq = dlq_record(topics, record, reason, message);
-                send(&self.producer, message_of(&dlq))?;
-                self.stats.dlq.fetch_add(1, Ordering::Relaxed);
+                self.reject(record, reason, message)?;
             }
             Emitted::Rejected {
                 record,
                 reason,
                 message,
-            } => {
-                let dlq = dlq_record(topics, record, reason, message);
-                send(&self.producer, message_of(&dlq))?;
-                self.stats.dlq.fetch_add(1, Ordering::Relaxed);
-            }
+            } => self.reject(record, reason, message)?,
             Emitted::Resolved(r) => {
                 send(&self.producer, message_of(r).partition(r.partition))?;
                 self.merge
@@ -150,6 +144,14 @@ impl Worker {
                 send(&self.producer, message)?;
             }
         }
+        Ok(())
+    }
+
+    /// Sends `record` to the DLQ with its reason.
+    fn reject(&self, record: &Record, reason: &str, message: &str) -> anyhow::Result<()> {
+        let dlq = dlq_record(&self.cfg.topics, record, reason, message);
+        send(&self.producer, message_of(&dlq))?;
+        self.stats.dlq.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
