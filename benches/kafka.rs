@@ -379,12 +379,19 @@ fn plate_table() {
     let stats = Arc::new(Stats::default());
     let shutdown = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let reader =
-        tailwatch::kafka::plate_table::start(&cfg, table.clone(), stats.clone(), shutdown.clone())
-            .unwrap();
+    let readers = tailwatch::kafka::plate_table::start(
+        &cfg,
+        table.clone(),
+        Arc::default(),
+        stats.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
     let elapsed = started.elapsed();
     shutdown.store(true, Ordering::Relaxed);
-    reader.join().unwrap();
+    for reader in readers {
+        reader.join().unwrap();
+    }
     let table = table.read().unwrap();
     assert_eq!(table.plates(), VEHICLES as usize);
     println!(

@@ -28,6 +28,9 @@ pub const VIN_FLAGGED: &str = "tailwatch_vin_flagged_records_total";
 pub const PLATE_READS: &str = "tailwatch_plate_reads_total";
 /// Plate-only evidence waiting for its registration on this instance.
 pub const HELD_PLATE_READS: &str = "tailwatch_held_plate_reads";
+/// Entry cases withheld because the vehicle's plate held an entry permit at the sighting (the
+/// permit, issued to the plate, had not reached the vehicle's state yet).
+pub const ENTRY_CASES_WITHHELD: &str = "tailwatch_entry_cases_withheld_total";
 /// Plates (text and colour) in the global plate table.
 pub const PLATE_TABLE_PLATES: &str = "tailwatch_plate_table_plates";
 /// Registry records read into the global plate table.

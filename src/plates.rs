@@ -161,6 +161,19 @@ impl PlateTable {
         }
     }
 
+    /// The plate `vin` carried at `at`, by its registrations.
+    pub fn carried(&self, vin: &Vin, at: Secs) -> Option<(Plate, PlateColour)> {
+        let mut i = self.vin_head(vin);
+        while i != NONE {
+            let t = self.tenure(i);
+            if t.from <= at {
+                return t.plate;
+            }
+            i = t.older_of_vin;
+        }
+        None
+    }
+
     fn tenure(&self, i: u32) -> &Tenure {
         &self.tenures[i as usize]
     }
@@ -346,6 +359,52 @@ impl PlateTable {
         }
         self.free.push(slot);
         self.generation += 1;
+    }
+}
+
+/// Entry permits issued to plates, as every instance reads them from `tw.permits`: whether a
+/// plate held a valid permit at a time. The pipeline withholds an entry case for a vehicle whose
+/// plate had one, so a permit still on its way to the vehicle's own state (through
+/// `tw.evidence.by-vin`, possibly from another instance) never lets a wrong case out.
+#[derive(Debug, Default)]
+pub struct PlatePermits {
+    /// Plate → permits by validity (`Secs` from, until; revoked), at most `PERMITS` each.
+    permits: std::collections::HashMap<(Plate, PlateColour), Vec<(Secs, Secs, bool)>>,
+}
+
+/// Permits kept per plate; beyond it the one ending first gives way.
+const PERMITS: usize = 8;
+
+impl PlatePermits {
+    /// Records a permit (a revocation comes as the same validity, revoked).
+    pub fn insert(
+        &mut self,
+        plate: Plate,
+        colour: PlateColour,
+        from: Secs,
+        until: Secs,
+        revoked: bool,
+    ) {
+        let held = self.permits.entry((plate, colour)).or_default();
+        if let Some(p) = held.iter_mut().find(|p| p.0 == from && p.1 == until) {
+            p.2 |= revoked;
+            return;
+        }
+        held.push((from, until, revoked));
+        if held.len() > PERMITS {
+            let first = (0..held.len())
+                .min_by_key(|&i| held[i].1)
+                .expect("not empty");
+            held.remove(first);
+        }
+    }
+
+    /// Whether the plate held a permit, not revoked, valid at `at`.
+    pub fn valid_at(&self, plate: Plate, colour: PlateColour, at: Secs) -> bool {
+        self.permits.get(&(plate, colour)).is_some_and(|held| {
+            held.iter()
+                .any(|&(from, until, revoked)| !revoked && from <= at && at < until)
+        })
     }
 }
 
@@ -583,6 +642,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn plate_permits_by_validity_and_revocation() {
+        let mut permits = PlatePermits::default();
+        let p = plate("津A12345");
+        permits.insert(p, Y, Secs(100), Secs(200), false);
+        assert!(permits.valid_at(p, Y, Secs(150)));
+        assert!(!permits.valid_at(p, Y, Secs(200)));
+        assert!(!permits.valid_at(p, PlateColour::Blue, Secs(150)));
+        permits.insert(p, Y, Secs(100), Secs(200), true);
+        assert!(!permits.valid_at(p, Y, Secs(150)), "revoked");
+        let mut t = PlateTable::new();
+        t.register(vin(A), p, Y, Secs(50));
+        assert_eq!(t.carried(&vin(A), Secs(60)), Some((p, Y)));
+        assert_eq!(t.carried(&vin(A), Secs(40)), None);
     }
 
     #[test]

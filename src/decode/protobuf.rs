@@ -115,7 +115,10 @@ pub(super) fn input(
             let m: proto::EntryPermit = message(bytes, "EntryPermit")?;
             let kind = permit(&m)?;
             if m.vin.is_empty() {
-                let read = plate_of(&m.plate, m.plate_colour, EventTime(ts))?;
+                let mut read = plate_of(&m.plate, m.plate_colour, EventTime(ts))?;
+                if let EventKind::Permit(p) = kind {
+                    read.permit = Some(p);
+                }
                 return Ok(Input::Plate(read));
             }
             (m.vin, EventTime(ts), kind)
@@ -180,6 +183,7 @@ fn plate_of(text: &str, colour: i32, time: EventTime) -> Result<PlateRead, Decod
         plate,
         colour,
         time,
+        permit: None,
     })
 }
 

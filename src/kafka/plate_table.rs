@@ -1,7 +1,8 @@
-//! The global plate table's reader: every instance reads all of compacted `tw.registry` (every
-//! partition, read_committed, from the beginning) into the plate table before it joins the
-//! group, and keeps reading afterwards to stay current — a Kafka Streams GlobalKTable's
-//! thread. Readiness waits for the first read to reach the end the registry had at start.
+//! The global plate table's readers: every instance reads all of compacted `tw.registry` (every
+//! partition, read_committed, from the beginning) into the plate table, and the permits issued
+//! to plates on `tw.permits` into the plate permits, before it joins the group, and keeps
+//! reading afterwards to stay current — a Kafka Streams GlobalKTable's thread. Readiness waits
+//! for the first read to reach the end the topics had at start.
 //!
 //! The registry is also an ordinary input (per-vehicle plate, co-partitioned); this reader is
 //! the only writer of the table live, so re-processing an input record after a restart can
@@ -24,93 +25,140 @@ use crate::decode::{self, Input};
 use crate::metrics as m;
 use crate::model::EventKind;
 use crate::pipeline;
-use crate::plates::PlateTable;
+use crate::plates::{PlatePermits, PlateTable};
 use crate::topics::TopicKind;
 
 /// Registry records applied under one write lock, so lookups are never held up long.
 const BATCH: usize = 2_000;
 
-/// Starts the reader and waits until the table holds the registry as it stood at start (or
-/// `shutdown` is set). The reader goes on until `shutdown`.
+/// What a reader keeps: the plate table (from `tw.registry`) or the plate permits (from
+/// `tw.permits`).
+#[derive(Clone)]
+enum Feed {
+    Plates(Arc<RwLock<PlateTable>>),
+    Permits(Arc<RwLock<PlatePermits>>),
+}
+
+/// Starts the readers of `tw.registry` and `tw.permits` and waits until the tables hold both
+/// topics as they stood at start (or `shutdown` is set). The readers go on until `shutdown`.
 pub fn start(
     cfg: &KafkaConfig,
-    table: Arc<RwLock<PlateTable>>,
+    plates: Arc<RwLock<PlateTable>>,
+    permits: Arc<RwLock<PlatePermits>>,
     stats: Arc<Stats>,
     shutdown: Arc<AtomicBool>,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let registry = cfg.topics.name(TopicKind::Registry);
+) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    let mut waiting = Vec::new();
+    for (kind, feed) in [
+        (TopicKind::Registry, Feed::Plates(plates)),
+        (TopicKind::Permits, Feed::Permits(permits)),
+    ] {
+        let (handle, ready) = spawn(cfg, kind, feed, stats.clone(), shutdown.clone())?;
+        handles.push(handle);
+        waiting.push(ready);
+    }
+    for ready in waiting {
+        while !shutdown.load(Ordering::Relaxed) {
+            match ready.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    anyhow::bail!("a plate table reader stopped before the table was restored")
+                }
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!(m::PLATE_TABLE_RESTORE_DURATION).record(seconds);
+    {
+        let mut status = stats.plate_table.lock().expect("plate table status lock");
+        status.restored = true;
+        status.restore_seconds = seconds;
+        tracing::info!(
+            records = status.records,
+            plates = status.plates,
+            seconds,
+            "Plate table restored from the registry and the permits."
+        );
+    }
+    stats.publish_readiness();
+    Ok(handles)
+}
+
+/// One reader thread over every partition of `kind`; the receiver hears when it has read
+/// the topic as it stood at start.
+fn spawn(
+    cfg: &KafkaConfig,
+    kind: TopicKind,
+    feed: Feed,
+    stats: Arc<Stats>,
+    shutdown: Arc<AtomicBool>,
+) -> anyhow::Result<(std::thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>)> {
+    let topic = cfg.topics.name(kind);
     let mut config = cfg.plain_consumer();
     config.set("enable.partition.eof", "true");
     let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
     let metadata = consumer
-        .fetch_metadata(Some(&registry), Duration::from_secs(10))
-        .with_context(|| format!("reading metadata of {registry}"))?;
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .with_context(|| format!("reading metadata of {topic}"))?;
     let partitions: Vec<i32> = metadata
         .topics()
         .first()
         .filter(|t| t.error().is_none())
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
         .unwrap_or_default();
-    anyhow::ensure!(!partitions.is_empty(), "{registry} has no partitions");
+    anyhow::ensure!(!partitions.is_empty(), "{topic} has no partitions");
     let mut tpl = TopicPartitionList::new();
     let mut pending = BTreeSet::new();
     let mut total = 0u64;
     for &p in &partitions {
         let (low, high) = consumer
-            .fetch_watermarks(&registry, p, Duration::from_secs(10))
-            .with_context(|| format!("reading watermarks of {registry} partition {p}"))?;
+            .fetch_watermarks(&topic, p, Duration::from_secs(10))
+            .with_context(|| format!("reading watermarks of {topic} partition {p}"))?;
         total += u64::try_from(high - low).unwrap_or(0);
         if high > low {
             pending.insert(p);
         }
-        tpl.add_partition_offset(&registry, p, Offset::Beginning)?;
+        tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
     }
     consumer.assign(&tpl)?;
-    table
-        .write()
-        .expect("plates lock")
-        .reserve(usize::try_from(total).unwrap_or(0));
-    stats
-        .plate_table
-        .lock()
-        .expect("plate table status lock")
-        .restore_total = total;
+    if let Feed::Plates(table) = &feed {
+        table
+            .write()
+            .expect("plates lock")
+            .reserve(usize::try_from(total).unwrap_or(0));
+        stats
+            .plate_table
+            .lock()
+            .expect("plate table status lock")
+            .restore_total = total;
+        tracing::info!(
+            records = total,
+            "Restoring the plate table from the registry."
+        );
+    }
     let reader = Reader {
         cfg: cfg.clone(),
-        table,
+        feed,
         stats,
-        started: Instant::now(),
         restored: false,
         pending,
         records: 0,
     };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let stop = shutdown.clone();
     let handle = std::thread::Builder::new()
-        .name("plate-table".into())
-        .spawn(move || reader.run(&consumer, &stop, &ready_tx))
-        .context("starting the plate table reader")?;
-    tracing::info!(
-        records = total,
-        "Restoring the plate table from the registry."
-    );
-    while !shutdown.load(Ordering::Relaxed) {
-        match ready_rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(()) => break,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                anyhow::bail!("the plate table reader stopped before the table was restored")
-            }
-        }
-    }
-    Ok(handle)
+        .name(format!("plate-table-{}", kind.suffix()))
+        .spawn(move || reader.run(&consumer, &shutdown, &ready_tx))
+        .context("starting a plate table reader")?;
+    Ok((handle, ready_rx))
 }
 
 struct Reader {
     cfg: KafkaConfig,
-    table: Arc<RwLock<PlateTable>>,
+    feed: Feed,
     stats: Arc<Stats>,
-    started: Instant,
     restored: bool,
     /// Registry partitions not yet read to their end as of start.
     pending: BTreeSet<i32>,
@@ -145,19 +193,6 @@ impl Reader {
             self.apply(&mut batch);
             if !self.restored && self.pending.is_empty() {
                 self.restored = true;
-                let seconds = self.started.elapsed().as_secs_f64();
-                metrics::histogram!(m::PLATE_TABLE_RESTORE_DURATION).record(seconds);
-                self.stats
-                    .plate_table
-                    .lock()
-                    .expect("plate table status lock")
-                    .restore_seconds = seconds;
-                self.publish();
-                tracing::info!(
-                    records = self.records,
-                    seconds,
-                    "Plate table restored from the registry."
-                );
                 let _ = ready.send(());
             }
         }
@@ -172,19 +207,31 @@ impl Reader {
             .iter()
             .filter_map(|r| decode::record(r, &self.cfg.topics, &options).ok())
             .collect();
-        {
-            let mut table = self.table.write().expect("plates lock");
-            for input in &inputs {
-                match input {
-                    Input::Vehicle(event) => {
-                        if let EventKind::Registration(r) = &event.kind {
-                            pipeline::register(&mut table, event.vin, r);
+        match &self.feed {
+            Feed::Plates(table) => {
+                let mut table = table.write().expect("plates lock");
+                for input in &inputs {
+                    match input {
+                        Input::Vehicle(event) => {
+                            if let EventKind::Registration(r) = &event.kind {
+                                pipeline::register(&mut table, event.vin, r);
+                            }
+                        }
+                        Input::Deregistration { vin, at } => {
+                            table.deregister(*vin, at.secs().unwrap_or_default());
+                        }
+                        Input::Plate(_) => {}
+                    }
+                }
+            }
+            Feed::Permits(permits) => {
+                let mut permits = permits.write().expect("permits lock");
+                for input in &inputs {
+                    if let Input::Plate(read) = input {
+                        if let Some(permit) = &read.permit {
+                            pipeline::note_permit(&mut permits, read, permit);
                         }
                     }
-                    Input::Deregistration { vin, at } => {
-                        table.deregister(*vin, at.secs().unwrap_or_default());
-                    }
-                    Input::Plate(_) => {}
                 }
             }
         }
@@ -194,9 +241,13 @@ impl Reader {
         self.publish();
     }
 
+    /// The registry reader's counts, for `/v1/status` and the metrics.
     fn publish(&self) {
+        let Feed::Plates(table) = &self.feed else {
+            return;
+        };
         let (plates, vehicles) = {
-            let table = self.table.read().expect("plates lock");
+            let table = table.read().expect("plates lock");
             (table.plates() as u64, table.vehicles() as u64)
         };
         metrics::gauge!(m::PLATE_TABLE_PLATES).set(plates as f64);
@@ -208,10 +259,5 @@ impl Reader {
         status.records = self.records;
         status.plates = plates;
         status.vehicles = vehicles;
-        status.restored = self.restored;
-        drop(status);
-        if self.restored {
-            self.stats.publish_readiness();
-        }
     }
 }

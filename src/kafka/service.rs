@@ -43,7 +43,7 @@ use crate::engine::Rules;
 use crate::metrics as m;
 use crate::model::Vin;
 use crate::pipeline::{Emitted, Processor};
-use crate::plates::PlateTable;
+use crate::plates::{PlatePermits, PlateTable};
 use crate::recording::Record;
 use crate::replay::dlq_record;
 use crate::state::encode_state;
@@ -617,12 +617,18 @@ pub fn run(
     }
     let partitions = check_co_partitioned(producer.client(), &cfg)?;
     let plates = Arc::new(RwLock::new(PlateTable::new()));
-    let plate_reader =
-        super::plate_table::start(&cfg, plates.clone(), stats.clone(), shutdown.clone())?;
+    let permits = Arc::new(RwLock::new(PlatePermits::default()));
+    let plate_readers = super::plate_table::start(
+        &cfg,
+        plates.clone(),
+        permits.clone(),
+        stats.clone(),
+        shutdown.clone(),
+    )?;
     let processor = Processor::new(rules, cfg.topics.clone())
         .with_decode(cfg.decode)
         .with_partitions(partitions)
-        .with_global_plates(plates);
+        .with_global_plates(plates, permits);
     // A second start in one process (tests) keeps the first store visible: harmless.
     let _ = stats.store.set(processor.shared_store());
     let worker = Worker {
@@ -693,7 +699,9 @@ pub fn run(
     w.drain(&consumer)?;
     w.commit(&consumer, true)?;
     drop(w);
-    let _ = plate_reader.join();
+    for reader in plate_readers {
+        let _ = reader.join();
+    }
     tracing::info!("Stopped: in-flight work committed.");
     Ok(())
 }

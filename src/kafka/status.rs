@@ -282,6 +282,7 @@ pub(super) struct Tally {
     duplicates: u64,
     vin_flagged: u64,
     plate_reads: BTreeMap<&'static str, u64>,
+    withheld: u64,
 }
 
 impl Tally {
@@ -289,6 +290,7 @@ impl Tally {
         bump(&mut self.consumed, &record.topic);
         self.duplicates += u64::from(processed.duplicates);
         self.vin_flagged += u64::from(processed.vin_flagged);
+        self.withheld += u64::from(processed.withheld);
         for (field, reasons) in processed.absent.iter().enumerate() {
             for (reason, n) in reasons.iter().enumerate() {
                 self.absent[field][reason] += n;
@@ -372,6 +374,7 @@ impl Tally {
         metrics::counter!(m::LATE_RECORDS).increment(t.late);
         metrics::counter!(m::DUPLICATES).increment(t.duplicates);
         metrics::counter!(m::VIN_FLAGGED).increment(t.vin_flagged);
+        metrics::counter!(m::ENTRY_CASES_WITHHELD).increment(t.withheld);
         for (outcome, n) in t.plate_reads {
             metrics::counter!(m::PLATE_READS, "outcome" => outcome).increment(n);
         }

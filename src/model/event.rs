@@ -141,9 +141,11 @@ pub struct PlateRead {
     pub colour: PlateColour,
     /// The evidence's own time.
     pub time: EventTime,
+    /// The permit, when the evidence is an entry permit issued to the plate.
+    pub permit: Option<Permit>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Permit {
     pub valid_from: EventTime,
     pub valid_until: EventTime,

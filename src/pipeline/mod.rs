@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::decode::{self, DecodeError, Input};
 use crate::encode;
 use crate::engine::{self, Rules};
-use crate::model::{Absent, Event, EventKind, EventTime, Output, Sample, Secs, Vin, VinCheck};
-use crate::plates::PlateTable;
+use crate::model::{
+    Absent, Case, Event, EventKind, EventTime, Output, RuleId, Sample, Secs, Vin, VinCheck,
+};
+use crate::plates::{PlatePermits, PlateTable};
 use crate::proto;
 use crate::recording::Record;
 use crate::state::StateStore;
@@ -86,6 +88,8 @@ pub struct Processed {
     pub time: Option<EventTime>,
     /// Absent values among the record's samples (data quality).
     pub absent: AbsentCounts,
+    /// Entry cases withheld: the vehicle's plate held a permit at the sighting.
+    pub withheld: u32,
 }
 
 pub struct Processor {
@@ -96,6 +100,8 @@ pub struct Processor {
     /// Per partition: the next event time at which to sweep for expired vehicles.
     next_sweep: Mutex<BTreeMap<i32, Secs>>,
     plates: Arc<RwLock<PlateTable>>,
+    /// Entry permits issued to plates (fed like `plates`).
+    permits: Arc<RwLock<PlatePermits>>,
     /// Registrations processed here update `plates` (offline); live, the global table's own
     /// reader does.
     feeds_plates: bool,
@@ -112,6 +118,7 @@ impl Processor {
             store: Arc::default(),
             next_sweep: Mutex::default(),
             plates: Arc::default(),
+            permits: Arc::default(),
             feeds_plates: true,
             partitions: 1,
             reads: Mutex::new(PlateReads::new(rules.plate_reads.clone())),
@@ -126,10 +133,15 @@ impl Processor {
         self
     }
 
-    /// Resolves plates through a table kept by someone else (the service's global table
-    /// reader); registrations processed here then leave it alone.
-    pub fn with_global_plates(mut self, plates: Arc<RwLock<PlateTable>>) -> Processor {
+    /// Resolves plates through tables kept by someone else (the service's global table
+    /// reader); registrations and plate permits processed here then leave them alone.
+    pub fn with_global_plates(
+        mut self,
+        plates: Arc<RwLock<PlateTable>>,
+        permits: Arc<RwLock<PlatePermits>>,
+    ) -> Processor {
         self.plates = plates;
+        self.permits = permits;
         self.feeds_plates = false;
         self
     }
@@ -213,6 +225,10 @@ impl Processor {
                 event.time
             }
             Input::Plate(read) => {
+                if let (Some(permit), true) = (read.permit, self.feeds_plates) {
+                    let mut permits = self.permits.write().expect("permits lock");
+                    note_permit(&mut permits, &read, &permit);
+                }
                 let table = self.plates.read().expect("plates lock");
                 let mut reads = self.reads.lock().expect("reads lock");
                 let emitted = reads.resolve(&table, &self.topics, self.partitions, record, read);
@@ -258,6 +274,7 @@ impl Processor {
                 Output::Blacklist(e) => processed
                     .emitted
                     .push(Emitted::Blacklist(encode::blacklist_event(&e))),
+                Output::Case(c) if self.withholds(&c) => processed.withheld += 1,
                 Output::Case(c) => processed.emitted.push(Emitted::Case(encode::case(&c))),
                 Output::Late => processed.emitted.push(Emitted::Dlq {
                     reason: "late",
@@ -270,6 +287,25 @@ impl Processor {
                 Output::Duplicates(n) => processed.duplicates += n,
             }
         }
+    }
+
+    /// An entry case for a vehicle whose plate held a permit at the sighting: the permit,
+    /// issued to the plate, may not have reached the vehicle's state yet (it travels through
+    /// `tw.evidence.by-vin`, perhaps from another instance). A wrong case is worse than none.
+    fn withholds(&self, case: &Case) -> bool {
+        if case.rule != RuleId::BlacklistedEntry {
+            return false;
+        }
+        let at = case.first_evidence.secs().unwrap_or_default();
+        let plate = self
+            .plates
+            .read()
+            .expect("plates lock")
+            .carried(&case.vin, at);
+        plate.is_some_and(|(plate, colour)| {
+            let permits = self.permits.read().expect("permits lock");
+            permits.valid_at(plate, colour, at)
+        })
     }
 
     fn sweep(&self, partition: i32, now: Secs) -> Vec<Vin> {
@@ -289,6 +325,22 @@ impl Processor {
             engine::is_expired(&self.rules, state, now)
         })
     }
+}
+
+/// Enters a permit issued to a plate into the plate permits.
+pub fn note_permit(
+    permits: &mut PlatePermits,
+    read: &crate::model::PlateRead,
+    permit: &crate::model::Permit,
+) {
+    let secs = |t: EventTime| t.secs().unwrap_or_default();
+    permits.insert(
+        read.plate,
+        read.colour,
+        secs(permit.valid_from),
+        secs(permit.valid_until),
+        permit.revoked,
+    );
 }
 
 /// Enters a registration into the plate table; one without a colour cannot be keyed.

@@ -41,10 +41,10 @@ pub(super) struct PlateReads {
     newest: BTreeMap<i32, Secs>,
 }
 
-/// The changelog key of a held record: its topic role and offset (the partition is the
-/// changelog partition itself). Never a VIN: VINs have no ':'.
-fn held_key(kind: TopicKind, offset: i64) -> String {
-    format!("held:{}:{offset}", kind.suffix())
+/// The changelog key of a held record: its topic and offset (the partition is the changelog
+/// partition itself). Never a VIN: VINs have no ':'.
+fn held_key(record: &Record) -> String {
+    format!("held:{}:{}", record.topic, record.offset)
 }
 
 /// Whether a changelog key is held evidence rather than a vehicle.
@@ -90,10 +90,7 @@ impl PlateReads {
                 topics, partitions, record, &vin,
             ))];
         }
-        let Some(kind) = topics.kind(&record.topic) else {
-            return Vec::new();
-        };
-        let key = held_key(kind, record.offset);
+        let key = held_key(record);
         let mut out = vec![Emitted::Held {
             partition: record.partition,
             key: key.clone(),
