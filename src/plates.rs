@@ -368,9 +368,12 @@ impl PlateTable {
 /// `tw.evidence.by-vin`, possibly from another instance) never lets a wrong case out.
 #[derive(Debug, Default)]
 pub struct PlatePermits {
-    /// Plate → permits by validity (`Secs` from, until; revoked), at most `PERMITS` each.
-    permits: std::collections::HashMap<(Plate, PlateColour), Vec<(Secs, Secs, bool)>>,
+    /// Plate → permits by validity, at most `PERMITS` each.
+    permits: std::collections::HashMap<(Plate, PlateColour), Vec<PlatePermit>>,
 }
+
+/// A permit issued to a plate: valid from, valid until, revoked.
+type PlatePermit = (Secs, Secs, bool);
 
 /// Permits kept per plate; beyond it the one ending first gives way.
 const PERMITS: usize = 8;

@@ -183,7 +183,7 @@ mod tests {
             valid_until: EventTime::from_unix_secs(T0 + 86_400),
             revoked: false,
         };
-        permitted.send(T0, EventKind::Permit(permit.clone()));
+        permitted.send(T0, EventKind::Permit(permit));
         fail_check(&mut permitted, T0);
         drive_at(&mut permitted, T0 + 60, 116.3975, 39.9087);
         assert!(permitted.cases(RuleId::BlacklistedEntry).is_empty());
