@@ -379,3 +379,40 @@ fn dlq(e: &DecodeError) -> Emitted {
         message: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written plate-read recording, processed with every resolved record fed back
+    /// except the permit's: its trip through `tw.evidence.by-vin` is still under way (as when
+    /// another instance resolved it). The listed truck sighted in Beijing on a valid permit
+    /// issued to its plate gets no entry case; the one without a permit does.
+    #[test]
+    fn an_entry_case_waits_for_no_permit_still_travelling_to_the_vehicle() {
+        let topics = Topics::default();
+        let input = include_str!("../../tests/golden/plate_reads/input.jsonl");
+        let records = crate::recording::read(input.as_bytes(), &topics).unwrap();
+        let processor = Processor::new(crate::config::default_rules(), topics.clone());
+        let permits = topics.name(crate::topics::TopicKind::Permits);
+        let (mut entry_cases, mut withheld) = (Vec::new(), 0);
+        let mut queue: std::collections::VecDeque<Record> = records.into_iter().collect();
+        while let Some(record) = queue.pop_front() {
+            let processed = processor.process(&record);
+            withheld += processed.withheld;
+            for e in processed.emitted.into_iter().chain(processor.release()) {
+                match e {
+                    Emitted::Case(c) if c.rule == "blacklisted_entry" => entry_cases.push(c.vin),
+                    Emitted::Resolved(r) if record.topic != permits => queue.push_front(r),
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(
+            entry_cases,
+            ["LGDCHA1G8MA127733"],
+            "only the truck without a permit"
+        );
+        assert_eq!(withheld, 1, "the permitted truck's case was withheld");
+    }
+}
