@@ -418,3 +418,101 @@ mod tests {
         assert!(store.get(0, &vin(6)).is_some() && store.get(0, &vin(8)).is_some());
     }
 }
+
+/// Golden changelog values of format 2: the bytes pinned, the state they mean.
+#[cfg(test)]
+mod format_2 {
+    use super::*;
+    use crate::engine::state::{MilRun, PermitState, ReagentRun, Run, Sighting, WindowSlot};
+    use crate::model::Secs;
+
+    /// A state using every part of format 2.
+    pub(super) fn rich() -> VehicleState {
+        let mut s = VehicleState {
+            last_seen: Secs(846_900_000),
+            plate: crate::model::Plate::parse("冀F12345").ok(),
+            ..Default::default()
+        };
+        s.coverage.runs[0] = Run {
+            start: Secs(846_890_000),
+            end: Secs(846_899_990),
+            odo_start: 120_000,
+            odo_end: 123_456,
+        };
+        s.coverage.breaks[0] = Secs(846_880_000);
+        s.coverage.logins[0] = Secs(846_889_000);
+        s.coverage.floor = Secs(846_000_000);
+        s.window = WindowSlot {
+            index: 2_823_000,
+            seen: [(0, 120), (130, 299), (0, 0)],
+            valid: 250,
+            over: 140,
+            conversion_samples: 200,
+            flags: 1,
+            conversion_sum: 123_456_789,
+        };
+        s.mil[0] = MilRun {
+            start: Secs(846_700_000),
+            end: Secs(846_899_000),
+            faulty: true,
+        };
+        s.tamper.firmware = 0xdead_beef;
+        s.tamper.since = Secs(846_100_000);
+        s.tamper.until = Secs(846_899_000);
+        s.sighting = Sighting {
+            at: Secs(846_899_500),
+            lon: 116.4,
+            lat: 39.9,
+        };
+        let r = s.rare_mut();
+        r.listing.listed_at = Secs(846_850_000);
+        r.listing.reasons = 0b1001;
+        r.listing.high_priority = true;
+        r.listing.passed_at = Secs(846_000_000);
+        r.listing.delisted_at = Secs(846_000_000);
+        r.listing.history = [Secs(846_850_000), Secs(845_900_000)];
+        r.listing.evidence[0] = (Secs(846_850_000), 8);
+        r.listing.repeat_count = 2;
+        r.permits[0] = PermitState {
+            valid_from: Secs(846_800_000),
+            valid_until: Secs(847_000_000),
+            revoked: false,
+        };
+        r.windows[1].index = 2_822_990;
+        r.nox_over_limit.windows = [2_822_900, 2_822_950, 0, 0, 0, 0];
+        r.scr_ineffective.last_start = 2_822_800;
+        r.reagent[0] = ReagentRun {
+            start: Secs(846_860_000),
+            end: Secs(846_860_700),
+            seconds: 650,
+        };
+        r.mil_case = Secs(846_700_000);
+        r.remote_sensing[1] = [Secs(846_880_000), Secs(0)];
+        r.days.blacklisted_entry.insert(9801);
+        r.days.terminal_tamper.insert(9800);
+        s
+    }
+
+    /// `rich()` as format 2 wrote it when it was the current format (issue 11). A change of
+    /// `VehicleState`'s layout breaks this test: give the new layout a new format number and
+    /// keep this one readable (as `v1` is), never change what these bytes mean.
+    const FORMAT_2: &str =
+        "02a0d6ea9303010546313233343500009088ea930396d6ea9303c0a907c0c407000000000000000000000000\
+        80bae99303000000a880ea930300000080dfb39303d8a6ac0100788201ab020000fa018c01c80101959aef3a\
+        e0bbde9303b8ceea930301000000000000effdb6f50da0ecb99303b8ceea9303acd2ea9303cdcce8429a991f\
+        4201d0cfe79303090180dfb3930380dfb39303d0cfe79303e0d1ad9303d0cfe7930308000000000280c9e493\
+        03c0e3f0930300000000000000000000000000000000000000cea6ac01000000000000000000000000000000\
+        0000000000000000000000000000000000000000f4a5ac01a6a6ac01000000000000000000000090a5ac01e0\
+        9de893039ca3e893038a05000000000000e0bbde9303000080bae99303000000c84c01c94c010000";
+
+    #[test]
+    fn format_2_bytes_decode_to_the_same_state_and_are_written_alike() {
+        let bytes = crate::recording::unhex(FORMAT_2).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap(), rich());
+        assert_eq!(
+            crate::recording::hex(&encode_state(&rich())),
+            crate::recording::hex(&bytes),
+            "the current format still writes format 2 byte for byte"
+        );
+    }
+}
