@@ -246,11 +246,10 @@ impl Processor {
         processed.time = Some(now);
         if let Some(now) = now.secs() {
             processed.expired = self.sweep(record.partition, now);
-            let table = self.plates.read().expect("plates lock");
             let mut reads = self.reads.lock().expect("reads lock");
             processed
                 .emitted
-                .extend(reads.expire(record.partition, now, &table));
+                .extend(reads.expire(record.partition, now, &self.plates));
         }
         processed
     }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use super::Emitted;
 use crate::encode;
 use crate::engine::rules::PlateReadParams;
-use crate::model::{PlateRead, RecordRef, Secs, Vin};
+use crate::model::{EventTime, PlateRead, RecordRef, Secs, Vin};
 use crate::plates::{PlateTable, Resolution};
 use crate::recording::Record;
 use crate::topics::{partition_for, TopicKind, Topics};
@@ -39,6 +39,9 @@ pub(super) struct PlateReads {
     seen: u64,
     /// Partition → the newest evidence time processed on it: the clock of `hold`.
     newest: BTreeMap<i32, Secs>,
+    /// Partition → the time of its oldest held evidence, so that `expire`, which runs for every
+    /// record, looks at the held evidence only when some is due.
+    oldest: BTreeMap<i32, EventTime>,
 }
 
 /// The changelog key of a held record: its topic and offset (the partition is the changelog
@@ -68,7 +71,20 @@ impl PlateReads {
             held: BTreeMap::new(),
             seen: 0,
             newest: BTreeMap::new(),
+            oldest: BTreeMap::new(),
         }
+    }
+
+    /// Recomputes the partition's oldest held time after its held evidence changed.
+    fn note_oldest(&mut self, partition: i32) {
+        let oldest = self
+            .held
+            .get(&partition)
+            .and_then(|held| held.values().map(|h| h.read.time).min());
+        match oldest {
+            Some(t) => self.oldest.insert(partition, t),
+            None => self.oldest.remove(&partition),
+        };
     }
 
     pub(super) fn len(&self) -> usize {
@@ -119,6 +135,7 @@ impl PlateReads {
                 table,
             ));
         }
+        self.note_oldest(record.partition);
         out
     }
 
@@ -146,6 +163,10 @@ impl PlateReads {
                 }
             });
         }
+        let touched: std::collections::BTreeSet<i32> = released.iter().map(|r| r.1).collect();
+        for p in touched {
+            self.note_oldest(p);
+        }
         released.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
         let mut out = Vec::with_capacity(released.len() * 2);
         for (_, partition, key, record, vin) in released {
@@ -163,14 +184,26 @@ impl PlateReads {
 
     /// Gives up the partition's evidence older than the age limit behind its newest evidence
     /// (`now` is the time of the record just processed there).
-    pub(super) fn expire(&mut self, partition: i32, now: Secs, table: &PlateTable) -> Vec<Emitted> {
+    /// Runs for every record: it scans the partition's held evidence only when the oldest of it
+    /// is due, and reads the plate table only to word what it gives up.
+    pub(super) fn expire(
+        &mut self,
+        partition: i32,
+        now: Secs,
+        table: &std::sync::RwLock<PlateTable>,
+    ) -> Vec<Emitted> {
         let newest = self.newest.entry(partition).or_default();
         *newest = (*newest).max(now);
         let now = *newest;
-        let Some(held) = self.held.get_mut(&partition) else {
+        let max_age = self.params.hold.0;
+        let due = self
+            .oldest
+            .get(&partition)
+            .and_then(|t| t.secs())
+            .is_some_and(|t| now.0.saturating_sub(t.0) > max_age);
+        let Some(held) = self.held.get_mut(&partition).filter(|_| due) else {
             return Vec::new();
         };
-        let max_age = self.params.hold.0;
         let mut expired: Vec<(String, Held)> = Vec::new();
         held.retain(|key, h| {
             let at = h.read.time.secs().unwrap_or_default();
@@ -180,11 +213,13 @@ impl PlateReads {
             }
             !old
         });
+        self.note_oldest(partition);
         expired.sort_by(|a, b| (a.1.read.time, &a.0).cmp(&(b.1.read.time, &b.0)));
         let why = format!("held {} without a registration", self.params.hold);
+        let table = table.read().expect("plates lock");
         expired
             .into_iter()
-            .flat_map(|(key, h)| give_up(partition, key, h, why.clone(), table))
+            .flat_map(|(key, h)| give_up(partition, key, h, why.clone(), &table))
             .collect()
     }
 
@@ -200,11 +235,13 @@ impl PlateReads {
         let held = self.held.entry(partition).or_default();
         let Some(value) = value else {
             held.remove(&key);
+            self.note_oldest(partition);
             return Ok(());
         };
         let record = decode_held(value)?;
         let read = decode(&record).ok_or("held record is not a plate read")?;
         held.insert(key, Held { read, record });
+        self.note_oldest(partition);
         // The table may already know its plate.
         self.seen = u64::MAX;
         Ok(())
@@ -213,6 +250,7 @@ impl PlateReads {
     pub(super) fn drop_partition(&mut self, partition: i32) {
         self.held.remove(&partition);
         self.newest.remove(&partition);
+        self.oldest.remove(&partition);
     }
 }
 
