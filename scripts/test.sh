@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, as a new user runs it from a fresh clone; CI calls this same script.
-# Needs Rust (cargo), Java 17 and Maven: scripts/kafka-local.sh installs Apache Kafka from
-# Maven Central and starts it on 127.0.0.1:9092 for the real-broker tests, and stops it after
-# (unless it was already running). The protobuf schemas compile without a system protoc.
+# Needs Rust (cargo), Java 17, Maven, and npm or Go (for buf). First the protobuf schemas are
+# checked against the released ones for wire and JSON compatibility (scripts/proto-compat.sh:
+# buf, installed into .tools/bin from npm on Linux x86-64, else built with Go).
+# scripts/kafka-local.sh installs Apache Kafka from Maven Central and starts it on
+# 127.0.0.1:9092 for the real-broker tests, and stops it after (unless it was already
+# running). The protobuf schemas compile without a system protoc.
 # Then the Kubernetes manifests are rendered and validated (scripts/validate-manifests.sh,
 # kubernetes-validate from PyPI in .venv-deploy/), and the frame decoder is fuzzed briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# proto/ against tests/golden/proto-released/ (buf breaking, WIRE_JSON), then the proof that
+# the check fails on a renumbered, retyped, removed or renamed field of BlacklistEvent.
+scripts/proto-compat.sh
+scripts/proto-compat.sh --self-test
 
 started_kafka=0
 if ! scripts/kafka-local.sh status >/dev/null 2>&1; then
