@@ -131,7 +131,7 @@ fn throughput(raw: Option<Dialect>) {
 
     // tailwatch run, in process.
     let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stop, shutdown) = tailwatch::shutdown::channel();
     let started = Instant::now();
     let handle = {
         let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
@@ -150,7 +150,7 @@ fn throughput(raw: Option<Dialect>) {
     }
     let sustained = first.unwrap().elapsed();
     let total = started.elapsed();
-    shutdown.store(true, Ordering::Relaxed);
+    stop.stop();
     handle.join().unwrap().unwrap();
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!(
@@ -182,7 +182,7 @@ fn throughput(raw: Option<Dialect>) {
 fn latency() {
     let cfg = fresh("latency", PARTITIONS);
     let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stop, shutdown) = tailwatch::shutdown::channel();
     let handle = {
         let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
@@ -270,7 +270,7 @@ fn latency() {
     std::thread::sleep(Duration::from_secs(1));
     reader_done.store(true, Ordering::Relaxed);
     let (mut blacklist, mut cases) = reader.join().unwrap();
-    shutdown.store(true, Ordering::Relaxed);
+    stop.stop();
     handle.join().unwrap().unwrap();
     let pct = |v: &mut Vec<Duration>, q: f64| -> f64 {
         v.sort();
@@ -320,7 +320,15 @@ fn restore() {
     producer.flush(Duration::from_secs(60)).unwrap();
     let processor = Processor::new(config::default_rules(), cfg.topics.clone());
     let started = Instant::now();
-    let restored = tailwatch::kafka::restore::restore(&cfg, &processor, 0, &|_, _| {}).unwrap();
+    let restored = tailwatch::kafka::restore::restore(
+        &cfg,
+        &processor,
+        0,
+        &|_, _| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+    .vehicles;
     let elapsed = started.elapsed();
     assert_eq!(restored, u64::from(VEHICLES));
     println!(
@@ -377,7 +385,7 @@ fn plate_table() {
     producer.flush(Duration::from_secs(120)).unwrap();
     let table = Arc::new(std::sync::RwLock::new(tailwatch::plates::PlateTable::new()));
     let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stop, shutdown) = tailwatch::shutdown::channel();
     let started = Instant::now();
     let readers = tailwatch::kafka::plate_table::start(
         &cfg,
@@ -388,7 +396,7 @@ fn plate_table() {
     )
     .unwrap();
     let elapsed = started.elapsed();
-    shutdown.store(true, Ordering::Relaxed);
+    stop.stop();
     for reader in readers {
         reader.join().unwrap();
     }
@@ -517,7 +525,7 @@ fn run_over(name: &str, records: &[Record]) -> (f64, u64) {
         .count() as u64;
     let n = records.len() as u64 + plate_only;
     let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stop, shutdown) = tailwatch::shutdown::channel();
     let handle = {
         let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
@@ -530,7 +538,7 @@ fn run_over(name: &str, records: &[Record]) -> (f64, u64) {
         std::thread::sleep(Duration::from_millis(2));
     }
     let seconds = first.unwrap().elapsed().as_secs_f64();
-    shutdown.store(true, Ordering::Relaxed);
+    stop.stop();
     handle.join().unwrap().unwrap();
     (seconds, n)
 }

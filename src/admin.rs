@@ -28,23 +28,31 @@ pub struct Admin {
     pub instance_id: String,
 }
 
+/// The admin port: liveness, readiness and metrics, for the kubelet and Prometheus.
 pub fn router(admin: Admin) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .with_state(admin)
+}
+
+/// The console port: status and per-vehicle state (personal data), on a listener of its own
+/// so a network policy can admit only the console to it.
+pub fn console_router(admin: Admin) -> Router {
+    Router::new()
         .route("/v1/status", get(status))
         .route("/v1/vehicles/{vin}", get(vehicle))
         .with_state(admin)
 }
 
-/// Serves until `shutdown` completes.
+/// Serves `router` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    admin: Admin,
+    router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(admin))
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -7,7 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,9 +56,9 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<Out
     cfg.instance_id = "demo-0".into();
 
     let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stop, shutdown) = crate::shutdown::channel();
     let service = {
-        let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
+        let (cfg, stats) = (cfg.clone(), stats.clone());
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
     };
 
@@ -87,7 +87,7 @@ pub fn run(vehicles: usize, duration_secs: u64, seed: u64) -> anyhow::Result<Out
     }
     wait_for(&stats, &service, sent, started)?;
     let elapsed = started.elapsed();
-    shutdown.store(true, Ordering::Relaxed);
+    stop.stop();
     service.join().expect("service thread")?;
 
     let outputs = capture::capture(

@@ -17,7 +17,8 @@
 //! - `demo`      — the embedded default: mock cluster + simulated fleet + the real service
 //! - `metrics`   — metric names and the Prometheus recorder; `admin` — the admin HTTP port
 //! - `config`    — loading rule parameters; `proto` — generated protobuf code
-//! - `settings`  — the service's typed settings (defaults < file < env < flags)
+//! - `settings`  — the service's typed settings (defaults < file < env < flags);
+//!   `shutdown` — the one way a stop is asked for
 //! - `app`       — command-line wiring (`main` stays tiny)
 //!
 //! Dependencies point down the pipeline: `engine` depends only on `model`; `decode` and
@@ -39,6 +40,7 @@ pub mod proto;
 pub mod recording;
 pub mod replay;
 pub mod settings;
+pub mod shutdown;
 pub mod sim;
 pub mod state;
 pub mod topics;

@@ -37,6 +37,15 @@ pub const PLATE_TABLE_PLATES: &str = "tailwatch_plate_table_plates";
 pub const PLATE_TABLE_RECORDS: &str = "tailwatch_plate_table_records_total";
 /// Time to restore the global plate table at start.
 pub const PLATE_TABLE_RESTORE_DURATION: &str = "tailwatch_plate_table_restore_duration_seconds";
+/// Failed transactions recovered in process (aborted, partitions rewound, producer renewed).
+pub const RECOVERIES: &str = "tailwatch_recoveries_total";
+/// Changelog records this release cannot read, by outcome (halted: the partition waits;
+/// dead_lettered: in the DLQ as `unreadable_state`).
+pub const UNREADABLE_STATES: &str = "tailwatch_unreadable_states_total";
+/// Input records fetched and waiting in the merge (bounded by `merge_max_records`).
+pub const MERGE_HELD_RECORDS: &str = "tailwatch_merge_held_records";
+/// Their bytes (bounded by `merge_max_bytes`).
+pub const MERGE_HELD_BYTES: &str = "tailwatch_merge_held_bytes";
 /// Transactions, by outcome (committed, failed).
 pub const TRANSACTIONS: &str = "tailwatch_transactions_total";
 /// Time to deliver a transaction's outputs and commit it.
@@ -105,6 +114,17 @@ fn describe() {
     describe_counter!(DUPLICATES, "Samples or evidence already seen, ignored.");
     describe_counter!(VIN_FLAGGED, "Records whose VIN fails its check digit.");
     describe_counter!(TRANSACTIONS, "Kafka transactions by outcome.");
+    describe_gauge!(MERGE_HELD_RECORDS, "Input records waiting in the merge.");
+    describe_gauge!(
+        MERGE_HELD_BYTES,
+        Unit::Bytes,
+        "Bytes of input records waiting in the merge."
+    );
+    describe_counter!(RECOVERIES, "Failed transactions recovered in process.");
+    describe_counter!(
+        UNREADABLE_STATES,
+        "Changelog records this release cannot read, by outcome."
+    );
     describe_histogram!(
         COMMIT_DURATION,
         Unit::Seconds,

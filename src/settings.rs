@@ -32,6 +32,17 @@ pub enum SettingsError {
     Invalid { key: &'static str, message: String },
 }
 
+/// Every problem found in the settings, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct SettingsErrors(pub Vec<SettingsError>);
+
+impl From<SettingsError> for SettingsErrors {
+    fn from(e: SettingsError) -> SettingsErrors {
+        SettingsErrors(vec![e])
+    }
+}
+
 fn invalid(key: &'static str, message: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
         key,
@@ -41,6 +52,7 @@ fn invalid(key: &'static str, message: impl Into<String>) -> SettingsError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum LogFormat {
     /// Readable lines, for a terminal.
     Text,
@@ -50,6 +62,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum SecurityProtocol {
     Plaintext,
     Ssl,
@@ -74,6 +87,20 @@ impl SecurityProtocol {
             SecurityProtocol::SaslSsl => "sasl_ssl",
         }
     }
+}
+
+/// What restore does with a changelog record this release cannot read (a state a later
+/// release wrote, after a rollback; corrupt bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum UnreadableState {
+    /// The partition is not processed and `/readyz` says why, until a release that reads the
+    /// record is deployed (or this setting changes). No vehicle's state is lost.
+    Halt,
+    /// The record goes to the DLQ as `unreadable_state` (and is tombstoned in the changelog,
+    /// in the same transaction); the vehicle starts again from no state.
+    DeadLetter,
 }
 
 /// A secret value: redacted in `Debug`, no `Display`, skipped by serialization.
@@ -108,6 +135,11 @@ pub struct Settings {
     pub commit_interval: Duration,
     #[serde(with = "humantime_serde")]
     pub merge_wait: Duration,
+    /// Most input records the merge may hold fetched and not yet processed, in all its queues;
+    /// a full queue pauses fetching of its topic-partition.
+    pub merge_max_records: usize,
+    /// The same, in bytes (keys, values, headers); size it from the memory limit.
+    pub merge_max_bytes: usize,
     /// Longest a transaction may stay open before the broker aborts it.
     #[serde(with = "humantime_serde")]
     pub transaction_timeout: Duration,
@@ -122,7 +154,16 @@ pub struct Settings {
     pub stall_timeout: Duration,
     /// Rule parameter overrides merged over the built-in `config/rules.toml`.
     pub rules: Option<PathBuf>,
+    /// `/healthz`, `/readyz` and `/metrics`.
     pub admin_addr: SocketAddr,
+    /// `/v1/*`: per-vehicle state (plates, permits, listings: personal data), kept off the
+    /// admin port so a network policy can admit only the console.
+    pub console_addr: SocketAddr,
+    /// Longest a stop (SIGTERM) may take: finish in-flight work and commit within it, else
+    /// abort the open transaction and exit non-zero. Below the pod's termination grace period.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    pub unreadable_state: UnreadableState,
     pub log_format: LogFormat,
     pub security_protocol: SecurityProtocol,
     /// CA certificate file for `ssl` / `sasl_ssl`.
@@ -177,12 +218,17 @@ impl Default for Settings {
             instance_id: String::new(),
             commit_interval: Duration::from_millis(100),
             merge_wait: Duration::from_secs(1),
+            merge_max_records: 200_000,
+            merge_max_bytes: 128 << 20,
             transaction_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(45),
             exactly_once: true,
             stall_timeout: Duration::from_secs(60),
             rules: None,
             admin_addr: SocketAddr::from(([0, 0, 0, 0], 9464)),
+            console_addr: SocketAddr::from(([0, 0, 0, 0], 9465)),
+            shutdown_timeout: Duration::from_secs(20),
+            unreadable_state: UnreadableState::Halt,
             log_format: LogFormat::Text,
             security_protocol: SecurityProtocol::Plaintext,
             ssl_ca_location: None,
@@ -201,7 +247,7 @@ const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
 impl Settings {
     /// The config file's settings over the defaults (no file: the defaults).
-    pub fn from_file(path: Option<&Path>) -> Result<Settings, SettingsError> {
+    pub fn from_file(path: Option<&Path>) -> Result<Settings, SettingsErrors> {
         let Some(path) = path else {
             return Ok(Settings::default());
         };
@@ -216,13 +262,24 @@ impl Settings {
                     key: String::new(),
                     message: e.message().to_owned(),
                 })?;
-        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            SettingsError::File {
-                path: path.to_owned(),
-                key: e.path().to_string(),
-                message: e.inner().message().to_owned(),
-            }
-        })
+        let read = |table: toml::Table| {
+            serde_path_to_error::deserialize::<_, Settings>(toml::Value::Table(table)).map_err(
+                |e| SettingsError::File {
+                    path: path.to_owned(),
+                    key: e.path().to_string(),
+                    message: e.inner().message().to_owned(),
+                },
+            )
+        };
+        // Each key alone over the defaults, so every bad key is named, not only the first.
+        let errors: Vec<SettingsError> = table
+            .iter()
+            .filter_map(|(k, v)| read(toml::Table::from_iter([(k.clone(), v.clone())])).err())
+            .collect();
+        if !errors.is_empty() {
+            return Err(SettingsErrors(errors));
+        }
+        Ok(read(table)?)
     }
 
     /// Fills what only the environment can give (the password, `$HOSTNAME`), then checks
@@ -230,7 +287,7 @@ impl Settings {
     pub fn finish(
         mut self,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Settings, SettingsError> {
+    ) -> Result<Settings, SettingsErrors> {
         if self.instance_id.is_empty() {
             self.instance_id = env("HOSTNAME").unwrap_or_else(|| "tailwatch-0".to_owned());
         }
@@ -246,37 +303,43 @@ impl Settings {
             }
             (None, None) => None,
         };
-        self.validate()?;
-        Ok(self)
+        let errors = self.validate();
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(SettingsErrors(errors))
+        }
     }
 
-    fn validate(&self) -> Result<(), SettingsError> {
+    /// Every key's problems, and those of the relations between keys.
+    fn validate(&self) -> Vec<SettingsError> {
+        let mut errors = Vec::new();
         if self.brokers.trim().is_empty() {
-            return Err(invalid(
+            errors.push(invalid(
                 "brokers",
                 "required (--brokers, TAILWATCH_BROKERS or `brokers` in the config file)",
             ));
         }
         if self.topic_prefix.is_empty() || self.topic_prefix.contains(char::is_whitespace) {
-            return Err(invalid("topic_prefix", "must be non-empty, without spaces"));
+            errors.push(invalid("topic_prefix", "must be non-empty, without spaces"));
         }
         if self.group_id.trim().is_empty() {
-            return Err(invalid("group_id", "must not be empty"));
+            errors.push(invalid("group_id", "must not be empty"));
         }
         if self.sample_interval.is_zero() {
-            return Err(invalid("sample_interval", "must be more than 0"));
+            errors.push(invalid("sample_interval", "must be more than 0"));
         }
         if self.commit_interval.is_zero() {
-            return Err(invalid("commit_interval", "must be more than 0"));
+            errors.push(invalid("commit_interval", "must be more than 0"));
         }
         if self.stall_timeout.is_zero() {
-            return Err(invalid("stall_timeout", "must be more than 0"));
+            errors.push(invalid("stall_timeout", "must be more than 0"));
         }
         // A transaction must be able to stay open for a whole commit interval, and must be
         // aborted by the broker before a silent instance's partitions move: otherwise the new
         // owner's read_committed restore waits on the old owner's open transaction.
         if self.transaction_timeout <= self.commit_interval {
-            return Err(invalid(
+            errors.push(invalid(
                 "transaction_timeout",
                 format!(
                     "must be longer than commit_interval ({} ≤ {})",
@@ -286,7 +349,7 @@ impl Settings {
             ));
         }
         if self.session_timeout <= self.transaction_timeout {
-            return Err(invalid(
+            errors.push(invalid(
                 "session_timeout",
                 format!(
                     "must be longer than transaction_timeout ({} ≤ {})",
@@ -298,13 +361,13 @@ impl Settings {
         let sasl = self.security_protocol.uses_sasl();
         match (&self.sasl_mechanism, sasl) {
             (Some(m), true) if !SASL_MECHANISMS.contains(&m.as_str()) => {
-                return Err(invalid(
+                errors.push(invalid(
                     "sasl_mechanism",
                     format!("{m:?} is not one of {SASL_MECHANISMS:?}"),
                 ));
             }
             (None, true) => {
-                return Err(invalid(
+                errors.push(invalid(
                     "sasl_mechanism",
                     "required with a sasl_* security_protocol",
                 ));
@@ -312,19 +375,31 @@ impl Settings {
             _ => {}
         }
         if sasl && (self.sasl_username.is_none() || self.sasl_password.is_none()) {
-            return Err(invalid(
+            errors.push(invalid(
                 "sasl_username",
                 "a sasl_* security_protocol needs sasl_username and a password \
                  (TAILWATCH_SASL_PASSWORD or sasl_password_file)",
             ));
         }
         if let Some(key) = self.librdkafka.keys().find(|k| is_secret_key(k)) {
-            return Err(invalid(
+            errors.push(invalid(
                 "librdkafka",
                 format!("{key:?} is a secret: use sasl_password_file or TAILWATCH_SASL_PASSWORD"),
             ));
         }
-        Ok(())
+        if self.merge_max_records == 0 || self.merge_max_bytes == 0 {
+            errors.push(invalid(
+                "merge_max_bytes",
+                "merge_max_records and merge_max_bytes must be more than 0",
+            ));
+        }
+        if self.shutdown_timeout.is_zero() {
+            errors.push(invalid("shutdown_timeout", "must be more than 0"));
+        }
+        if self.console_addr == self.admin_addr && self.admin_addr.port() != 0 {
+            errors.push(invalid("console_addr", "must differ from admin_addr"));
+        }
+        errors
     }
 
     /// The effective settings as TOML, secrets redacted (`tailwatch config print`).
@@ -346,7 +421,7 @@ fn is_secret_key(key: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn file(text: &str) -> Result<Settings, SettingsError> {
+    fn file(text: &str) -> Result<Settings, SettingsErrors> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tailwatch.toml");
         std::fs::write(&path, text).unwrap();
@@ -389,6 +464,44 @@ mod tests {
         assert_eq!(s.raw_dialect.to_string(), "hj1239");
         let e = file("raw_dialect = \"gb32960\"\n").unwrap_err().to_string();
         assert!(e.contains("raw_dialect"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_key_is_reported_at_once() {
+        let e = file("commit_interval = \"soon\"\nadmin_addr = \"nowhere\"\nbrokerz = \"k\"\n")
+            .unwrap_err()
+            .to_string();
+        for key in ["commit_interval", "admin_addr", "brokerz"] {
+            assert!(e.contains(key), "{key} missing from: {e}");
+        }
+        let s = Settings {
+            commit_interval: Duration::ZERO,
+            shutdown_timeout: Duration::ZERO,
+            ..Settings::default()
+        };
+        let e = s.finish(no_env).unwrap_err();
+        let keys: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        assert_eq!(e.0.len(), 3, "{keys:?}");
+        for (error, key) in keys
+            .iter()
+            .zip(["brokers", "commit_interval", "shutdown_timeout"])
+        {
+            assert!(error.starts_with(&format!("`{key}`")), "{error}");
+        }
+    }
+
+    /// A value reads the same from a flag or variable (clap) as from the file (serde).
+    #[test]
+    fn flags_and_the_file_spell_values_alike() {
+        fn same<T: clap::ValueEnum + Serialize>() {
+            for v in T::value_variants() {
+                let flag = v.to_possible_value().unwrap().get_name().to_owned();
+                assert_eq!(serde_json::to_value(v).unwrap(), flag);
+            }
+        }
+        same::<LogFormat>();
+        same::<SecurityProtocol>();
+        same::<UnreadableState>();
     }
 
     #[test]

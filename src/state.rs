@@ -167,8 +167,13 @@ pub fn encode_state(state: &VehicleState) -> Vec<u8> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateDecodeError {
+    /// Written by a later release (a rollback): refused, never guessed at.
+    #[error("state format {0} is newer than this release reads (1 to {STATE_FORMAT}): written by a later release")]
+    Newer(u8),
     #[error("unknown state format {0}")]
     Format(u8),
+    #[error("corrupt state: {0} bytes after the state")]
+    Trailing(usize),
     #[error("empty state record")]
     Empty,
     #[error("corrupt state: {0}")]
@@ -180,9 +185,18 @@ pub enum StateDecodeError {
 pub fn decode_state(bytes: &[u8]) -> Result<VehicleState, StateDecodeError> {
     match bytes.split_first() {
         None => Err(StateDecodeError::Empty),
-        Some((&STATE_FORMAT, rest)) => Ok(postcard::from_bytes(rest)?),
-        Some((&v1::FORMAT, rest)) => Ok(postcard::from_bytes::<v1::VehicleState>(rest)?.upgrade()),
+        Some((&STATE_FORMAT, rest)) => whole(rest),
+        Some((&v1::FORMAT, rest)) => whole::<v1::VehicleState>(rest).map(v1::VehicleState::upgrade),
+        Some((&other, _)) if other > STATE_FORMAT => Err(StateDecodeError::Newer(other)),
         Some((&other, _)) => Err(StateDecodeError::Format(other)),
+    }
+}
+
+/// Postcard of exactly one value: bytes left over mean another layout, not this one.
+fn whole<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, StateDecodeError> {
+    match postcard::take_from_bytes(bytes)? {
+        (value, []) => Ok(value),
+        (_, rest) => Err(StateDecodeError::Trailing(rest.len())),
     }
 }
 
@@ -344,11 +358,31 @@ mod tests {
         let bytes = encode_state(&state);
         assert!(bytes.len() < 256, "{} bytes", bytes.len());
         assert_eq!(decode_state(&bytes).unwrap(), state);
-        assert!(matches!(
-            decode_state(&[9, 1, 2]),
-            Err(StateDecodeError::Format(9))
-        ));
         assert!(decode_state(&[]).is_err());
+    }
+
+    /// A rollback meets states a later release wrote: refused with a reason that says so,
+    /// never read as something else.
+    #[test]
+    fn states_of_later_formats_and_with_extra_bytes_are_refused() {
+        let later = [STATE_FORMAT + 1, 1, 2];
+        let error = decode_state(&later).unwrap_err();
+        assert!(matches!(error, StateDecodeError::Newer(f) if f == STATE_FORMAT + 1));
+        assert!(
+            error.to_string().contains("newer than this release"),
+            "{error}"
+        );
+        assert!(matches!(
+            decode_state(&[0, 1]),
+            Err(StateDecodeError::Format(0))
+        ));
+        // A layout that appends a field but keeps the format byte is caught, not truncated.
+        let mut longer = encode_state(&VehicleState::default());
+        longer.extend([7, 7]);
+        assert!(matches!(
+            decode_state(&longer),
+            Err(StateDecodeError::Trailing(2))
+        ));
     }
 
     /// A state written by the last release with format 1 (captured from it, not re-encoded

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -168,7 +168,7 @@ fn wait_caught_up(cfg: &KafkaConfig, limit: Duration) {
 /// input (resolved plate-only evidence comes back as more input).
 fn run_in_process(cfg: &KafkaConfig, count: u64) -> Arc<Stats> {
     let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stop, shutdown) = tailwatch::shutdown::channel();
     let handle = {
         let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
@@ -183,7 +183,7 @@ fn run_in_process(cfg: &KafkaConfig, count: u64) -> Arc<Stats> {
         assert!(started.elapsed() < Duration::from_secs(120), "timed out");
         std::thread::sleep(Duration::from_millis(50));
     }
-    shutdown.store(true, Ordering::Relaxed);
+    stop.stop();
     handle.join().unwrap().unwrap();
     stats
 }
@@ -218,13 +218,22 @@ impl Instance {
 
     /// The admin port's address, from the log line announcing it.
     fn admin_addr(&self) -> String {
+        self.listening("admin=")
+    }
+
+    /// The console port's address (`/v1/*`).
+    fn console_addr(&self) -> String {
+        self.listening("console=")
+    }
+
+    fn listening(&self, field: &str) -> String {
         let started = Instant::now();
         loop {
             let log = std::fs::read_to_string(self.1.path()).unwrap();
             let addr = log
                 .lines()
-                .filter(|l| l.contains("Admin port listening"))
-                .find_map(|l| l.split("address=").nth(1))
+                .filter(|l| l.contains("ports listening"))
+                .find_map(|l| l.split(field).nth(1))
                 .and_then(|rest| rest.split_whitespace().next());
             if let Some(addr) = addr {
                 return addr.to_owned();
@@ -294,6 +303,11 @@ impl Drop for Instance {
 }
 
 fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
+    spawn_with(cfg, instance, &[])
+}
+
+/// `spawn` with more environment variables (settings).
+fn spawn_with(cfg: &KafkaConfig, instance: &str, env: &[(&str, &str)]) -> Instance {
     let log = tempfile::NamedTempFile::new().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_tailwatch"))
         .args([
@@ -304,7 +318,13 @@ fn spawn(cfg: &KafkaConfig, instance: &str) -> Instance {
             cfg.topics.prefix(),
         ])
         .args(["--group-id", &cfg.group_id, "--instance-id", instance])
-        .args(["--admin-addr", "127.0.0.1:0"])
+        .args([
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--console-addr",
+            "127.0.0.1:0",
+        ])
+        .envs(env.iter().copied())
         // Short, so a stopped static member's partitions move within the test.
         .env("TAILWATCH_SESSION_TIMEOUT", "10s")
         .env("TAILWATCH_TRANSACTION_TIMEOUT", "5s")
@@ -731,7 +751,13 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
         not_ready.iter().any(|b| b.contains("restoring partitions")),
         "/readyz said 503 while restoring: {not_ready:?}"
     );
-    let (_, status) = http_get(&addr, "/v1/status");
+    let console = instance.console_addr();
+    assert_eq!(
+        http_get(&addr, "/v1/status").0,
+        404,
+        "personal data only on the console port"
+    );
+    let (_, status) = http_get(&console, "/v1/status");
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     let partitions = status["partitions"].as_object().unwrap();
     assert_eq!(partitions.len(), PARTITIONS as usize);
@@ -746,7 +772,32 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     );
 
     wait_caught_up(&cfg, Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(300));
+    // Consumer lag, from end offsets and positions (statistics every 5 s): every input
+    // partition reports one, and caught up it is 0.
+    let inputs = TopicKind::INPUTS.len() * PARTITIONS as usize;
+    let started = Instant::now();
+    loop {
+        let lags: Vec<f64> = prometheus_samples(&http_get(&addr, "/metrics").1)
+            .into_iter()
+            .filter(|(series, _)| series.starts_with("tailwatch_consumer_lag_records{"))
+            .map(|(_, v)| v)
+            .collect();
+        if lags.len() == inputs && lags.iter().all(|&v| v == 0.0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "consumer lag never reached 0 on all {inputs} input partitions: {lags:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (_, status) = http_get(&console, "/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    for (p, partition) in status["partitions"].as_object().unwrap() {
+        for (topic, lag) in partition["consumer_lag"].as_object().unwrap() {
+            assert_eq!(lag, 0, "lag of {topic}/{p} in {status}");
+        }
+    }
     let (code, text) = http_get(&addr, "/metrics");
     assert_eq!(code, 200);
     let samples = prometheus_samples(&text);
@@ -795,11 +846,12 @@ fn admin_port_reports_readiness_metrics_and_vehicles() {
     assert!(!text.contains("LSTATEVH"), "no VIN in metric labels");
 
     let vin = String::from_utf8(records[0].key.clone().unwrap()).unwrap();
-    let (code, body) = http_get(&addr, &format!("/v1/vehicles/{vin}"));
+    let (code, body) = http_get(&console, &format!("/v1/vehicles/{vin}"));
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(&vin));
-    assert_eq!(http_get(&addr, "/v1/vehicles/NOT-A-VIN").0, 400);
-    assert_eq!(http_get(&addr, "/v1/vehicles/LGDCHA1G8MA127733").0, 404);
+    assert_eq!(http_get(&console, "/v1/vehicles/NOT-A-VIN").0, 400);
+    assert_eq!(http_get(&console, "/v1/vehicles/LGDCHA1G8MA127733").0, 404);
+    assert_eq!(http_get(&addr, &format!("/v1/vehicles/{vin}")).0, 404);
     terminate(&mut instance);
 }
 
@@ -961,7 +1013,7 @@ fn plate_only_evidence_resolves_through_the_repartition_topic_across_kills() {
     }
     // Held evidence is counted at each commit interval.
     std::thread::sleep(Duration::from_millis(500));
-    let (_, status) = http_get(&addr, "/v1/status");
+    let (_, status) = http_get(&child.console_addr(), "/v1/status");
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(
         status["plate_table"]["held_evidence"], 1,
@@ -972,7 +1024,7 @@ fn plate_only_evidence_resolves_through_the_repartition_topic_across_kills() {
     // the resolved evidence is on its way through tw.evidence.by-vin.
     let started = Instant::now();
     loop {
-        let (_, status) = http_get(&addr, "/v1/status");
+        let (_, status) = http_get(&child.console_addr(), "/v1/status");
         let status: serde_json::Value = serde_json::from_str(&status).unwrap();
         if status["plate_table"]["held_evidence"] == 0 {
             break;
@@ -985,7 +1037,7 @@ fn plate_only_evidence_resolves_through_the_repartition_topic_across_kills() {
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_caught_up(&cfg, Duration::from_secs(120));
-    let (_, status) = http_get(&addr, "/v1/status");
+    let (_, status) = http_get(&child.console_addr(), "/v1/status");
     terminate(&mut child);
     // Shown when an assertion below fails.
     eprintln!("{status}");
@@ -999,4 +1051,130 @@ fn plate_only_evidence_resolves_through_the_repartition_topic_across_kills() {
     )
     .unwrap();
     assert_eq!(dlq_reasons(dlq), expected_dlq);
+}
+
+/// Waits until `/readyz` answers `code`; returns its body.
+fn wait_readyz(addr: &str, code: u16, limit: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        let (status, body) = http_get(addr, "/readyz");
+        if status == code {
+            return body;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "/readyz never said {code}; last: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A changelog state this release cannot read (a later release's format, after a rollback)
+/// never vanishes: by default its partition is halted and `/readyz` and a metric say why; with
+/// `unreadable_state = "dead_letter"` it goes to the DLQ once and is tombstoned, so the next
+/// start (halting again) finds nothing left to refuse. A record superseded by a later
+/// readable one of the same key is not refused at all.
+#[test]
+fn a_state_this_release_cannot_read_halts_its_partition_or_is_dead_lettered() {
+    let cfg = fresh("unreadable");
+    let changelog = cfg.topics.name(TopicKind::Changelog);
+    let state = |vin: &[u8], value: Vec<u8>| Record {
+        topic: changelog.clone(),
+        partition: 1,
+        offset: 0,
+        timestamp: 0,
+        key: Some(vin.to_vec()),
+        value: Some(value),
+        headers: Default::default(),
+    };
+    let readable = tailwatch::state::encode_state(&Default::default());
+    let later_format = vec![200, 1, 2, 3];
+    produce::produce_records(
+        &cfg,
+        &[
+            state(b"LUNREADAB00000001", readable.clone()),
+            state(b"LUNREADAB00000002", later_format.clone()),
+            state(b"LUNREADAB00000003", later_format),
+            state(b"LUNREADAB00000003", readable),
+        ],
+        None,
+    )
+    .unwrap();
+    let records = simulated(&cfg, 8, 10);
+    produce::produce_records(&cfg, &records, None).unwrap();
+
+    let mut halted = spawn(&cfg, "unreadable-a");
+    let addr = halted.admin_addr();
+    let body = wait_readyz(&addr, 503, Duration::from_secs(60));
+    let body = if body.contains("cannot read") {
+        body
+    } else {
+        // Restoring first; then halted for good.
+        let started = Instant::now();
+        loop {
+            let (status, body) = http_get(&addr, "/readyz");
+            assert_eq!(status, 503, "ready with an unreadable state: {body}");
+            if body.contains("cannot read") {
+                break body;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "{body}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert!(body.contains("partition 1: 1 records"), "{body}");
+    assert!(body.contains("newer than this release"), "{body}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(http_get(&addr, "/readyz").0, 503, "still halted");
+    let samples = prometheus_samples(&http_get(&addr, "/metrics").1);
+    assert!(
+        samples.contains(&(
+            "tailwatch_unreadable_states_total{outcome=\"halted\"}".to_owned(),
+            1.0
+        )),
+        "{samples:?}"
+    );
+    terminate(&mut halted);
+
+    let mut dead_letter = spawn_with(
+        &cfg,
+        "unreadable-b",
+        &[("TAILWATCH_UNREADABLE_STATE", "dead_letter")],
+    );
+    let addr = dead_letter.admin_addr();
+    wait_readyz(&addr, 200, Duration::from_secs(60));
+    wait_caught_up(&cfg, Duration::from_secs(120));
+    terminate(&mut dead_letter);
+    let dlq = capture::capture(
+        &cfg,
+        &[cfg.topics.name(TopicKind::Dlq)],
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let refused: Vec<_> = dlq
+        .iter()
+        .filter(|r| r.headers.get("tw-error-kind").map(String::as_str) == Some("unreadable_state"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].key.as_deref(), Some(&b"LUNREADAB00000002"[..]));
+    assert_eq!(refused[0].value.as_deref(), Some(&[200u8, 1, 2, 3][..]));
+
+    // Tombstoned with it: the default (halt) now starts clean, and nothing is refused twice.
+    let mut again = spawn(&cfg, "unreadable-c");
+    let addr = again.admin_addr();
+    wait_readyz(&addr, 200, Duration::from_secs(60));
+    terminate(&mut again);
+    let dlq = capture::capture(
+        &cfg,
+        &[cfg.topics.name(TopicKind::Dlq)],
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert_eq!(
+        dlq.iter()
+            .filter(
+                |r| r.headers.get("tw-error-kind").map(String::as_str) == Some("unreadable_state")
+            )
+            .count(),
+        1
+    );
 }

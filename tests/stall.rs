@@ -7,7 +7,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,7 @@ fn refused_fetches_stall_the_partitions_visibly_until_they_succeed_again() {
     })
     .collect();
     let stats = Arc::new(Stats::default());
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let (stop, shutdown) = tailwatch::shutdown::channel();
     let service = {
         let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
         std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
@@ -144,6 +144,6 @@ fn refused_fetches_stall_the_partitions_visibly_until_they_succeed_again() {
     wait_for("the gauges back", Duration::from_secs(5), || {
         (sample(&stalled_gauge) == 0.0 && sample("tailwatch_ready ") == 1.0).then_some(())
     });
-    shutdown.store(true, Ordering::Relaxed);
+    stop.stop();
     service.join().unwrap().unwrap();
 }

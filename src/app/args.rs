@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::decode::frame::DialectChoice;
 use crate::kafka::KafkaConfig;
-use crate::settings::{LogFormat, SecurityProtocol, Settings};
+use crate::settings::{LogFormat, SecurityProtocol, Settings, UnreadableState};
 
 /// Kafka connection settings shared by every command that talks to Kafka.
 #[derive(clap::Args, Clone, Default)]
@@ -48,6 +48,12 @@ pub(super) struct RunArgs {
     pub commit_interval: Option<humantime::Duration>,
     #[arg(long, env = "TAILWATCH_MERGE_WAIT")]
     pub merge_wait: Option<humantime::Duration>,
+    /// Most input records the merge may hold before fetching pauses.
+    #[arg(long, env = "TAILWATCH_MERGE_MAX_RECORDS")]
+    pub merge_max_records: Option<usize>,
+    /// Most bytes of input records the merge may hold before fetching pauses.
+    #[arg(long, env = "TAILWATCH_MERGE_MAX_BYTES")]
+    pub merge_max_bytes: Option<usize>,
     #[arg(long, env = "TAILWATCH_TRANSACTION_TIMEOUT")]
     pub transaction_timeout: Option<humantime::Duration>,
     #[arg(long, env = "TAILWATCH_SESSION_TIMEOUT")]
@@ -62,9 +68,18 @@ pub(super) struct RunArgs {
     /// Rule parameter overrides, merged over config/rules.toml.
     #[arg(long, env = "TAILWATCH_RULES")]
     pub rules: Option<PathBuf>,
-    /// Admin HTTP address: /healthz, /readyz, /metrics, /v1/status, /v1/vehicles/{vin}.
+    /// Admin HTTP address: /healthz, /readyz, /metrics.
     #[arg(long, env = "TAILWATCH_ADMIN_ADDR")]
     pub admin_addr: Option<std::net::SocketAddr>,
+    /// Console HTTP address: /v1/status, /v1/vehicles/{vin} (personal data).
+    #[arg(long, env = "TAILWATCH_CONSOLE_ADDR")]
+    pub console_addr: Option<std::net::SocketAddr>,
+    /// Longest a stop may take before the open transaction is aborted (exit non-zero).
+    #[arg(long, env = "TAILWATCH_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<humantime::Duration>,
+    /// A changelog record this release cannot read: halt the partition, or dead-letter it.
+    #[arg(long, env = "TAILWATCH_UNREADABLE_STATE", value_enum)]
+    pub unreadable_state: Option<UnreadableState>,
     #[arg(long, env = "TAILWATCH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
     /// Dialect of tw.telemetry.raw: auto, gb17691, hj1239, hybrid, signed-bodies, hj1239-unsigned, serial-after-type or body-serials.
@@ -99,6 +114,8 @@ pub(super) fn settings(run: &RunArgs) -> anyhow::Result<Settings> {
     set(&mut s.instance_id, run.instance_id.clone());
     set(&mut s.commit_interval, run.commit_interval.map(Into::into));
     set(&mut s.merge_wait, run.merge_wait.map(Into::into));
+    set(&mut s.merge_max_records, run.merge_max_records);
+    set(&mut s.merge_max_bytes, run.merge_max_bytes);
     set(
         &mut s.transaction_timeout,
         run.transaction_timeout.map(Into::into),
@@ -108,6 +125,12 @@ pub(super) fn settings(run: &RunArgs) -> anyhow::Result<Settings> {
     set(&mut s.stall_timeout, run.stall_timeout.map(Into::into));
     set(&mut s.rules, run.rules.clone().map(Some));
     set(&mut s.admin_addr, run.admin_addr);
+    set(&mut s.console_addr, run.console_addr);
+    set(
+        &mut s.shutdown_timeout,
+        run.shutdown_timeout.map(Into::into),
+    );
+    set(&mut s.unreadable_state, run.unreadable_state);
     set(&mut s.log_format, run.log_format);
     set(&mut s.raw_dialect, run.raw_dialect);
     set(&mut s.sample_interval, run.sample_interval.map(Into::into));

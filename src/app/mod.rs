@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod args;
@@ -22,28 +21,59 @@ use crate::pipeline::Processor;
 use crate::recording;
 use crate::replay;
 use crate::settings::LogFormat;
+use crate::shutdown::{self, Trigger};
 use crate::sim;
 use crate::topics::Topics;
 
-/// SIGTERM or Ctrl-C sets the flag: the service stops fetching, commits and exits.
-fn signal_shutdown(flag: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::spawn(move || {
-        runtime.block_on(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        });
+/// Exit codes: 0 a clean stop; these otherwise (sysexits.h), so a supervisor and an operator
+/// can tell a bad configuration from a broker that failed us.
+pub mod exit {
+    /// Another failure (a bug, a file that cannot be written).
+    pub const FAILURE: u8 = 1;
+    /// The configuration is wrong (EX_USAGE): fix it, a restart will not.
+    pub const CONFIG: u8 = 64;
+    /// Kafka refused what a retry cannot fix (EX_UNAVAILABLE): a restart may.
+    pub const BROKER: u8 = 69;
+    /// The stop could not commit within `shutdown_timeout` (EX_TEMPFAIL): the open
+    /// transaction was aborted; the restart restores from what Kafka holds.
+    pub const UNFINISHED: u8 = 75;
+}
+
+/// The exit code for an error `run` returned.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.is::<crate::settings::SettingsError>()
+            || cause.is::<crate::settings::SettingsErrors>()
+            || cause.is::<crate::config::ConfigError>()
+        {
+            return exit::CONFIG;
+        }
+        if let Some(failure) = cause.downcast_ref::<kafka::service::Failure>() {
+            return match failure {
+                kafka::service::Failure::Broker(_) => exit::BROKER,
+                kafka::service::Failure::Unfinished { .. } => exit::UNFINISHED,
+            };
+        }
+    }
+    exit::FAILURE
+}
+
+/// SIGTERM or Ctrl-C asks for the stop, on the admin runtime; an error registering the
+/// handlers is returned, not lost on a thread.
+fn on_signal(trigger: Trigger) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
         tracing::info!("Shutdown requested.");
-        flag.store(true, Ordering::Relaxed);
-    });
-    Ok(())
+        trigger.stop();
+        // Held: the trigger stays alive while the service finishes.
+        std::future::pending::<()>().await;
+    })
 }
 
 #[derive(Parser)]
@@ -217,13 +247,15 @@ fn parse_utc(text: &str) -> anyhow::Result<EventTime> {
     Ok(EventTime::from_unix_secs(secs))
 }
 
-/// The service on its own thread, the admin port on a small runtime beside it; the admin port
-/// closes when the service has stopped.
+/// The service on its own thread; the admin and console ports and the signals on a small
+/// runtime beside it. The ports close when the service has stopped. A stop asked for must end
+/// within `shutdown_timeout`: past it (a librdkafka call that does not return), the process
+/// exits with `exit::UNFINISHED` without committing.
 fn run_service(
     cfg: KafkaConfig,
     rules: crate::engine::Rules,
     admin_addr: std::net::SocketAddr,
-    shutdown: Arc<AtomicBool>,
+    console_addr: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     let stats = Arc::new(kafka::service::Stats::default());
     let admin = crate::admin::Admin {
@@ -235,21 +267,63 @@ fn run_service(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(admin_addr))
-        .with_context(|| format!("binding the admin port {admin_addr}"))?;
-    tracing::info!(address = %listener.local_addr()?, "Admin port listening.");
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let _entered = runtime.enter();
+    let bind = |addr| {
+        runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .with_context(|| format!("binding {addr}"))
+    };
+    let (admin_listener, console_listener) = (bind(admin_addr)?, bind(console_addr)?);
+    tracing::info!(admin = %admin_listener.local_addr()?, console = %console_listener.local_addr()?, "Admin and console ports listening.");
+    let (trigger, shutdown) = shutdown::channel();
+    let signals = on_signal(trigger)?;
+    let (stopped, stopped_rx) = shutdown::channel();
+    let timeout = cfg.shutdown_timeout;
     let service = std::thread::Builder::new()
         .name("tailwatch-run".into())
-        .spawn(move || {
-            let result = kafka::service::run(cfg, rules, shutdown, stats);
-            let _ = stopped_tx.send(());
-            result
+        .spawn({
+            let shutdown = shutdown.clone();
+            move || {
+                let result = kafka::service::run(cfg, rules, shutdown, stats);
+                stopped.stop();
+                result
+            }
         })?;
-    runtime.block_on(crate::admin::serve(listener, admin, async {
-        let _ = stopped_rx.await;
-    }))?;
+    runtime.block_on(async {
+        let ports = async {
+            tokio::try_join!(
+                crate::admin::serve(
+                    admin_listener,
+                    crate::admin::router(admin.clone()),
+                    stopped_rx.clone().wait()
+                ),
+                crate::admin::serve(
+                    console_listener,
+                    crate::admin::console_router(admin),
+                    stopped_rx.clone().wait()
+                ),
+            )
+        };
+        let deadline = async {
+            shutdown.wait().await;
+            if tokio::time::timeout(timeout, stopped_rx.clone().wait())
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    ?timeout,
+                    "The stop took longer than shutdown_timeout; exiting without committing."
+                );
+                std::process::exit(i32::from(exit::UNFINISHED));
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            served = ports => served.map(|_| ()),
+            () = signals => Ok(()),
+            () = deadline => Ok(()),
+        }
+    })?;
     service
         .join()
         .map_err(|_| anyhow::anyhow!("the service thread panicked"))?
@@ -428,10 +502,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = settings(&args)?;
             init_logging("info", settings.log_format);
             let rules = config::load_rules(settings.rules.as_deref())?;
-            let shutdown = Arc::new(AtomicBool::new(false));
-            signal_shutdown(shutdown.clone())?;
             let cfg = KafkaConfig::from_settings(&settings);
-            run_service(cfg, rules, settings.admin_addr, shutdown)?;
+            run_service(cfg, rules, settings.admin_addr, settings.console_addr)?;
         }
         Command::Decode { dialect, frames } => {
             let lines: Vec<String> = if frames.is_empty() {

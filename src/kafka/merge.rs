@@ -36,6 +36,27 @@ struct Queue {
     /// Where consumption started (the group's committed offset at assignment).
     start: Option<i64>,
     role: Role,
+    /// Bytes of the records held (keys, values, headers).
+    bytes: usize,
+    /// Fetching paused because the queue is full.
+    paused: bool,
+}
+
+/// The size a record is counted at in the bounds: its bytes and a fixed overhead.
+fn size(record: &Record) -> usize {
+    let headers: usize = record.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    record.key.as_ref().map_or(0, Vec::len)
+        + record.value.as_ref().map_or(0, Vec::len)
+        + record.topic.len()
+        + headers
+        + std::mem::size_of::<Record>()
+}
+
+/// What the merge may hold, in all its queues together.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bounds {
+    pub records: usize,
+    pub bytes: usize,
 }
 
 /// What an input topic carries, for the trip of plate-only evidence.
@@ -63,16 +84,18 @@ const RECHECK: Duration = Duration::from_millis(10);
 pub(super) struct Merge {
     partitions: BTreeMap<i32, BTreeMap<String, Queue>>,
     merge_wait: Duration,
+    bounds: Bounds,
     /// Partition number → timestamps of resolved records sent from here for it, not yet
     /// handed out of its `tw.evidence.by-vin` queue, with when they were sent.
     in_flight: BTreeMap<i32, BTreeMap<i64, Vec<Instant>>>,
 }
 
 impl Merge {
-    pub(super) fn new(merge_wait: Duration) -> Merge {
+    pub(super) fn new(merge_wait: Duration, bounds: Bounds) -> Merge {
         Merge {
             partitions: BTreeMap::new(),
             merge_wait,
+            bounds,
             in_flight: BTreeMap::new(),
         }
     }
@@ -115,8 +138,49 @@ impl Merge {
                 committed: None,
                 start,
                 role,
+                bytes: 0,
+                paused: false,
             });
         fresh
+    }
+
+    /// Topic-partitions to pause (full: a queue may hold its share of the bounds, the bounds
+    /// divided by the number of queues) and to resume (back under half of it). A queue fills
+    /// only while the merge waits for an empty sibling, which fetching the others serves.
+    pub(super) fn flow(&mut self) -> (TopicPartitionList, TopicPartitionList) {
+        let queues = self
+            .partitions
+            .values()
+            .map(BTreeMap::len)
+            .sum::<usize>()
+            .max(1);
+        let (records, bytes) = (
+            (self.bounds.records / queues).max(1),
+            (self.bounds.bytes / queues).max(1),
+        );
+        let (mut pause, mut resume) = (TopicPartitionList::new(), TopicPartitionList::new());
+        for (&p, qs) in &mut self.partitions {
+            for (topic, q) in qs.iter_mut() {
+                let full = q.records.len() >= records || q.bytes >= bytes;
+                let low = q.records.len() <= records / 2 && q.bytes <= bytes / 2;
+                if full && !q.paused {
+                    q.paused = true;
+                    pause.add_partition(topic, p);
+                } else if low && q.paused {
+                    q.paused = false;
+                    resume.add_partition(topic, p);
+                }
+            }
+        }
+        (pause, resume)
+    }
+
+    /// Records and bytes held in all queues.
+    pub(super) fn held(&self) -> (usize, usize) {
+        self.partitions
+            .values()
+            .flat_map(BTreeMap::values)
+            .fold((0, 0), |(n, b), q| (n + q.records.len(), b + q.bytes))
     }
 
     /// Starts the waits of partition `p`'s empty queues now: once its restore is done, each
@@ -222,6 +286,7 @@ impl Merge {
         };
         if let Some(q) = topic_queues.get_mut(&record.topic) {
             q.caught_up = false;
+            q.bytes += size(&record);
             q.records.push_back(record);
         }
     }
@@ -315,6 +380,7 @@ impl Merge {
             return None;
         }
         let record = q.records.pop_front()?;
+        q.bytes -= size(&record);
         q.next_offset = Some(record.offset + 1);
         if q.records.is_empty() {
             q.empty_since = now;
@@ -357,4 +423,59 @@ fn cached_watermarks<C: ConsumerContext>(
     };
     (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
         .then_some((low.max(0), high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(topic: &str, p: i32, offset: i64) -> Record {
+        Record {
+            topic: topic.to_owned(),
+            partition: p,
+            offset,
+            timestamp: offset,
+            key: Some(b"LSVNV2182E2100001".to_vec()),
+            headers: Default::default(),
+            value: Some(vec![0; 100]),
+        }
+    }
+
+    /// A full queue pauses its topic-partition and resumes it once half drained; the others
+    /// are left alone.
+    #[test]
+    fn a_full_queue_pauses_its_partition_until_half_drained() {
+        // Never connects: `next` asks the consumer only about empty queues.
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "merge-test")
+            .create()
+            .unwrap();
+        let bounds = Bounds {
+            records: 8,
+            bytes: usize::MAX,
+        };
+        let mut merge = Merge::new(Duration::from_secs(1), bounds);
+        merge.add("a", 0, 0, Role::Vehicle, None);
+        merge.add("a", 1, 0, Role::Vehicle, None);
+        for o in 0..4 {
+            merge.enqueue(record("a", 0, o));
+        }
+        merge.enqueue(record("a", 1, 0));
+        let (pause, resume) = merge.flow();
+        let paused: Vec<_> = pause.elements().iter().map(|e| e.partition()).collect();
+        assert_eq!(paused, [0], "each of 2 queues may hold 4");
+        assert_eq!(resume.count(), 0);
+        assert_eq!(merge.flow().0.count(), 0, "paused once");
+        assert_eq!(merge.held().0, 5);
+        assert!(merge.held().1 > 500);
+
+        let now = Instant::now();
+        merge.next(&consumer, 0, now).unwrap();
+        assert_eq!(merge.flow().1.count(), 0, "3 left: above half");
+        merge.next(&consumer, 0, now).unwrap();
+        let (_, resume) = merge.flow();
+        let resumed: Vec<_> = resume.elements().iter().map(|e| e.partition()).collect();
+        assert_eq!(resumed, [0]);
+    }
 }

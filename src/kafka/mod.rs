@@ -48,6 +48,9 @@ pub struct KafkaConfig {
     /// them holds the others back until they are read, at most 30 s), so records are merged
     /// across topics in timestamp order.
     pub merge_wait: Duration,
+    /// What the merge may hold before fetching pauses (`Settings::merge_max_*`).
+    pub merge_max_records: usize,
+    pub merge_max_bytes: usize,
     /// Transactions (exactly-once). Off: at-least-once, for brokers without transactions.
     pub exactly_once: bool,
     pub transaction_timeout: Duration,
@@ -55,6 +58,9 @@ pub struct KafkaConfig {
     /// How long an input partition with unread records may stay still after a consumer error
     /// before readiness reports it stalled.
     pub stall_timeout: Duration,
+    /// Longest a stop may take (see `Settings::shutdown_timeout`).
+    pub shutdown_timeout: Duration,
+    pub unreadable_state: crate::settings::UnreadableState,
     /// librdkafka security properties (protocol, CA, SASL mechanism and user); no secrets.
     pub security: BTreeMap<&'static str, String>,
     pub sasl_password: Option<Secret>,
@@ -98,10 +104,14 @@ impl KafkaConfig {
             instance_id: s.instance_id.clone(),
             commit_interval: s.commit_interval,
             merge_wait: s.merge_wait,
+            merge_max_records: s.merge_max_records,
+            merge_max_bytes: s.merge_max_bytes,
             exactly_once: s.exactly_once,
             transaction_timeout: s.transaction_timeout,
             session_timeout: s.session_timeout,
             stall_timeout: s.stall_timeout,
+            shutdown_timeout: s.shutdown_timeout,
+            unreadable_state: s.unreadable_state,
             security,
             sasl_password: s.sasl_password.clone(),
             overrides: s.librdkafka.clone(),

@@ -9,7 +9,6 @@
 //! never take the table back in time.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +25,7 @@ use crate::metrics as m;
 use crate::model::EventKind;
 use crate::pipeline;
 use crate::plates::{PlatePermits, PlateTable};
+use crate::shutdown::Shutdown;
 use crate::topics::TopicKind;
 
 /// Registry records applied under one write lock, so lookups are never held up long.
@@ -46,7 +46,7 @@ pub fn start(
     plates: Arc<RwLock<PlateTable>>,
     permits: Arc<RwLock<PlatePermits>>,
     stats: Arc<Stats>,
-    shutdown: Arc<AtomicBool>,
+    shutdown: Shutdown,
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -60,7 +60,7 @@ pub fn start(
         waiting.push(ready);
     }
     for ready in waiting {
-        while !shutdown.load(Ordering::Relaxed) {
+        while !shutdown.requested() {
             match ready.recv_timeout(Duration::from_millis(100)) {
                 Ok(()) => break,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -94,7 +94,7 @@ fn spawn(
     kind: TopicKind,
     feed: Feed,
     stats: Arc<Stats>,
-    shutdown: Arc<AtomicBool>,
+    shutdown: Shutdown,
 ) -> anyhow::Result<(std::thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>)> {
     let topic = cfg.topics.name(kind);
     let mut config = cfg.plain_consumer();
@@ -169,11 +169,11 @@ impl Reader {
     fn run(
         mut self,
         consumer: &BaseConsumer<QuietEof>,
-        shutdown: &AtomicBool,
+        shutdown: &Shutdown,
         ready: &std::sync::mpsc::Sender<()>,
     ) {
         let mut batch = Vec::with_capacity(BATCH);
-        while !shutdown.load(Ordering::Relaxed) {
+        while !shutdown.requested() {
             let mut next = consumer.poll(Duration::from_millis(100));
             while let Some(result) = next {
                 match result {

@@ -12,10 +12,17 @@
 //!
 //! Each commit interval, one transaction carries the outputs (blacklist, cases, DLQ), the
 //! changed vehicles' states (`tw.changelog`, same partition number) and the consumed offsets.
-//! On assignment a partition's vehicles are restored from the changelog before its records are
-//! processed; on revocation the transaction is committed and the vehicles dropped. A failed
-//! commit ends the service with an error: the restarted process restores from the last
-//! committed changelog, so memory never runs ahead of what Kafka holds.
+//!
+//! An assigned partition number is paused and restored from the changelog on a thread of its
+//! own (`restore`), outside the rebalance callback, while the others go on; when its restore is
+//! done it is rewound to the group's committed offsets and resumed. On revocation the
+//! transaction is committed and the vehicles dropped.
+//!
+//! A failed transaction is recovered in process, as Kafka Streams does: abort it, throw the
+//! producer away, rewind every partition to its last commit (pause, drop its vehicles, restore
+//! them from the changelog), and initialise a new transactional producer, retrying with
+//! back-off while the broker does not answer. Meanwhile `/readyz` says why; memory never runs
+//! ahead of what Kafka holds.
 //!
 //! An error the consumer reports instead of a record (librdkafka's message for it arrives
 //! through `ClientContext::error`) is logged, counted and given to the stall watch
@@ -25,17 +32,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::merge::{Merge, Role};
+use super::merge::{Bounds, Merge, Role};
+use super::restore::{RestoreError, Restored};
 use super::status::{ConsumerError, Tally};
 pub use super::status::{NotReady, PartitionStatus, Stall, Stats};
 use super::{message_of, record_of, send, KafkaConfig};
@@ -46,14 +55,61 @@ use crate::pipeline::{Emitted, Processor};
 use crate::plates::{PlatePermits, PlateTable};
 use crate::recording::Record;
 use crate::replay::dlq_record;
+use crate::settings::UnreadableState;
+use crate::shutdown::Shutdown;
 use crate::state::encode_state;
 use crate::topics::TopicKind;
 
+/// How the service ended, for the process's exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The stop could not commit within `shutdown_timeout` (the broker unreachable, say): the
+    /// open transaction was aborted; the restart restores from what Kafka holds.
+    #[error("the last commit failed within shutdown_timeout ({timeout:?}); the open transaction was aborted: {error:#}")]
+    Unfinished {
+        timeout: Duration,
+        error: anyhow::Error,
+    },
+    /// Kafka refused something a retry cannot fix (the group, an assignment).
+    #[error(transparent)]
+    Broker(anyhow::Error),
+}
+
+/// Longest wait between two attempts to initialise the transactional producer.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A partition number on its way in.
+enum Restoring {
+    /// Reading the changelog on its own thread.
+    Running {
+        cancel: Arc<AtomicBool>,
+        thread: JoinHandle<Result<Restored, RestoreError>>,
+        started: Instant,
+    },
+    /// Failed (the broker did not answer); tried again at this time.
+    Retry(Instant),
+    /// Read; waits for the producer before it is resumed.
+    Done { restored: Restored, seconds: f64 },
+    /// Holds records this release cannot read (`unreadable_state = "halt"`): stays paused.
+    Halted,
+}
+
+/// The transactional producer being initialised (again).
+struct Recovery {
+    why: String,
+    since: Instant,
+    attempts: u32,
+    next_try: Instant,
+}
+
 struct Worker {
     cfg: KafkaConfig,
-    processor: Processor,
+    processor: Arc<Processor>,
     producer: BaseProducer,
+    /// Set while the producer is not usable.
+    recovery: Option<Recovery>,
     merge: Merge,
+    restores: BTreeMap<i32, Restoring>,
     in_transaction: bool,
     dirty: BTreeMap<i32, BTreeSet<Vin>>,
     tally: Tally,
@@ -85,6 +141,17 @@ impl Worker {
                 return Ok(applied);
             }
         }
+    }
+
+    /// Opens a transaction unless one is open.
+    fn begin(&mut self) -> anyhow::Result<()> {
+        if self.cfg.exactly_once && !self.in_transaction {
+            self.producer
+                .begin_transaction()
+                .context("beginning a transaction")?;
+        }
+        self.in_transaction = true;
+        Ok(())
     }
 
     /// Sends an output keyed by `key`, partitioned by the producer.
@@ -133,18 +200,19 @@ impl Worker {
                 partition,
                 key,
                 value,
-            } => {
-                let changelog = topics.name(TopicKind::Changelog);
-                let mut message = BaseRecord::to(&changelog)
-                    .partition(*partition)
-                    .key(key.as_bytes());
-                if let Some(value) = value {
-                    message = message.payload(value.as_slice());
-                }
-                send(&self.producer, message)?;
-            }
+            } => self.changelog(*partition, key.as_bytes(), value.as_deref())?,
         }
         Ok(())
+    }
+
+    /// Writes a changelog record (`None`: a tombstone) into the open transaction.
+    fn changelog(&self, p: i32, key: &[u8], value: Option<&[u8]>) -> anyhow::Result<()> {
+        let changelog = self.cfg.topics.name(TopicKind::Changelog);
+        let mut message = BaseRecord::to(&changelog).partition(p).key(key);
+        if let Some(value) = value {
+            message = message.payload(value);
+        }
+        send(&self.producer, message)
     }
 
     /// Sends `record` to the DLQ with its reason.
@@ -157,16 +225,12 @@ impl Worker {
 
     /// Applies held plate-only evidence the plate table can now resolve.
     fn release(&mut self) -> anyhow::Result<()> {
-        let released = self.processor.release();
+        let active: BTreeSet<i32> = self.merge.numbers().into_iter().collect();
+        let released = self.processor.release_where(&|p| active.contains(&p));
         if released.is_empty() {
             return Ok(());
         }
-        if self.cfg.exactly_once && !self.in_transaction {
-            self.producer
-                .begin_transaction()
-                .context("beginning a transaction")?;
-        }
-        self.in_transaction = true;
+        self.begin()?;
         for emitted in &released {
             self.emit(None, emitted)?;
             self.tally.emitted(None, emitted);
@@ -175,12 +239,7 @@ impl Worker {
     }
 
     fn apply(&mut self, record: &Record) -> anyhow::Result<()> {
-        if self.cfg.exactly_once && !self.in_transaction {
-            self.producer
-                .begin_transaction()
-                .context("beginning a transaction")?;
-        }
-        self.in_transaction = true;
+        self.begin()?;
         let processed = self.processor.process(record);
         for emitted in &processed.emitted {
             self.emit(Some(record), emitted)?;
@@ -203,36 +262,42 @@ impl Worker {
         Ok(())
     }
 
-    /// Writes changed states and commits outputs, states and offsets together.
-    /// `settled`: every polled record has been handed to the merge (not so in a rebalance
-    /// callback); see `Merge::offsets`.
-    fn commit(&mut self, consumer: &BaseConsumer<Ctx>, settled: bool) -> anyhow::Result<()> {
+    /// Writes changed states and commits outputs, states and offsets together, waiting at
+    /// most `timeout` for the broker. `settled`: every polled record has been handed to the
+    /// merge (not so in a rebalance callback); see `Merge::offsets`.
+    fn commit(
+        &mut self,
+        consumer: &BaseConsumer<Ctx>,
+        settled: bool,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        if self.recovery.is_some() {
+            return Ok(());
+        }
         self.publish_held();
         if !self.in_transaction && settled && self.merge.stepped_over(consumer) {
             // Only offsets move: past transaction markers of a transactional input.
-            if self.cfg.exactly_once {
-                self.producer
-                    .begin_transaction()
-                    .context("beginning a transaction")?;
-            }
-            self.in_transaction = true;
+            self.begin()?;
         }
         if !self.in_transaction {
             self.last_commit = Instant::now();
             return Ok(());
         }
         let started = Instant::now();
-        let result = self.commit_transaction(consumer, settled);
-        let outcome = match &result {
-            Ok(()) => "committed",
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "Transaction commit failed; stopping, a restart restores from what Kafka holds.");
-                "failed"
-            }
+        let result = self.commit_transaction(consumer, settled, timeout);
+        let outcome = if result.is_ok() {
+            "committed"
+        } else {
+            "failed"
         };
         metrics::counter!(m::TRANSACTIONS, "outcome" => outcome).increment(1);
         metrics::histogram!(m::COMMIT_DURATION).record(started.elapsed().as_secs_f64());
-        self.tally.publish();
+        let (records, bytes) = self.merge.held();
+        metrics::gauge!(m::MERGE_HELD_RECORDS).set(records as f64);
+        metrics::gauge!(m::MERGE_HELD_BYTES).set(bytes as f64);
+        if result.is_ok() {
+            self.tally.publish();
+        }
         self.publish_partition_gauges();
         result
     }
@@ -269,38 +334,33 @@ impl Worker {
         &mut self,
         consumer: &BaseConsumer<Ctx>,
         settled: bool,
+        timeout: Duration,
     ) -> anyhow::Result<()> {
-        let changelog = self.cfg.topics.name(TopicKind::Changelog);
         for (&p, vins) in &std::mem::take(&mut self.dirty) {
             for vin in vins {
                 if let Some(state) = self.processor.store().get(p, vin) {
-                    let value = encode_state(&state);
-                    let message = BaseRecord::to(&changelog)
-                        .partition(p)
-                        .key(vin.as_bytes().as_slice());
-                    send(&self.producer, message.payload(value.as_slice()))?;
+                    self.changelog(p, vin.as_bytes(), Some(&encode_state(&state)))?;
                 }
             }
         }
         for (&p, vins) in &std::mem::take(&mut self.expired) {
             for vin in vins {
-                let tombstone = BaseRecord::to(&changelog)
-                    .partition(p)
-                    .key(vin.as_bytes().as_slice());
-                send(&self.producer, tombstone)?;
+                self.changelog(p, vin.as_bytes(), None)?;
             }
         }
         let tpl = self.merge.offsets(settled.then_some(consumer))?;
-        self.deliver()?;
+        let deadline = Instant::now() + timeout;
+        self.deliver(deadline)?;
+        let left = || deadline.saturating_duration_since(Instant::now());
         if self.cfg.exactly_once {
             let group = consumer
                 .group_metadata()
                 .context("consumer has no group metadata")?;
             self.producer
-                .send_offsets_to_transaction(&tpl, &group, self.cfg.transaction_timeout)
+                .send_offsets_to_transaction(&tpl, &group, left())
                 .context("adding offsets to the transaction")?;
             self.producer
-                .commit_transaction(self.cfg.transaction_timeout)
+                .commit_transaction(left())
                 .context("committing the transaction")?;
         } else {
             consumer
@@ -315,12 +375,11 @@ impl Worker {
         Ok(())
     }
 
-    /// Waits for every output to be delivered. librdkafka does not wake its broker threads
-    /// when a partition's registration with the transaction completes, so a message for a
-    /// newly added partition would wait for the next wake-up (about 100 ms); each short flush
-    /// wakes them again.
-    fn deliver(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + self.cfg.transaction_timeout;
+    /// Waits until `deadline` for every output to be delivered. librdkafka does not wake its
+    /// broker threads when a partition's registration with the transaction completes, so a
+    /// message for a newly added partition would wait for the next wake-up (about 100 ms);
+    /// each short flush wakes them again.
+    fn deliver(&self, deadline: Instant) -> anyhow::Result<()> {
         loop {
             match self.producer.flush(Duration::from_millis(2)) {
                 Ok(()) => return Ok(()),
@@ -331,9 +390,315 @@ impl Worker {
         }
     }
 
+    /// Gives up the open transaction and its outputs (`within`: the longest the broker is
+    /// waited for). The producer is unusable after; `recover` replaces it.
+    fn abort(&mut self, within: Duration) {
+        if self.cfg.exactly_once && self.in_transaction {
+            if let Err(e) = self.producer.abort_transaction(within) {
+                tracing::warn!(error = %e, "Aborting the transaction failed; the broker aborts it when it times out, or when the next producer with this transactional id starts.");
+            }
+        }
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        self.in_transaction = false;
+        self.dirty.clear();
+        self.expired.clear();
+        self.tally = Tally::default();
+    }
+
+    /// After a failed transaction: abort it, rewind every partition to its last commit and
+    /// start a new producer (`reinit`).
+    fn recover(&mut self, consumer: &BaseConsumer<Ctx>, error: &anyhow::Error) {
+        let why = format!("{error:#}");
+        tracing::error!(error = %why, "Transaction failed; aborting it and rewinding every partition to its last commit.");
+        metrics::counter!(m::RECOVERIES).increment(1);
+        self.abort(Duration::from_secs(5));
+        let active = self.merge.numbers();
+        for &p in &active {
+            self.merge.remove(p);
+            self.newest.remove(&p);
+            self.processor.drop_partition(p);
+            if let Err(e) = consumer.pause(&self.siblings(p)) {
+                self.failed
+                    .get_or_insert(anyhow::Error::new(e).context("pausing a partition"));
+            }
+            if let Some(s) = self
+                .stats
+                .partitions
+                .lock()
+                .expect("status lock")
+                .get_mut(&p)
+            {
+                s.restored = false;
+            }
+            self.start_restore(p);
+        }
+        self.start_recovery(why);
+    }
+
+    fn start_recovery(&mut self, why: String) {
+        *self.stats.recovering.lock().expect("recovering lock") = Some(why.clone());
+        self.stats.publish_readiness();
+        let now = Instant::now();
+        self.recovery = Some(Recovery {
+            why,
+            since: now,
+            attempts: 0,
+            next_try: now,
+        });
+    }
+
+    /// One attempt, when due, to replace the producer with a newly initialised one.
+    fn reinit(&mut self) {
+        let Some(recovery) = &mut self.recovery else {
+            return;
+        };
+        let now = Instant::now();
+        if now < recovery.next_try {
+            return;
+        }
+        recovery.attempts += 1;
+        let attempt = (|| -> anyhow::Result<BaseProducer> {
+            let producer: BaseProducer = self.cfg.service_producer().create()?;
+            if self.cfg.exactly_once {
+                producer
+                    .init_transactions(self.cfg.transaction_timeout.min(Duration::from_secs(10)))
+                    .context("initialising transactions")?;
+            }
+            Ok(producer)
+        })();
+        match attempt {
+            Ok(producer) => {
+                self.producer = producer;
+                tracing::info!(
+                    seconds = recovery.since.elapsed().as_secs_f64(),
+                    attempts = recovery.attempts,
+                    after = %recovery.why,
+                    "Transactional producer ready."
+                );
+                self.recovery = None;
+                *self.stats.recovering.lock().expect("recovering lock") = None;
+                self.stats.publish_readiness();
+            }
+            Err(e) => {
+                let backoff = Duration::from_secs(1 << recovery.attempts.min(5)).min(MAX_BACKOFF);
+                recovery.next_try = Instant::now() + backoff;
+                tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "Cannot initialise the transactional producer yet.");
+            }
+        }
+    }
+
+    /// The same partition number of every input topic.
+    fn siblings(&self, p: i32) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for kind in TopicKind::INPUTS {
+            tpl.add_partition(&self.cfg.topics.name(kind), p);
+        }
+        tpl
+    }
+
+    /// Reads partition `p`'s changelog on a thread of its own.
+    fn start_restore(&mut self, p: i32) {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (cfg, processor, stats) =
+            (self.cfg.clone(), self.processor.clone(), self.stats.clone());
+        let stop = cancel.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("restore-{p}"))
+            .spawn(move || {
+                let _span = tracing::info_span!("partition", partition = p).entered();
+                let progress = |read: u64, total: u64| {
+                    if let Some(s) = stats.partitions.lock().expect("status lock").get_mut(&p) {
+                        (s.restore_read, s.restore_total) = (read, total);
+                    }
+                    metrics::gauge!(m::RESTORE_REMAINING, "partition" => p.to_string())
+                        .set(total.saturating_sub(read) as f64);
+                };
+                super::restore::restore(&cfg, &processor, p, &progress, &stop)
+            });
+        let state = match spawned {
+            Ok(thread) => Restoring::Running {
+                cancel,
+                thread,
+                started: Instant::now(),
+            },
+            Err(e) => {
+                tracing::error!(partition = p, error = %e, "Cannot start a restore thread; trying again.");
+                Restoring::Retry(Instant::now() + Duration::from_secs(1))
+            }
+        };
+        self.restores.insert(p, state);
+    }
+
+    /// Collects finished restores, retries failed ones and resumes restored partitions once
+    /// the producer is ready.
+    fn poll_restores(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
+        let now = Instant::now();
+        for p in self.restores.keys().copied().collect::<Vec<_>>() {
+            let state = self.restores.remove(&p).expect("listed");
+            let next = match state {
+                Restoring::Running {
+                    thread, started, ..
+                } if thread.is_finished() => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    match thread.join() {
+                        Ok(Ok(restored)) => self.restored(p, restored, seconds),
+                        Ok(Err(RestoreError::Cancelled)) => continue,
+                        Ok(Err(RestoreError::Kafka(e))) => {
+                            tracing::error!(partition = p, error = %format!("{e:#}"), "Restore failed; trying again in 5 s.");
+                            Restoring::Retry(now + Duration::from_secs(5))
+                        }
+                        Err(_) => anyhow::bail!("the restore thread of partition {p} panicked"),
+                    }
+                }
+                Restoring::Retry(at) if now >= at => {
+                    self.start_restore(p);
+                    continue;
+                }
+                Restoring::Done { restored, seconds } if self.recovery.is_none() => {
+                    match self.resume(consumer, p) {
+                        Ok(()) => {
+                            self.activate(p, restored, seconds)?;
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::error!(partition = p, error = %format!("{e:#}"), "Cannot resume a restored partition; restoring it again in 5 s.");
+                            Restoring::Retry(now + Duration::from_secs(5))
+                        }
+                    }
+                }
+                other => other,
+            };
+            self.restores.insert(p, next);
+        }
+        Ok(())
+    }
+
+    /// A restore read its changelog: halt the partition on unreadable records, unless they
+    /// are to be dead-lettered.
+    fn restored(&mut self, p: i32, restored: Restored, seconds: f64) -> Restoring {
+        let Some(first) = restored.unreadable.first() else {
+            return Restoring::Done { restored, seconds };
+        };
+        let n = restored.unreadable.len();
+        match self.cfg.unreadable_state {
+            UnreadableState::Halt => {
+                let what = format!(
+                    "{n} records, the first at changelog offset {}: {}",
+                    first.record.offset, first.error
+                );
+                tracing::error!(partition = p, records = n, offset = first.record.offset, error = %first.error,
+                    "Changelog records this release cannot read: the partition is halted (unreadable_state = \"halt\"). Roll forward to the release that wrote them, or set unreadable_state = \"dead_letter\".");
+                metrics::counter!(m::UNREADABLE_STATES, "outcome" => "halted").increment(n as u64);
+                if let Some(s) = self
+                    .stats
+                    .partitions
+                    .lock()
+                    .expect("status lock")
+                    .get_mut(&p)
+                {
+                    s.unreadable = Some(what);
+                }
+                self.stats.publish_readiness();
+                self.processor.drop_partition(p);
+                Restoring::Halted
+            }
+            UnreadableState::DeadLetter => Restoring::Done { restored, seconds },
+        }
+    }
+
+    /// Rewinds partition `p` to the group's committed offsets, hands its topics to the merge
+    /// and resumes it. Records it fetched before a rewind are discarded by the seek.
+    fn resume(&mut self, consumer: &BaseConsumer<Ctx>, p: i32) -> anyhow::Result<()> {
+        let siblings = self.siblings(p);
+        let committed = consumer
+            .committed_offsets(siblings.clone(), Duration::from_secs(10))
+            .context("reading the group's committed offsets")?;
+        let mut seek = TopicPartitionList::new();
+        let mut starts = Vec::new();
+        for e in committed.elements() {
+            let start = match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            seek.add_partition_offset(
+                e.topic(),
+                p,
+                start.map_or(Offset::Beginning, Offset::Offset),
+            )?;
+            starts.push((e.topic().to_owned(), start));
+        }
+        consumer
+            .seek_partitions(seek, Duration::from_secs(10))
+            .context("rewinding to the committed offsets")?;
+        consumer.resume(&siblings).context("resuming a partition")?;
+        for (topic, start) in starts {
+            let kind = self.cfg.topics.kind(&topic);
+            let role = match kind {
+                Some(TopicKind::Inspections | TopicKind::Permits) => Role::PlateKeyed,
+                Some(TopicKind::EvidenceByVin) => Role::Resolved,
+                _ => Role::Vehicle,
+            };
+            self.merge
+                .add(&topic, p, crate::replay::topic_rank(kind), role, start);
+        }
+        Ok(())
+    }
+
+    /// A resumed partition: dead-letters (and tombstones) the records its restore could not
+    /// read, in the open transaction, and reports it restored.
+    fn activate(&mut self, p: i32, restored: Restored, seconds: f64) -> anyhow::Result<()> {
+        if !restored.unreadable.is_empty() {
+            self.begin()?;
+            for u in &restored.unreadable {
+                self.reject(&u.record, "unreadable_state", &u.error)?;
+                let key = u.record.key.as_deref().unwrap_or_default();
+                self.changelog(p, key, None)?;
+            }
+            let n = restored.unreadable.len() as u64;
+            metrics::counter!(m::UNREADABLE_STATES, "outcome" => "dead_lettered").increment(n);
+            metrics::counter!(m::DLQ_RECORDS, "reason" => "unreadable_state").increment(n);
+            tracing::warn!(partition = p, records = n, "Changelog records this release cannot read were dead-lettered (unreadable_state = \"dead_letter\"); those vehicles start from no state.");
+        }
+        metrics::histogram!(m::RESTORE_DURATION).record(seconds);
+        metrics::counter!(m::RESTORED_VEHICLES).increment(restored.vehicles);
+        if let Some(s) = self
+            .stats
+            .partitions
+            .lock()
+            .expect("status lock")
+            .get_mut(&p)
+        {
+            s.restored = true;
+            s.restore_seconds = seconds;
+            s.vehicles = restored.vehicles;
+        }
+        // Watched from now: the restore is not a stall, nor a wait for a topic.
+        let now = Instant::now();
+        self.merge.restart_waits(p, now);
+        let mut stalls = self.stats.stalls.lock().expect("stalls lock");
+        for kind in TopicKind::INPUTS {
+            stalls.track(now, &self.cfg.topics.name(kind), p);
+        }
+        drop(stalls);
+        self.stats.publish_stalls(now);
+        tracing::info!(
+            partition = p,
+            vehicles = restored.vehicles,
+            seconds,
+            "Partition restored from the changelog."
+        );
+        self.publish_assignment();
+        Ok(())
+    }
+
     fn revoke(&mut self, tpl: &TopicPartitionList) {
         let numbers: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         for p in numbers {
+            if let Some(Restoring::Running { cancel, thread, .. }) = self.restores.remove(&p) {
+                cancel.store(true, Ordering::Relaxed);
+                let _ = thread.join();
+            }
             self.merge.remove(p);
             self.dirty.remove(&p);
             self.expired.remove(&p);
@@ -343,6 +708,14 @@ impl Worker {
                 .lock()
                 .expect("status lock")
                 .remove(&p);
+            // Zero, not frozen: summed across instances, a revoked partition counts once.
+            let label = p.to_string();
+            metrics::gauge!(m::TRACKED_VEHICLES, "partition" => label.clone()).set(0.0);
+            metrics::gauge!(m::RESTORE_REMAINING, "partition" => label.clone()).set(0.0);
+            for kind in TopicKind::INPUTS {
+                metrics::gauge!(m::CONSUMER_LAG, "topic" => self.cfg.topics.name(kind), "partition" => label.clone())
+                    .set(0.0);
+            }
             self.stats.stalls.lock().expect("stalls lock").forget(p);
             self.stats.publish_stalls(Instant::now());
             let dropped = self.processor.drop_partition(p);
@@ -356,39 +729,21 @@ impl Worker {
     }
 
     fn publish_assignment(&self) {
-        let assigned = self.merge.numbers().len();
+        let assigned = self.stats.partitions.lock().expect("status lock").len();
         metrics::gauge!(m::ASSIGNED_PARTITIONS).set(assigned as f64);
         self.stats.publish_readiness();
     }
 
-    /// `committed`: the group's offsets for `tpl`, where consumption starts.
-    fn assign(
-        &mut self,
-        tpl: &TopicPartitionList,
-        committed: Option<&TopicPartitionList>,
-    ) -> anyhow::Result<()> {
-        let mut fresh = BTreeSet::new();
-        for e in tpl.elements() {
-            let kind = self.cfg.topics.kind(e.topic());
-            let rank = crate::replay::topic_rank(kind);
-            let role = match kind {
-                Some(TopicKind::Inspections | TopicKind::Permits) => Role::PlateKeyed,
-                Some(TopicKind::EvidenceByVin) => Role::Resolved,
-                _ => Role::Vehicle,
-            };
-            let start = committed
-                .and_then(|c| c.find_partition(e.topic(), e.partition()))
-                .and_then(|c| match c.offset() {
-                    rdkafka::Offset::Offset(o) => Some(o),
-                    _ => None,
-                });
-            if self.merge.add(e.topic(), e.partition(), rank, role, start) {
-                fresh.insert(e.partition());
-            }
-        }
+    /// New partition numbers in `tpl` (paused by the caller): restored on threads of their own.
+    fn assign(&mut self, tpl: &TopicPartitionList) {
+        let numbers: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let mut fresh = Vec::new();
         {
             let mut status = self.stats.partitions.lock().expect("status lock");
-            for &p in &fresh {
+            for &p in &numbers {
+                if status.contains_key(&p) {
+                    continue;
+                }
                 let lag = TopicKind::INPUTS
                     .iter()
                     .map(|&k| (self.cfg.topics.name(k), -1))
@@ -400,58 +755,33 @@ impl Worker {
                         ..PartitionStatus::default()
                     },
                 );
+                fresh.push(p);
             }
         }
         if !fresh.is_empty() {
             tracing::info!(partitions = ?fresh, "Partitions assigned; restoring them from the changelog.");
         }
-        self.publish_assignment();
-        for p in fresh {
-            let _span = tracing::info_span!("partition", partition = p).entered();
-            let started = Instant::now();
-            let stats = &self.stats;
-            let progress = |read: u64, total: u64| {
-                if let Some(s) = stats.partitions.lock().expect("status lock").get_mut(&p) {
-                    (s.restore_read, s.restore_total) = (read, total);
-                }
-                metrics::gauge!(m::RESTORE_REMAINING, "partition" => p.to_string())
-                    .set(total.saturating_sub(read) as f64);
-            };
-            let restored = super::restore::restore(&self.cfg, &self.processor, p, &progress)?;
-            let seconds = started.elapsed().as_secs_f64();
-            metrics::histogram!(m::RESTORE_DURATION).record(seconds);
-            metrics::counter!(m::RESTORED_VEHICLES).increment(restored);
-            if let Some(s) = self
-                .stats
-                .partitions
-                .lock()
-                .expect("status lock")
-                .get_mut(&p)
-            {
-                s.restored = true;
-                s.restore_seconds = seconds;
-                s.vehicles = restored;
-            }
-            {
-                // Watched from now: the restore is not a stall, nor a wait for a topic.
-                let now = Instant::now();
-                self.merge.restart_waits(p, now);
-                let mut stalls = self.stats.stalls.lock().expect("stalls lock");
-                for kind in TopicKind::INPUTS {
-                    stalls.track(now, &self.cfg.topics.name(kind), p);
-                }
-                drop(stalls);
-                self.stats.publish_stalls(now);
-            }
-            tracing::info!(
-                partition = p,
-                vehicles = restored,
-                seconds,
-                "Partition restored from the changelog."
-            );
-            self.publish_assignment();
+        for &p in &fresh {
+            self.start_restore(p);
         }
-        Ok(())
+        self.publish_assignment();
+    }
+
+    /// Whether a partition is on its way in (halted ones are not: they wait for an operator).
+    fn restoring(&self) -> bool {
+        self.restores
+            .values()
+            .any(|r| !matches!(r, Restoring::Halted))
+    }
+
+    /// Waits for running restores to end (they are told to stop).
+    fn stop_restores(&mut self) {
+        for (_, state) in std::mem::take(&mut self.restores) {
+            if let Restoring::Running { cancel, thread, .. } = state {
+                cancel.store(true, Ordering::Relaxed);
+                let _ = thread.join();
+            }
+        }
     }
 }
 
@@ -494,8 +824,10 @@ struct Ctx {
 }
 
 impl ClientContext for Ctx {
-    /// Consumer lag per input partition and the stall watch's positions, from librdkafka's
-    /// statistics (`statistics.interval.ms`, see `KafkaConfig::group_consumer`).
+    /// Consumer lag per input partition (end offset minus position: librdkafka's own
+    /// `consumer_lag` is only known from offsets the consumer commits itself, never here, where
+    /// offsets are committed through the transaction) and the stall watch's positions, from
+    /// librdkafka's statistics (`statistics.interval.ms`, see `KafkaConfig::group_consumer`).
     fn stats(&self, statistics: rdkafka::Statistics) {
         let now = Instant::now();
         {
@@ -509,11 +841,6 @@ impl ClientContext for Ctx {
                     let Some(lag) = s.consumer_lag.get_mut(topic) else {
                         continue;
                     };
-                    if partition.consumer_lag >= 0 {
-                        *lag = partition.consumer_lag;
-                        metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => p.to_string())
-                            .set(partition.consumer_lag as f64);
-                    }
                     // Before the first record is handed over, the position is the committed
                     // offset, or where librdkafka fetches from.
                     let position = [
@@ -523,9 +850,15 @@ impl ClientContext for Ctx {
                     ]
                     .into_iter()
                     .find(|&o| o >= 0);
+                    // read_committed: the last stable offset is the end a consumer can reach.
                     let end = [partition.ls_offset, partition.hi_offset]
                         .into_iter()
                         .find(|&o| o >= 0);
+                    if let (Some(position), Some(end)) = (position, end) {
+                        *lag = (end - position).max(0);
+                        metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => p.to_string())
+                            .set(*lag as f64);
+                    }
                     stalls.observe(now, topic, p, position, end);
                 }
             }
@@ -562,26 +895,24 @@ impl ConsumerContext for Ctx {
         tpl: &mut TopicPartitionList,
     ) {
         let all = self.with_siblings(tpl);
+        let mut w = self.worker.lock().expect("worker lock");
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Err(e) = consumer.incremental_assign(&all) {
-                    let mut w = self.worker.lock().expect("worker lock");
+                // Paused at once: nothing is fetched until the partition is restored.
+                let assigned = consumer
+                    .incremental_assign(&all)
+                    .and_then(|()| consumer.pause(&all));
+                if let Err(e) = assigned {
                     w.failed
                         .get_or_insert(anyhow::Error::new(e).context("assigning partitions"));
                     return;
                 }
-                let committed = consumer
-                    .committed_offsets(all.clone(), Duration::from_secs(10))
-                    .ok();
-                let mut w = self.worker.lock().expect("worker lock");
-                if let Err(e) = w.assign(&all, committed.as_ref()) {
-                    w.failed.get_or_insert(e);
-                }
+                w.assign(&all);
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let mut w = self.worker.lock().expect("worker lock");
-                if let Err(e) = w.commit(consumer, false) {
-                    w.failed.get_or_insert(e);
+                let timeout = w.cfg.transaction_timeout;
+                if let Err(e) = w.commit(consumer, false, timeout) {
+                    w.recover(consumer, &e);
                 }
                 w.revoke(&all);
                 if let Err(e) = consumer.incremental_unassign(&all) {
@@ -597,11 +928,56 @@ impl ConsumerContext for Ctx {
     }
 }
 
-/// Runs until `shutdown` is set, then commits and returns. Blocking: call from a thread.
+/// The producer, initialised, and the input topics' partition count; retried with back-off
+/// while the broker does not answer (not ready meanwhile), until `shutdown`.
+fn connect(
+    cfg: &KafkaConfig,
+    stats: &Stats,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<(BaseProducer, i32)>> {
+    let mut attempts = 0u32;
+    loop {
+        let attempt = (|| -> anyhow::Result<(BaseProducer, i32)> {
+            let producer: BaseProducer = cfg.service_producer().create()?;
+            let partitions = check_co_partitioned(producer.client(), cfg)?;
+            if cfg.exactly_once {
+                producer
+                    .init_transactions(cfg.transaction_timeout.min(Duration::from_secs(10)))
+                    .context("initialising transactions")?;
+            }
+            Ok((producer, partitions))
+        })();
+        match attempt {
+            Ok(ready) => {
+                *stats.recovering.lock().expect("recovering lock") = None;
+                return Ok(Some(ready));
+            }
+            Err(e) => {
+                attempts += 1;
+                let why = format!("{e:#}");
+                let backoff = Duration::from_secs(1 << attempts.min(5)).min(MAX_BACKOFF);
+                tracing::warn!(error = %why, retry_in = ?backoff, "Cannot start on the broker yet.");
+                *stats.recovering.lock().expect("recovering lock") =
+                    Some(format!("starting: {why}"));
+                stats.publish_readiness();
+                let until = Instant::now() + backoff;
+                while Instant::now() < until {
+                    if shutdown.requested() {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+}
+
+/// Runs until `shutdown`, then commits within `shutdown_timeout` and returns. Blocking: call
+/// from a thread. Errors: `Failure` (downcast) for the exit code.
 pub fn run(
     cfg: KafkaConfig,
     rules: Rules,
-    shutdown: Arc<AtomicBool>,
+    shutdown: Shutdown,
     stats: Arc<Stats>,
 ) -> anyhow::Result<()> {
     let missing = super::missing_codecs()?;
@@ -609,13 +985,11 @@ pub fn run(
         missing.is_empty(),
         "this build of librdkafka cannot decompress {missing:?}: input compressed with it would stall"
     );
-    let producer: BaseProducer = cfg.service_producer().create()?;
-    if cfg.exactly_once {
-        producer
-            .init_transactions(cfg.transaction_timeout)
-            .context("initialising transactions")?;
-    }
-    let partitions = check_co_partitioned(producer.client(), &cfg)?;
+    *stats.recovering.lock().expect("recovering lock") = Some("starting".to_owned());
+    let Some((producer, partitions)) = connect(&cfg, &stats, &shutdown)? else {
+        tracing::info!("Stopped before the broker answered.");
+        return Ok(());
+    };
     let plates = Arc::new(RwLock::new(PlateTable::new()));
     let permits = Arc::new(RwLock::new(PlatePermits::default()));
     let plate_readers = super::plate_table::start(
@@ -632,9 +1006,17 @@ pub fn run(
     // A second start in one process (tests) keeps the first store visible: harmless.
     let _ = stats.store.set(processor.shared_store());
     let worker = Worker {
-        processor,
+        processor: Arc::new(processor),
         producer,
-        merge: Merge::new(cfg.merge_wait),
+        recovery: None,
+        merge: Merge::new(
+            cfg.merge_wait,
+            Bounds {
+                records: cfg.merge_max_records,
+                bytes: cfg.merge_max_bytes,
+            },
+        ),
+        restores: BTreeMap::new(),
         in_transaction: false,
         dirty: BTreeMap::new(),
         tally: Tally::default(),
@@ -658,7 +1040,7 @@ pub fn run(
     let lead = cfg.topics.name(TopicKind::INPUTS[0]);
     consumer.subscribe(&[&lead])?;
     tracing::info!(group = %cfg.group_id, instance = %cfg.instance_id, lead = %lead, "Consuming input topics.");
-    while !shutdown.load(Ordering::Relaxed) {
+    while !shutdown.requested() {
         let first = consumer.poll(Duration::from_millis(20));
         let mut batch = Vec::new();
         let mut next = first;
@@ -678,30 +1060,90 @@ pub fn run(
         }
         let mut w = consumer.context().worker.lock().expect("worker lock");
         if let Some(e) = w.failed.take() {
-            return Err(e);
+            w.stop_restores();
+            return Err(Failure::Broker(e).into());
         }
-        let (started, polled) = (Instant::now(), !batch.is_empty());
+        w.reinit();
         for record in batch {
             w.merge.enqueue(record);
         }
-        let applied = w.drain(&consumer)?;
-        w.release()?;
-        if polled {
-            metrics::histogram!(m::PROCESSING_DURATION).record(started.elapsed().as_secs_f64());
+        if let Err(e) = step(&mut w, &consumer) {
+            w.recover(&consumer, &e);
         }
-        // Held back for resolved evidence sent from here: commit now, so it can be read back.
-        let awaiting = applied == 0 && w.in_transaction && w.merge.awaiting_resolved();
-        if awaiting || w.last_commit.elapsed() >= cfg.commit_interval {
-            w.commit(&consumer, true)?;
+        let (pause, resume) = w.merge.flow();
+        let flowed = consumer
+            .pause(&pause)
+            .and_then(|()| consumer.resume(&resume));
+        if let Err(e) = flowed {
+            w.failed
+                .get_or_insert(anyhow::Error::new(e).context("pausing or resuming a full queue"));
         }
     }
-    let mut w = consumer.context().worker.lock().expect("worker lock");
-    w.drain(&consumer)?;
-    w.commit(&consumer, true)?;
-    drop(w);
+    finish(&consumer, &cfg, Instant::now() + cfg.shutdown_timeout)?;
     for reader in plate_readers {
         let _ = reader.join();
     }
     tracing::info!("Stopped: in-flight work committed.");
+    Ok(())
+}
+
+/// One turn of the loop after a poll: restores, processing, and the commit when due.
+fn step(w: &mut Worker, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
+    w.poll_restores(consumer)?;
+    if w.recovery.is_some() {
+        return Ok(());
+    }
+    // While a partition is restoring the others wait too (they still commit): plate-only
+    // evidence on its topics may resolve to their vehicles, and no partition may run past
+    // evidence still to come (`merge`).
+    let restoring = w.restoring();
+    let mut applied = 0;
+    if !restoring {
+        let started = Instant::now();
+        applied = w.drain(consumer)?;
+        w.release()?;
+        if applied > 0 {
+            metrics::histogram!(m::PROCESSING_DURATION).record(started.elapsed().as_secs_f64());
+        }
+    }
+    // Held back for resolved evidence sent from here: commit now, so it can be read back.
+    let awaiting = applied == 0 && w.in_transaction && w.merge.awaiting_resolved();
+    if awaiting || w.last_commit.elapsed() >= w.cfg.commit_interval {
+        let timeout = w.cfg.transaction_timeout;
+        w.commit(consumer, true, timeout)?;
+    }
+    Ok(())
+}
+
+/// The stop: process what was fetched, commit it before `deadline`, else abort and fail.
+fn finish(
+    consumer: &BaseConsumer<Ctx>,
+    cfg: &KafkaConfig,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    let mut w = consumer.context().worker.lock().expect("worker lock");
+    // As in `step`: nothing runs ahead of a partition still restoring.
+    let restoring = w.restoring();
+    w.stop_restores();
+    if w.recovery.is_some() {
+        // Nothing uncommitted is held: the failed transaction was aborted.
+        return Ok(());
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let done = if restoring {
+        w.commit(consumer, true, left)
+    } else {
+        w.drain(consumer)
+            .and_then(|_| w.commit(consumer, true, left))
+    };
+    if let Err(e) = done {
+        let left = deadline.saturating_duration_since(Instant::now());
+        w.abort(left.max(Duration::from_millis(100)));
+        return Err(Failure::Unfinished {
+            timeout: cfg.shutdown_timeout,
+            error: e,
+        }
+        .into());
+    }
     Ok(())
 }

@@ -38,6 +38,8 @@ pub struct Stats {
     /// Input partitions held still by a consumer error (locked after `partitions`, never
     /// before).
     pub(super) stalls: Mutex<Stalls>,
+    /// Why the transactional producer is being (re-)initialised, while it is.
+    pub recovering: Mutex<Option<String>>,
 }
 
 impl Default for Stats {
@@ -56,6 +58,7 @@ impl Default for Stats {
             stalls: Mutex::new(Stalls::new(
                 crate::settings::Settings::default().stall_timeout,
             )),
+            recovering: Mutex::new(None),
         }
     }
 }
@@ -69,6 +72,12 @@ pub enum NotReady {
         total: u64,
     },
     Unassigned,
+    /// The transactional producer is being initialised again after a failed transaction (or
+    /// for the first time); its partitions are rewound to their last commit.
+    Recovering(String),
+    /// Partitions whose changelog holds records this release cannot read (`unreadable_state =
+    /// "halt"`): partition number and what was found.
+    UnreadableState(Vec<(i32, String)>),
     /// Partition numbers still being restored from the changelog.
     Restoring(Vec<i32>),
     /// Input partitions that have not moved since a consumer error for `stall_timeout`.
@@ -80,7 +89,11 @@ impl NotReady {
     pub fn stalled(&self) -> &[Stall] {
         match self {
             NotReady::Stalled(stalls) => stalls,
-            NotReady::PlateTable { .. } | NotReady::Unassigned | NotReady::Restoring(_) => &[],
+            NotReady::PlateTable { .. }
+            | NotReady::Unassigned
+            | NotReady::Recovering(_)
+            | NotReady::UnreadableState(_)
+            | NotReady::Restoring(_) => &[],
         }
     }
 }
@@ -93,6 +106,17 @@ impl fmt::Display for NotReady {
                 "restoring the plate table from the registry ({read} of {total} records)"
             ),
             NotReady::Unassigned => f.write_str("no partitions assigned"),
+            NotReady::Recovering(why) => write!(f, "recovering: {why}"),
+            NotReady::UnreadableState(partitions) => {
+                f.write_str("changelog records this release cannot read (unreadable_state = \"halt\"; roll forward to the release that wrote them, or set unreadable_state = \"dead_letter\"): ")?;
+                for (i, (p, what)) in partitions.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "partition {p}: {what}")?;
+                }
+                Ok(())
+            }
             NotReady::Restoring(partitions) => {
                 write!(f, "restoring partitions {partitions:?} from the changelog")
             }
@@ -135,7 +159,9 @@ pub struct PartitionStatus {
     pub restore_total: u64,
     pub restore_seconds: f64,
     pub vehicles: u64,
-    /// Unconsumed records per input topic (librdkafka statistics; -1 until known).
+    /// Changelog records this release cannot read, halting the partition (count and the first).
+    pub unreadable: Option<String>,
+    /// Unconsumed records per input topic (end offset minus position; -1 until known).
     pub consumer_lag: BTreeMap<String, i64>,
 }
 
@@ -155,9 +181,19 @@ impl Stats {
                 });
             }
         }
+        if let Some(why) = self.recovering.lock().expect("recovering lock").clone() {
+            return Err(NotReady::Recovering(why));
+        }
         let partitions = self.partitions.lock().expect("status lock");
         if partitions.is_empty() {
             return Err(NotReady::Unassigned);
+        }
+        let unreadable: Vec<(i32, String)> = partitions
+            .iter()
+            .filter_map(|(&p, s)| Some((p, s.unreadable.clone()?)))
+            .collect();
+        if !unreadable.is_empty() {
+            return Err(NotReady::UnreadableState(unreadable));
         }
         let restoring: Vec<i32> = partitions
             .iter()

@@ -158,11 +158,18 @@ impl Processor {
     /// Applies held plate-only evidence the plate table can now resolve. Cheap when the table
     /// has not changed since the last call.
     pub fn release(&self) -> Vec<Emitted> {
+        self.release_where(&|_| true)
+    }
+
+    /// `release` for the partitions `active` names (the others are still being restored).
+    pub fn release_where(&self, active: &dyn Fn(i32) -> bool) -> Vec<Emitted> {
         let table = self.plates.read().expect("plates lock");
-        self.reads
-            .lock()
-            .expect("reads lock")
-            .release(&table, &self.topics, self.partitions)
+        self.reads.lock().expect("reads lock").release(
+            &table,
+            &self.topics,
+            self.partitions,
+            active,
+        )
     }
 
     /// Restores held plate-only evidence from a changelog record (`value` `None`: released).

@@ -145,6 +145,7 @@ impl PlateReads {
         table: &PlateTable,
         topics: &Topics,
         partitions: i32,
+        active: &dyn Fn(i32) -> bool,
     ) -> Vec<Emitted> {
         if table.generation() == self.seen {
             return Vec::new();
@@ -152,6 +153,11 @@ impl PlateReads {
         self.seen = table.generation();
         let mut released = Vec::new();
         for (&p, held) in &mut self.held {
+            if !active(p) {
+                // Looked at again once the partition is active.
+                self.seen = u64::MAX;
+                continue;
+            }
             held.retain(|key, h| {
                 let at = h.read.time.secs().unwrap_or_default();
                 match table.resolve(h.read.plate, h.read.colour, at) {
