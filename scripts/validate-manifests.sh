@@ -6,7 +6,9 @@
 #     deploy/validate/schemas/ (CRDs are not in the Kubernetes schemas);
 #   - wiring and the service contract (deploy/validate/validate.py): references resolve,
 #     selectors select, probes hit real ports, tailwatch.toml has only known keys and its file
-#     paths are mounted, no secret in a ConfigMap, replicas <= partitions, pod security;
+#     paths are mounted, no secret in a ConfigMap, replicas <= partitions, pod security, the
+#     listen addresses match the container ports, NetworkPolicies deny by default and open
+#     only DNS, the brokers, the admin port to Prometheus and the console port to the console;
 #   - the Dockerfile with hadolint, and .dockerignore keeping the big and secret folders out;
 #   - the Grafana dashboard: JSON, ${DS_PROMETHEUS}, only metrics the service exports, and
 #     those names defined in src/metrics.rs.
