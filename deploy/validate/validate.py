@@ -86,6 +86,8 @@ HISTOGRAMS = {
 CLUSTER_METRICS = {
     "up", "container_memory_working_set_bytes", "container_cpu_usage_seconds_total",
     "kube_pod_container_resource_limits", "kube_pod_container_resource_requests",
+    "kube_statefulset_replicas", "kube_statefulset_status_replicas_ready",
+    "kube_pod_container_status_restarts_total",
 }
 # Labels Prometheus and the Operator put on every target, and `le` of histogram buckets.
 TARGET_LABELS = {"job", "namespace", "pod", "instance", "service", "endpoint", "container", "le"}
@@ -653,6 +655,9 @@ def check_networkpolicies(objs: list[dict], report: Report) -> None:
             report.ok(f"{kn(owner)} network", f"default deny; in: {opened or 'nothing'}; out: DNS, brokers {broker_ports or '-'}")
 
 
+PARTITIONS_ALERT = "TailwatchPartitionsUnassigned"
+
+
 def check_partitions(objs: list[dict], report: Report) -> None:
     partitions = None
     for job in (o for o in objs if o.get("kind") == "Job"):
@@ -669,6 +674,17 @@ def check_partitions(objs: list[dict], report: Report) -> None:
     stss = [o for o in objs if o.get("kind") == "StatefulSet"]
     if partitions is None or not stss:
         return
+    # The alert on unassigned partitions compares with the count as a constant.
+    for rule_obj in (o for o in objs if o.get("kind") == "PrometheusRule"):
+        for group in rule_obj["spec"]["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") != PARTITIONS_ALERT:
+                    continue
+                m = re.search(r"<\s*([0-9]+)\s*$", str(rule["expr"]))
+                if m is None or int(m.group(1)) != partitions:
+                    report.fail(kn(rule_obj), f"{PARTITIONS_ALERT} does not end in `< {partitions}` (the topic Job's --partitions)")
+                else:
+                    report.ok(kn(rule_obj), f"{PARTITIONS_ALERT} expects the Job's {partitions} partitions")
     for sts in stss:
         replicas = sts["spec"].get("replicas", 1)
         if replicas > partitions:
