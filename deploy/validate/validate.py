@@ -311,6 +311,10 @@ def check_statefulset(objs: list[dict], report: Report) -> None:
             problems.append(f"serviceName {spec.get('serviceName')!r} is not a rendered headless Service")
         if spec.get("podManagementPolicy") != "Parallel":
             problems.append("podManagementPolicy is not Parallel")
+        for tsc in template["spec"].get("topologySpreadConstraints", []):
+            if tsc.get("nodeTaintsPolicy") != "Honor":
+                # Ignore counts tainted nodes the pods cannot use as empty domains.
+                problems.append(f"topologySpreadConstraint on {tsc.get('topologyKey')} without nodeTaintsPolicy: Honor")
         c = template["spec"]["containers"][0]
         env = {e["name"]: e for e in c.get("env", [])}
         if env.get("TAILWATCH_INSTANCE_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
@@ -325,7 +329,8 @@ def check_statefulset(objs: list[dict], report: Report) -> None:
         if problems:
             report.fail(kn(sts), "; ".join(problems))
         else:
-            report.ok(kn(sts), f"{spec.get('replicas', 1)} replicas, Parallel, pod-name instance id, probes on {sorted(ports)}")
+            probed = sorted({probe(c, n)[1] for n in ("startupProbe", "livenessProbe", "readinessProbe")})
+            report.ok(kn(sts), f"{spec.get('replicas', 1)} replicas, Parallel, pod-name instance id, probes on {probed}, spread honours taints")
 
 
 def check_pdb(objs: list[dict], report: Report) -> None:
@@ -335,8 +340,12 @@ def check_pdb(objs: list[dict], report: Report) -> None:
             report.fail(kn(pdb), "selector matches no StatefulSet's pods")
         elif pdb["spec"].get("maxUnavailable") != 1:
             report.fail(kn(pdb), f"maxUnavailable is {pdb['spec'].get('maxUnavailable')!r}, expected 1")
+        elif pdb["spec"].get("unhealthyPodEvictionPolicy") != "IfHealthyBudget":
+            # AlwaysAllow would let a drain take a restoring pod while another is gone. Unset
+            # behaves as IfHealthyBudget, but is required spelled out, like the rest of the budget.
+            report.fail(kn(pdb), f"unhealthyPodEvictionPolicy is {pdb['spec'].get('unhealthyPodEvictionPolicy')!r}, expected IfHealthyBudget")
         else:
-            report.ok(kn(pdb), "covers " + ", ".join(kn(s) for s in sts) + ", maxUnavailable 1")
+            report.ok(kn(pdb), "covers " + ", ".join(kn(s) for s in sts) + ", maxUnavailable 1, IfHealthyBudget")
 
 
 def seconds(duration: str) -> float:
