@@ -11,6 +11,7 @@
 #     paths are mounted, no secret in a ConfigMap, replicas <= partitions, pod security, the
 #     listen addresses match the container ports, NetworkPolicies deny by default and open
 #     only DNS, the brokers, the admin port to Prometheus and the console port to the console;
+#     the topic Job has a Kafka principal and Secret of its own; PDB and spreading settings;
 #   - the Dockerfile with hadolint, and .dockerignore keeping the big and secret folders out;
 #   - the Grafana dashboard: JSON, ${DS_PROMETHEUS}, only metrics the service exports, and
 #     those names defined in src/metrics.rs.

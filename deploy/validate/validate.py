@@ -664,6 +664,39 @@ def check_networkpolicies(objs: list[dict], report: Report) -> None:
             report.ok(f"{kn(owner)} network", f"default deny; in: {opened or 'nothing'}; out: DNS, brokers {broker_ports or '-'}")
 
 
+def mounted_secrets(template: dict) -> set[str]:
+    return {v["secret"]["secretName"] for v in template["spec"].get("volumes", []) if "secret" in v}
+
+
+def check_principals(objs: list[dict], report: Report) -> None:
+    """The topic Job connects as a Kafka principal of its own (the only one with Create), and
+    holds no Secret of the service's, so the service's principal needs no right to create."""
+    stss = [(o, o["spec"]["template"]) for o in objs if o.get("kind") == "StatefulSet"]
+    jobs = [(o, o["spec"]["template"]) for o in objs if o.get("kind") == "Job"
+            and o["spec"]["template"]["spec"]["containers"][0].get("args", [])[:2] == ["topics", "create"]]
+    for job, jt in jobs:
+        js = SETTINGS.get(kn(job))
+        for sts, st in stss:
+            ss = SETTINGS.get(kn(sts))
+            if js is None or ss is None:
+                continue  # check_config reported why
+            protocols = {str(x.get("security_protocol", "plaintext")).lower() for x in (js, ss)}
+            if not all(p.startswith("sasl") for p in protocols):
+                report.ok(f"{kn(job)} principal", f"no SASL ({', '.join(sorted(protocols))}): no user names to compare")
+                continue
+            problems = []
+            if js.get("sasl_username") == ss.get("sasl_username"):
+                problems.append(f"same SASL user as {kn(sts)} ({ss.get('sasl_username')!r}): the service's principal would need Create")
+            shared = mounted_secrets(jt) & mounted_secrets(st)
+            if shared:
+                problems.append(f"mounts the Secret(s) of {kn(sts)}: {sorted(shared)}")
+            if problems:
+                for p in problems:
+                    report.fail(f"{kn(job)} principal", p)
+            else:
+                report.ok(f"{kn(job)} principal", f"SASL user {js.get('sasl_username')!r} ≠ {kn(sts)}'s {ss.get('sasl_username')!r}, no shared Secret")
+
+
 PARTITIONS_ALERT = "TailwatchPartitionsUnassigned"
 
 
@@ -812,6 +845,7 @@ def main() -> int:
         check_config(objs, report)
         check_service_ports(objs, report)
         check_networkpolicies(objs, report)
+        check_principals(objs, report)
         check_partitions(objs, report)
     if args.dashboard:
         before = report.errors
