@@ -35,8 +35,8 @@ case "$venv" in /*) ;; *) venv="$(pwd)/$venv" ;; esac
 requirements=deploy/validate/requirements.txt
 kustomize_module=sigs.k8s.io/kustomize/kustomize/v5@v5.5.0 # the version kubectl 1.32 embeds
 # Fallback only, where apt cannot install Debian's package. Prometheus' Go module versions are
-# v0.<minor>: v0.316.0 is a release whose go.mod has no replace directive (go install refuses
-# those).
+# v0.3<minor>: v0.316.0 is Prometheus 3.16.0, whose go.mod has no replace or exclude directive (go install
+# refuses those; earlier releases have them).
 promtool_module=github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 
 say() { printf 'validate-manifests: %s\n' "$*"; }
@@ -109,7 +109,7 @@ if [ -z "$promtool_bin" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" 
     promtool_bin="$(find_promtool)"
 fi
 if [ -z "$promtool_bin" ] && command -v go >/dev/null 2>&1; then
-    say "no promtool: building $promtool_module into $venv/bin with Go (once; takes minutes)"
+    say "no promtool: building $promtool_module into $venv/bin with Go (once; can take half an hour)"
     GOBIN="$venv/bin" go install "$promtool_module" || say "go install $promtool_module failed"
     promtool_bin="$(find_promtool)"
 fi
