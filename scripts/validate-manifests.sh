@@ -4,17 +4,24 @@
 #     version in KUBERNETES_VERSIONS;
 #   - the Prometheus Operator kinds (ServiceMonitor, PrometheusRule) against the small schemas in
 #     deploy/validate/schemas/ (CRDs are not in the Kubernetes schemas);
+#   - each rendered PrometheusRule's rules with Prometheus' own promtool: `check rules`, and
+#     `test rules` with the unit tests in deploy/validate/alerts.test.yaml;
 #   - wiring and the service contract (deploy/validate/validate.py): references resolve,
 #     selectors select, probes hit real ports, tailwatch.toml has only known keys and its file
-#     paths are mounted, no secret in a ConfigMap, replicas <= partitions, pod security;
+#     paths are mounted, no secret in a ConfigMap, replicas <= partitions, pod security, the
+#     listen addresses match the container ports, NetworkPolicies deny by default and open
+#     only DNS, the brokers, the admin port to Prometheus and the console port to the console;
+#     the topic Job has a Kafka principal and Secret of its own; PDB and spreading settings;
 #   - the Dockerfile with hadolint, and .dockerignore keeping the big and secret folders out;
 #   - the Grafana dashboard: JSON, ${DS_PROMETHEUS}, only metrics the service exports, and
 #     those names defined in src/metrics.rs.
 # Exits non-zero on any problem.
 #
 # Needs kubectl (its built-in kustomize) or kustomize, else builds kustomize with Go; python3;
-# and PyPI once, to fill .venv-deploy/ (git-ignored) from deploy/validate/requirements.txt.
-# Later runs need no network.
+# and PyPI once, to fill .venv-deploy/ (git-ignored) from deploy/validate/requirements.txt;
+# promtool: when it is not on PATH, it installs Debian's `prometheus` package (which ships
+# promtool; needs root and apt), else builds promtool with Go into .venv-deploy/bin. Later runs
+# need no network.
 #
 #   KUBERNETES_VERSIONS  default "1.30 1.34": the oldest cluster version supported, and the
 #                        newest schemas the pinned kubernetes-validate ships
@@ -27,6 +34,10 @@ venv="${VENV:-.venv-deploy}"
 case "$venv" in /*) ;; *) venv="$(pwd)/$venv" ;; esac
 requirements=deploy/validate/requirements.txt
 kustomize_module=sigs.k8s.io/kustomize/kustomize/v5@v5.5.0 # the version kubectl 1.32 embeds
+# Fallback only, where apt cannot install Debian's package. Prometheus' Go module versions are
+# v0.3<minor>: v0.316.0 is Prometheus 3.16.0, whose go.mod has no replace or exclude directive (go install
+# refuses those; earlier releases have them).
+promtool_module=github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 
 say() { printf 'validate-manifests: %s\n' "$*"; }
 die() { printf 'validate-manifests: %s\n' "$*" >&2; exit 2; }
@@ -62,6 +73,47 @@ elif command -v go >/dev/null 2>&1; then
 else
     die "no kubectl, kustomize or go on PATH: install kubectl (it embeds kustomize) or kustomize"
 fi
+
+# --- promtool, Prometheus' rule checker and rule unit-test runner
+find_promtool() {
+    if command -v promtool >/dev/null 2>&1; then command -v promtool
+    elif [ -x "$venv/bin/promtool" ]; then echo "$venv/bin/promtool"
+    fi
+}
+promtool_bin="$(find_promtool)"
+if [ -z "$promtool_bin" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    say "no promtool: installing Debian's prometheus package, which ships it (once)"
+    # The package also brings the Prometheus server as a service. Only promtool is wanted here,
+    # so a server this install started is stopped again (one that ran before is left alone).
+    server_running() {
+        if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+            echo systemd
+        elif command -v service >/dev/null 2>&1 && service prometheus status >/dev/null 2>&1; then
+            echo sysv
+        fi
+    }
+    server_before="$(server_running)"
+    if { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } \
+        >"$venv/apt-prometheus.log" 2>&1; then
+        if [ -z "$server_before" ]; then
+            case "$(server_running)" in
+                systemd) systemctl disable --now prometheus >/dev/null 2>&1 || true ;;
+                sysv) service prometheus stop >/dev/null 2>&1 || true ;;
+            esac
+        fi
+    else
+        say "apt-get could not install prometheus:"
+        tail -n 5 "$venv/apt-prometheus.log" | sed 's/^/    /'
+    fi
+    promtool_bin="$(find_promtool)"
+fi
+if [ -z "$promtool_bin" ] && command -v go >/dev/null 2>&1; then
+    say "no promtool: building $promtool_module into $venv/bin with Go (once; can take half an hour)"
+    GOBIN="$venv/bin" go install "$promtool_module" || say "go install $promtool_module failed"
+    promtool_bin="$(find_promtool)"
+fi
+[ -n "$promtool_bin" ] || die "no promtool, and neither apt (as root) nor go could install it: apt-get install prometheus, or go install $promtool_module"
 
 failed=0
 
@@ -143,6 +195,42 @@ if [ "${#rendered[@]}" -gt 0 ]; then
     "$venv/bin/python" deploy/validate/validate.py "${validator_args[@]}" \
         --dashboard deploy/grafana/tailwatch-dashboard.json "${rendered[@]}" || failed=1
 fi
+
+# --- the alerts, by Prometheus itself: each rendered PrometheusRule's spec is a rule file
+say "promtool: $("$promtool_bin" --version 2>&1 | head -n 1)"
+for item in "${rendered[@]}"; do
+    name="${item%%=*}"
+    dir="$work/promtool-${name//\//_}"
+    mkdir -p "$dir"
+    # One rule file per PrometheusRule, named after it (the tests load tailwatch.rules.yaml).
+    "$venv/bin/python" - "${item#*=}" "$dir" <<'PY'
+import sys, yaml
+for obj in yaml.safe_load_all(open(sys.argv[1])):
+    if obj and obj.get("kind") == "PrometheusRule":
+        with open(f"{sys.argv[2]}/{obj['metadata']['name']}.rules.yaml", "w") as f:
+            yaml.safe_dump(obj["spec"], f, sort_keys=False)
+PY
+    for rules in "$dir"/*.rules.yaml; do
+        [ -f "$rules" ] || continue
+        if out="$("$promtool_bin" check rules "$rules" 2>&1)"; then
+            say "ok   $name: promtool check rules $(basename "$rules"): $(printf '%s\n' "$out" | sed -n 's/.*SUCCESS: //p' | head -n 1)"
+        else
+            say "FAIL $name: promtool check rules $(basename "$rules"):"
+            printf '%s\n' "$out" | sed -e "s#$work/##g" -e 's/^/    /'
+            failed=1
+        fi
+    done
+    if [ -f "$dir/tailwatch.rules.yaml" ]; then
+        cp deploy/validate/alerts.test.yaml "$dir/"
+        if out="$(cd "$dir" && "$promtool_bin" test rules alerts.test.yaml 2>&1)"; then
+            say "ok   $name: promtool test rules deploy/validate/alerts.test.yaml ($(grep -c '^  - name:' deploy/validate/alerts.test.yaml) tests)"
+        else
+            say "FAIL $name: promtool test rules deploy/validate/alerts.test.yaml:"
+            printf '%s\n' "$out" | sed -e "s#$work/##g" -e 's/^/    /'
+            failed=1
+        fi
+    fi
+done
 
 if [ "$failed" -ne 0 ]; then
     say "FAILED"

@@ -8,9 +8,11 @@ Three layers, every one offline:
   2. Wiring: what a schema cannot see but the cluster or the service would trip over: references
      to ConfigMaps/Secrets/Services that are not rendered, selectors that select nothing, probe
      ports that do not exist, config file paths that no volume provides, the pod security
-     settings, more pods than partitions.
-  3. The service contract: tailwatch.toml keys and values, secrets kept out of it, and metric
-     names in the dashboard and alerts.
+     settings, more pods than partitions, NetworkPolicies that deny by default and open only
+     the paths the service needs.
+  3. The service contract: tailwatch.toml keys and values, secrets kept out of it, the ports and
+     shutdown timeout the service uses against the pod spec, and metric names in the dashboard
+     and alerts.
 
 Usage: validate.py [--kubernetes-version V]... [--dashboard FILE] [--metrics-source FILE]
                    NAME=RENDERED.yaml...
@@ -84,6 +86,8 @@ HISTOGRAMS = {
 CLUSTER_METRICS = {
     "up", "container_memory_working_set_bytes", "container_cpu_usage_seconds_total",
     "kube_pod_container_resource_limits", "kube_pod_container_resource_requests",
+    "kube_statefulset_replicas", "kube_statefulset_status_replicas_ready",
+    "kube_pod_container_status_restarts_total",
 }
 # Labels Prometheus and the Operator put on every target, and `le` of histogram buckets.
 TARGET_LABELS = {"job", "namespace", "pod", "instance", "service", "endpoint", "container", "le"}
@@ -307,9 +311,10 @@ def check_statefulset(objs: list[dict], report: Report) -> None:
             problems.append(f"serviceName {spec.get('serviceName')!r} is not a rendered headless Service")
         if spec.get("podManagementPolicy") != "Parallel":
             problems.append("podManagementPolicy is not Parallel")
-        grace = template["spec"].get("terminationGracePeriodSeconds", 30)
-        if grace < 15:
-            problems.append(f"terminationGracePeriodSeconds {grace} < 15 (shutdown takes up to 10 s)")
+        for tsc in template["spec"].get("topologySpreadConstraints", []):
+            if tsc.get("nodeTaintsPolicy") != "Honor":
+                # Ignore counts tainted nodes the pods cannot use as empty domains.
+                problems.append(f"topologySpreadConstraint on {tsc.get('topologyKey')} without nodeTaintsPolicy: Honor")
         c = template["spec"]["containers"][0]
         env = {e["name"]: e for e in c.get("env", [])}
         if env.get("TAILWATCH_INSTANCE_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
@@ -324,7 +329,8 @@ def check_statefulset(objs: list[dict], report: Report) -> None:
         if problems:
             report.fail(kn(sts), "; ".join(problems))
         else:
-            report.ok(kn(sts), f"{spec.get('replicas', 1)} replicas, Parallel, pod-name instance id, probes on {sorted(ports)}")
+            probed = sorted({probe(c, n)[1] for n in ("startupProbe", "livenessProbe", "readinessProbe")})
+            report.ok(kn(sts), f"{spec.get('replicas', 1)} replicas, Parallel, pod-name instance id, probes on {probed}, spread honours taints")
 
 
 def check_pdb(objs: list[dict], report: Report) -> None:
@@ -334,8 +340,12 @@ def check_pdb(objs: list[dict], report: Report) -> None:
             report.fail(kn(pdb), "selector matches no StatefulSet's pods")
         elif pdb["spec"].get("maxUnavailable") != 1:
             report.fail(kn(pdb), f"maxUnavailable is {pdb['spec'].get('maxUnavailable')!r}, expected 1")
+        elif pdb["spec"].get("unhealthyPodEvictionPolicy") != "IfHealthyBudget":
+            # AlwaysAllow would let a drain take a restoring pod while another is gone. Unset
+            # behaves as IfHealthyBudget, but is required spelled out, like the rest of the budget.
+            report.fail(kn(pdb), f"unhealthyPodEvictionPolicy is {pdb['spec'].get('unhealthyPodEvictionPolicy')!r}, expected IfHealthyBudget")
         else:
-            report.ok(kn(pdb), "covers " + ", ".join(kn(s) for s in sts) + ", maxUnavailable 1")
+            report.ok(kn(pdb), "covers " + ", ".join(kn(s) for s in sts) + ", maxUnavailable 1, IfHealthyBudget")
 
 
 def seconds(duration: str) -> float:
@@ -413,9 +423,10 @@ def mounted_file(objs: list[dict], template: dict, container: dict, path: str) -
     return None
 
 
-def service_verdict(text: str, env: dict) -> list[str]:
+def service_verdict(text: str, env: dict) -> tuple[list[str], dict | None]:
     """What `tailwatch config print` says of this file, with the pod's plain env values
-    (a placeholder password stands in for the mounted secret)."""
+    (a placeholder password stands in for the mounted secret): its problems, and the effective
+    settings it prints (None when it rejects the file)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp, "tailwatch.toml")
         path.write_text(text)
@@ -426,8 +437,36 @@ def service_verdict(text: str, env: dict) -> list[str]:
         done = subprocess.run([str(TAILWATCH), "config", "print", "--config", str(path)],
                               env=run_env, capture_output=True, text=True)
     if done.returncode == 0:
-        return []
-    return [f"the service rejects it: {done.stderr.strip().splitlines()[0] if done.stderr.strip() else done.returncode}"]
+        try:
+            return [], tomllib.loads(done.stdout)
+        except tomllib.TOMLDecodeError as e:
+            return [f"`tailwatch config print` printed no TOML: {e}"], None
+    return [f"the service rejects it: {done.stderr.strip().splitlines()[0] if done.stderr.strip() else done.returncode}"], None
+
+
+# What each workload's container runs with, filled by check_config: kn(owner) → Settings.
+SETTINGS: dict[str, "Settings"] = {}
+
+
+class Settings:
+    """A workload's tailwatch settings: what `tailwatch config print` printed when the binary
+    was given (it knows every key, its default and the environment), else the file under the
+    pod's plain TAILWATCH_* values, else the defaults named by the caller."""
+
+    def __init__(self, file: dict, env: dict, printed: dict | None) -> None:
+        self.file = file
+        self.env = {k: e["value"] for k, e in env.items() if "value" in e}
+        self.printed = printed
+
+    def get(self, key: str, default=None):
+        if self.printed is not None and key in self.printed:
+            return self.printed[key]
+        # A key this binary does not know yet (the pod spec may set it ahead of the code).
+        return self.env.get("TAILWATCH_" + key.upper(), self.file.get(key, default))
+
+    def given(self, key: str) -> bool:
+        """Whether the value of `key` is known rather than the caller's default."""
+        return (self.printed is not None and key in self.printed) or "TAILWATCH_" + key.upper() in self.env or key in self.file
 
 
 def check_config(objs: list[dict], report: Report) -> None:
@@ -456,8 +495,11 @@ def check_config(objs: list[dict], report: Report) -> None:
             problems.append("instance_id in a shared file would give every pod the same group.instance.id")
         if "sasl_password" in config:
             problems.append("sasl_password in a ConfigMap: use sasl_password_file or TAILWATCH_SASL_PASSWORD from a Secret")
+        printed = None
         if TAILWATCH is not None:
-            problems += service_verdict(cm["data"][path.rsplit("/", 1)[1]], env)
+            verdict, printed = service_verdict(cm["data"][path.rsplit("/", 1)[1]], env)
+            problems += verdict
+        SETTINGS[kn(owner)] = Settings(config, env, printed)
         files = {"rules": "ConfigMap/", "ssl_ca_location": "Secret/", "sasl_password_file": "Secret/"}
         resolved = []
         for key, want in files.items():
@@ -482,6 +524,182 @@ def check_config(objs: list[dict], report: Report) -> None:
             report.ok(f"{kn(owner)} config", f"{path}: accepted by tailwatch config print" + ("; " + ", ".join(resolved) if resolved else ""))
 
 
+def port_of(addr: str) -> int | None:
+    m = re.search(r":([0-9]+)$", str(addr))
+    return int(m.group(1)) if m else None
+
+
+# The service's defaults for settings the pod spec and validator rely on (src/settings.rs); used
+# only when the tailwatch binary at hand does not print the key.
+DEFAULTS = {"admin_addr": "0.0.0.0:9464", "console_addr": "0.0.0.0:9465", "shutdown_timeout": "20s"}
+
+
+def check_service_ports(objs: list[dict], report: Report) -> None:
+    """The addresses the service listens on are the container ports the probes, Services and
+    NetworkPolicies name, and SIGKILL comes after the service's own shutdown timeout."""
+    for sts in (o for o in objs if o.get("kind") == "StatefulSet"):
+        settings = SETTINGS.get(kn(sts))
+        if settings is None:
+            continue  # check_config reported why
+        template = sts["spec"]["template"]
+        ports = container_ports(template)
+        problems = []
+        for name, key in (("admin", "admin_addr"), ("console", "console_addr")):
+            addr = settings.get(key, DEFAULTS[key])
+            if name not in ports:
+                problems.append(f"no container port named {name!r} (the service listens on {addr})")
+            elif port_of(addr) != ports[name]:
+                problems.append(f"{key} {addr} is not containerPort {name} ({ports[name]})")
+        shutdown = settings.get("shutdown_timeout", DEFAULTS["shutdown_timeout"])
+        grace = template["spec"].get("terminationGracePeriodSeconds", 30)
+        if grace <= seconds(shutdown):
+            problems.append(f"terminationGracePeriodSeconds {grace} is not above shutdown_timeout {shutdown}: SIGKILL would cut the final commit short")
+        if problems:
+            for p in problems:
+                report.fail(f"{kn(sts)} ports", p)
+        else:
+            default = "" if settings.given("shutdown_timeout") else " (its default)"
+            report.ok(f"{kn(sts)} ports", f"admin {ports['admin']}, console {ports['console']}; grace {grace} s > shutdown_timeout {shutdown}{default}")
+
+
+def peer_text(peer: dict) -> str:
+    parts = []
+    for key, what in (("namespaceSelector", "namespace"), ("podSelector", "pods")):
+        if key in peer:
+            labels = peer[key].get("matchLabels") or {}
+            parts.append(f"{what} " + (",".join(f"{k}={v}" for k, v in labels.items()) or "any"))
+    if "ipBlock" in peer:
+        parts.append(f"ipBlock {peer['ipBlock'].get('cidr')}")
+    return " & ".join(parts) or "anything"
+
+
+def allows(rule_port: dict, protocol: str, number: int, named: dict) -> bool:
+    """Whether a NetworkPolicy port entry covers protocol/number (`named`: the pod's ports)."""
+    if rule_port.get("protocol", "TCP") != protocol:
+        return False
+    port = rule_port.get("port")
+    if port is None:
+        return True
+    if isinstance(port, str):
+        port = named.get(port)
+    return port is not None and (port == number or port <= number <= rule_port.get("endPort", port))
+
+
+def check_networkpolicies(objs: list[dict], report: Report) -> None:
+    """Every tailwatch pod is denied by default both ways; ingress only to the admin port from
+    one namespace (Prometheus) and to the console port from the console's pods; egress only to
+    DNS in kube-system and to the brokers' ports."""
+    policies = [o for o in objs if o.get("kind") == "NetworkPolicy"]
+    templates = list(pod_templates(objs))
+    if not templates:
+        return
+    for pol in policies:
+        selector = pol["spec"].get("podSelector", {})
+        chosen = [kn(owner) for owner, t in templates if selects(selector, t["metadata"].get("labels", {}))]
+        if not (selector.get("matchLabels") or {}).get("app.kubernetes.io/name"):
+            # An empty selector would also take over pods that are not ours (the console's).
+            report.fail(kn(pol), "podSelector does not select by app.kubernetes.io/name")
+        elif not chosen:
+            report.fail(kn(pol), "podSelector selects no rendered pod template")
+    if not policies:
+        report.fail("NetworkPolicy", "none rendered: every tailwatch pod needs a default deny")
+        return
+    for owner, t in templates:
+        labels = t["metadata"].get("labels", {})
+        mine = [p for p in policies if selects(p["spec"].get("podSelector"), labels)]
+        ports = container_ports(t)
+        problems = []
+        for direction in ("Ingress", "Egress"):
+            if not any(direction in p["spec"].get("policyTypes", []) for p in mine):
+                problems.append(f"no policy with policyTypes {direction}: that direction is open")
+        ingress = {}  # port name → peers
+        for pol in mine:
+            for rule in pol["spec"].get("ingress", []):
+                if not rule.get("from"):
+                    problems.append(f"{kn(pol)}: an ingress rule without `from` admits every source")
+                if not rule.get("ports"):
+                    problems.append(f"{kn(pol)}: an ingress rule without `ports` opens every port")
+                for rp in rule.get("ports", []):
+                    name = next((n for n, num in ports.items() if allows(rp, "TCP", num, ports)), None)
+                    if name is None:
+                        problems.append(f"{kn(pol)}: ingress port {rp.get('port')!r} is not a container port")
+                        continue
+                    ingress.setdefault(name, []).extend(rule.get("from", []))
+        for name, peers in ingress.items():
+            if name == "admin":
+                wrong = [p for p in peers if set(p) != {"namespaceSelector"} or not p["namespaceSelector"].get("matchLabels")]
+                if wrong:
+                    problems.append("admin port open to " + ", ".join(peer_text(p) for p in wrong) + " (only a namespace selector, for Prometheus)")
+            elif name == "console":
+                wrong = [p for p in peers if set(p) != {"podSelector"} or (p["podSelector"].get("matchLabels") or {}) != {"app.kubernetes.io/name": "tailwatch-console"}]
+                if wrong:
+                    problems.append("console port open to " + ", ".join(peer_text(p) for p in wrong) + " (only pods app.kubernetes.io/name=tailwatch-console of this namespace)")
+            else:
+                problems.append(f"ingress to port {name!r}, which nothing should reach")
+        egress = [(pol, rule) for pol in mine for rule in pol["spec"].get("egress", [])]
+        for pol, rule in egress:
+            if not rule.get("to"):
+                problems.append(f"{kn(pol)}: an egress rule without `to` reaches every destination")
+            if not rule.get("ports"):
+                problems.append(f"{kn(pol)}: an egress rule without `ports` reaches every port")
+
+        def dns(rule: dict) -> bool:
+            return bool(rule.get("to")) and all(
+                (p.get("namespaceSelector") or {}).get("matchLabels") == {"kubernetes.io/metadata.name": "kube-system"}
+                for p in rule["to"])
+        for proto in ("UDP", "TCP"):
+            if not any(dns(r) and any(allows(rp, proto, 53, {}) for rp in r.get("ports", [])) for _, r in egress):
+                problems.append(f"no egress to DNS ({proto} 53 in kube-system)")
+        settings = SETTINGS.get(kn(owner))
+        brokers = str(settings.get("brokers", "")) if settings else ""
+        broker_ports = sorted({port_of(b.strip()) or 9092 for b in brokers.split(",") if b.strip()})
+        for port in broker_ports:
+            if not any(not dns(r) and any(allows(rp, "TCP", port, {}) for rp in r.get("ports", [])) for _, r in egress):
+                problems.append(f"no egress to the brokers' port {port} (brokers = {brokers!r})")
+        if problems:
+            for p in problems:
+                report.fail(f"{kn(owner)} network", p)
+        else:
+            opened = "; ".join(f"{n} ← {', '.join(sorted({peer_text(p) for p in peers}))}" for n, peers in sorted(ingress.items()))
+            report.ok(f"{kn(owner)} network", f"default deny; in: {opened or 'nothing'}; out: DNS, brokers {broker_ports or '-'}")
+
+
+def mounted_secrets(template: dict) -> set[str]:
+    return {v["secret"]["secretName"] for v in template["spec"].get("volumes", []) if "secret" in v}
+
+
+def check_principals(objs: list[dict], report: Report) -> None:
+    """The topic Job connects as a Kafka principal of its own (the only one with Create), and
+    holds no Secret of the service's, so the service's principal needs no right to create."""
+    stss = [(o, o["spec"]["template"]) for o in objs if o.get("kind") == "StatefulSet"]
+    jobs = [(o, o["spec"]["template"]) for o in objs if o.get("kind") == "Job"
+            and o["spec"]["template"]["spec"]["containers"][0].get("args", [])[:2] == ["topics", "create"]]
+    for job, jt in jobs:
+        js = SETTINGS.get(kn(job))
+        for sts, st in stss:
+            ss = SETTINGS.get(kn(sts))
+            if js is None or ss is None:
+                continue  # check_config reported why
+            protocols = {str(x.get("security_protocol", "plaintext")).lower() for x in (js, ss)}
+            if not all(p.startswith("sasl") for p in protocols):
+                report.ok(f"{kn(job)} principal", f"no SASL ({', '.join(sorted(protocols))}): no user names to compare")
+                continue
+            problems = []
+            if js.get("sasl_username") == ss.get("sasl_username"):
+                problems.append(f"same SASL user as {kn(sts)} ({ss.get('sasl_username')!r}): the service's principal would need Create")
+            shared = mounted_secrets(jt) & mounted_secrets(st)
+            if shared:
+                problems.append(f"mounts the Secret(s) of {kn(sts)}: {sorted(shared)}")
+            if problems:
+                for p in problems:
+                    report.fail(f"{kn(job)} principal", p)
+            else:
+                report.ok(f"{kn(job)} principal", f"SASL user {js.get('sasl_username')!r} ≠ {kn(sts)}'s {ss.get('sasl_username')!r}, no shared Secret")
+
+
+PARTITIONS_ALERT = "TailwatchPartitionsUnassigned"
+
+
 def check_partitions(objs: list[dict], report: Report) -> None:
     partitions = None
     for job in (o for o in objs if o.get("kind") == "Job"):
@@ -498,6 +716,17 @@ def check_partitions(objs: list[dict], report: Report) -> None:
     stss = [o for o in objs if o.get("kind") == "StatefulSet"]
     if partitions is None or not stss:
         return
+    # The alert on unassigned partitions compares with the count as a constant.
+    for rule_obj in (o for o in objs if o.get("kind") == "PrometheusRule"):
+        for group in rule_obj["spec"]["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") != PARTITIONS_ALERT:
+                    continue
+                m = re.search(r"<\s*([0-9]+)\s*$", str(rule["expr"]))
+                if m is None or int(m.group(1)) != partitions:
+                    report.fail(kn(rule_obj), f"{PARTITIONS_ALERT} does not end in `< {partitions}` (the topic Job's --partitions)")
+                else:
+                    report.ok(kn(rule_obj), f"{PARTITIONS_ALERT} expects the Job's {partitions} partitions")
     for sts in stss:
         replicas = sts["spec"].get("replicas", 1)
         if replicas > partitions:
@@ -614,6 +843,9 @@ def main() -> int:
         check_prometheusrules(objs, report)
         check_pod_security(objs, report)
         check_config(objs, report)
+        check_service_ports(objs, report)
+        check_networkpolicies(objs, report)
+        check_principals(objs, report)
         check_partitions(objs, report)
     if args.dashboard:
         before = report.errors
