@@ -458,16 +458,7 @@ impl Worker {
             return;
         }
         recovery.attempts += 1;
-        let attempt = (|| -> anyhow::Result<BaseProducer> {
-            let producer: BaseProducer = self.cfg.service_producer().create()?;
-            if self.cfg.exactly_once {
-                producer
-                    .init_transactions(self.cfg.transaction_timeout.min(Duration::from_secs(10)))
-                    .context("initialising transactions")?;
-            }
-            Ok(producer)
-        })();
-        match attempt {
+        match producer(&self.cfg) {
             Ok(producer) => {
                 self.producer = producer;
                 tracing::info!(
@@ -928,6 +919,17 @@ impl ConsumerContext for Ctx {
     }
 }
 
+/// A new service producer, its transactions initialised (at most 10 s: the caller retries).
+fn producer(cfg: &KafkaConfig) -> anyhow::Result<BaseProducer> {
+    let producer: BaseProducer = cfg.service_producer().create()?;
+    if cfg.exactly_once {
+        producer
+            .init_transactions(cfg.transaction_timeout.min(Duration::from_secs(10)))
+            .context("initialising transactions")?;
+    }
+    Ok(producer)
+}
+
 /// The producer, initialised, and the input topics' partition count; retried with back-off
 /// while the broker does not answer (not ready meanwhile), until `shutdown`.
 fn connect(
@@ -937,16 +939,10 @@ fn connect(
 ) -> anyhow::Result<Option<(BaseProducer, i32)>> {
     let mut attempts = 0u32;
     loop {
-        let attempt = (|| -> anyhow::Result<(BaseProducer, i32)> {
-            let producer: BaseProducer = cfg.service_producer().create()?;
+        let attempt = producer(cfg).and_then(|producer| {
             let partitions = check_co_partitioned(producer.client(), cfg)?;
-            if cfg.exactly_once {
-                producer
-                    .init_transactions(cfg.transaction_timeout.min(Duration::from_secs(10)))
-                    .context("initialising transactions")?;
-            }
             Ok((producer, partitions))
-        })();
+        });
         match attempt {
             Ok(ready) => {
                 *stats.recovering.lock().expect("recovering lock") = None;
