@@ -119,6 +119,10 @@ struct Worker {
     last_commit: Instant,
     stats: Arc<Stats>,
     failed: Option<anyhow::Error>,
+    shutdown: Shutdown,
+    /// When the stop must be done by, from when it was first seen (a commit under way when
+    /// it is asked for is cut short to it).
+    stop_by: std::cell::Cell<Option<Instant>>,
 }
 
 impl Worker {
@@ -351,7 +355,7 @@ impl Worker {
         let tpl = self.merge.offsets(settled.then_some(consumer))?;
         let deadline = Instant::now() + timeout;
         self.deliver(deadline)?;
-        let left = || deadline.saturating_duration_since(Instant::now());
+        let left = || self.by(deadline).saturating_duration_since(Instant::now());
         if self.cfg.exactly_once {
             let group = consumer
                 .group_metadata()
@@ -375,6 +379,21 @@ impl Worker {
         Ok(())
     }
 
+    /// `deadline`, or sooner if a stop was asked for: it must end within `shutdown_timeout`.
+    fn by(&self, deadline: Instant) -> Instant {
+        if !self.shutdown.requested() {
+            return deadline;
+        }
+        // Room to abort and return before the process's own deadline (`app`) ends it.
+        let margin = self.cfg.shutdown_timeout / 8;
+        let stop_by = self.stop_by.get().unwrap_or_else(|| {
+            let at = Instant::now() + self.cfg.shutdown_timeout.saturating_sub(margin);
+            self.stop_by.set(Some(at));
+            at
+        });
+        deadline.min(stop_by)
+    }
+
     /// Waits until `deadline` for every output to be delivered. librdkafka does not wake its
     /// broker threads when a partition's registration with the transaction completes, so a
     /// message for a newly added partition would wait for the next wake-up (about 100 ms);
@@ -384,7 +403,7 @@ impl Worker {
             match self.producer.flush(Duration::from_millis(2)) {
                 Ok(()) => return Ok(()),
                 Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
-                    if Instant::now() < deadline => {}
+                    if Instant::now() < self.by(deadline) => {}
                 Err(e) => return Err(e).context("delivering outputs"),
             }
         }
@@ -393,13 +412,15 @@ impl Worker {
     /// Gives up the open transaction and its outputs (`within`: the longest the broker is
     /// waited for). The producer is unusable after; `recover` replaces it.
     fn abort(&mut self, within: Duration) {
+        // Purged first: an abort waits for every outstanding message, and those for a broker
+        // that does not answer would hold it for all of `within`.
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
         if self.cfg.exactly_once && self.in_transaction {
             if let Err(e) = self.producer.abort_transaction(within) {
                 tracing::warn!(error = %e, "Aborting the transaction failed; the broker aborts it when it times out, or when the next producer with this transactional id starts.");
             }
         }
-        self.producer
-            .purge(PurgeConfig::default().queue().inflight());
         self.in_transaction = false;
         self.dirty.clear();
         self.expired.clear();
@@ -1021,6 +1042,8 @@ pub fn run(
         last_commit: Instant::now(),
         stats: stats.clone(),
         failed: None,
+        shutdown: shutdown.clone(),
+        stop_by: std::cell::Cell::new(None),
         cfg: cfg.clone(),
     };
     stats
@@ -1064,6 +1087,13 @@ pub fn run(
             w.merge.enqueue(record);
         }
         if let Err(e) = step(&mut w, &consumer) {
+            if shutdown.requested() {
+                // Cut short by the stop: nothing more may be waited for.
+                w.stop_restores();
+                w.abort(Duration::from_millis(500));
+                drop(w);
+                return Err(abandon(consumer, cfg.shutdown_timeout, e));
+            }
             w.recover(&consumer, &e);
         }
         let (pause, resume) = w.merge.flow();
@@ -1075,7 +1105,9 @@ pub fn run(
                 .get_or_insert(anyhow::Error::new(e).context("pausing or resuming a full queue"));
         }
     }
-    finish(&consumer, &cfg, Instant::now() + cfg.shutdown_timeout)?;
+    if let Err(e) = finish(&consumer, Instant::now() + cfg.shutdown_timeout) {
+        return Err(abandon(consumer, cfg.shutdown_timeout, e));
+    }
     for reader in plate_readers {
         let _ = reader.join();
     }
@@ -1111,13 +1143,17 @@ fn step(w: &mut Worker, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A stop that could not commit: the clients are not closed, since closing waits for a broker
+/// that did not answer in time; the process exits next, and the broker aborts what was open.
+fn abandon(consumer: BaseConsumer<Ctx>, timeout: Duration, error: anyhow::Error) -> anyhow::Error {
+    std::mem::forget(consumer);
+    Failure::Unfinished { timeout, error }.into()
+}
+
 /// The stop: process what was fetched, commit it before `deadline`, else abort and fail.
-fn finish(
-    consumer: &BaseConsumer<Ctx>,
-    cfg: &KafkaConfig,
-    deadline: Instant,
-) -> anyhow::Result<()> {
+fn finish(consumer: &BaseConsumer<Ctx>, deadline: Instant) -> anyhow::Result<()> {
     let mut w = consumer.context().worker.lock().expect("worker lock");
+    w.by(deadline);
     // As in `step`: nothing runs ahead of a partition still restoring.
     let restoring = w.restoring();
     w.stop_restores();
@@ -1133,13 +1169,8 @@ fn finish(
             .and_then(|_| w.commit(consumer, true, left))
     };
     if let Err(e) = done {
-        let left = deadline.saturating_duration_since(Instant::now());
-        w.abort(left.max(Duration::from_millis(100)));
-        return Err(Failure::Unfinished {
-            timeout: cfg.shutdown_timeout,
-            error: e,
-        }
-        .into());
+        w.abort(Duration::from_millis(500));
+        return Err(e);
     }
     Ok(())
 }
