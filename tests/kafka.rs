@@ -1178,3 +1178,148 @@ fn a_state_this_release_cannot_read_halts_its_partition_or_is_dead_lettered() {
         1
     );
 }
+
+/// A malformed corpus, written here by hand from valid records, streamed through `run`: every
+/// record is consumed once, every bad one is in the DLQ exactly once (by the metrics and by the
+/// topic, as many as the offline replay rejects), the good ones give the offline outputs, and
+/// no partition stalls.
+#[test]
+fn a_malformed_corpus_is_accounted_for_record_by_record() {
+    let cfg = fresh("malformed");
+    let mut records = simulated(&cfg, 20, 60);
+    let raw: Vec<Record> = simulated_as(&cfg, 10, 60, Some(Dialect::Hj1239))
+        .into_iter()
+        .filter(|r| r.topic == cfg.topics.name(TopicKind::TelemetryRaw))
+        .take(20)
+        .collect();
+    let frame = raw[5].clone();
+    let mut bad = Vec::new();
+    let mut truncated = frame.clone();
+    let bytes = truncated.value.as_mut().unwrap();
+    bytes.truncate(bytes.len() / 2);
+    bad.push(truncated);
+    let mut flipped = frame.clone();
+    let bytes = flipped.value.as_mut().unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    bad.push(flipped);
+    let mut dialect = frame.clone();
+    dialect
+        .headers
+        .insert("tw-dialect".into(), "gb32960".into());
+    bad.push(dialect);
+    let report = records
+        .iter()
+        .find(|r| r.topic == cfg.topics.name(TopicKind::Telemetry))
+        .unwrap()
+        .clone();
+    let message = proto::TerminalReport::decode(report.value.as_deref().unwrap()).unwrap();
+    let mut invalid_vin = report.clone();
+    let mut m = message.clone();
+    m.vin = "NOT-A-VIN!".into();
+    invalid_vin.value = Some(m.encode_to_vec());
+    bad.push(invalid_vin);
+    let mut far_future = report.clone();
+    let mut m = message;
+    if let Some(t) = m.collected_at.as_mut() {
+        t.seconds = 4_102_444_800; // 2100-01-01
+    }
+    for s in &mut m.samples {
+        if let Some(t) = s.sampled_at.as_mut() {
+            t.seconds = 4_102_444_800;
+        }
+    }
+    far_future.value = Some(m.encode_to_vec());
+    bad.push(far_future);
+    let mut non_utf8_key = report.clone();
+    non_utf8_key.key = Some(vec![0xff, 0xfe, 0x00]);
+    bad.push(non_utf8_key);
+    for kind in TopicKind::INPUTS {
+        let mut base = report.clone();
+        base.topic = cfg.topics.name(kind);
+        let mut tombstone = base.clone();
+        tombstone.value = None;
+        let mut empty = base.clone();
+        empty.value = Some(Vec::new());
+        let mut garbage = base;
+        garbage.value = Some(b"\xff\xfe not this topic's message \x00\x01".to_vec());
+        bad.extend([tombstone, empty, garbage]);
+    }
+    // Spread through the stream, each at the time of the record it stands after.
+    let step = records.len() / (bad.len() + raw.len());
+    for (i, mut r) in bad.into_iter().chain(raw).enumerate() {
+        let at = (i + 1) * step;
+        r.timestamp = records[at].timestamp;
+        records.insert(at + 1, r);
+    }
+    let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for r in &mut records {
+        let o = next.entry((r.topic.clone(), r.partition)).or_default();
+        r.offset = *o;
+        *o += 1;
+    }
+    let expected = offline(&cfg, &records);
+    let offline_dlq = {
+        let processor =
+            Processor::new(config::default_rules(), cfg.topics.clone()).with_partitions(PARTITIONS);
+        let mut ordered = records.clone();
+        replay::order(&mut ordered, &cfg.topics);
+        replay::run(&processor, &cfg.topics, &ordered).dlq.len()
+    };
+    assert!(
+        offline_dlq >= 20,
+        "the corpus is mostly rejected: {offline_dlq}"
+    );
+    let sent = produce::produce_records(&cfg, &records, None).unwrap();
+    let read = sent + resolved(&cfg, &records);
+
+    let mut instance = spawn(&cfg, "malformed-a");
+    let addr = instance.admin_addr();
+    wait_readyz(&addr, 200, Duration::from_secs(60));
+    wait_caught_up(&cfg, Duration::from_secs(120));
+    let started = Instant::now();
+    let samples = loop {
+        let samples = prometheus_samples(&http_get(&addr, "/metrics").1);
+        let sum = |prefix: &str| -> f64 {
+            samples
+                .iter()
+                .filter(|(series, _)| series.starts_with(prefix))
+                .map(|(_, v)| v)
+                .sum()
+        };
+        let lag = sum("tailwatch_consumer_lag_records{");
+        if sum("tailwatch_records_consumed_total{") == read as f64 && lag == 0.0 {
+            break samples;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "consumed {} of {read}, lag {lag}",
+            sum("tailwatch_records_consumed_total{")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let dlq_metric: f64 = samples
+        .iter()
+        .filter(|(series, _)| series.starts_with("tailwatch_dlq_records_total{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(http_get(&addr, "/readyz").0, 200, "no partition stalled");
+    terminate(&mut instance);
+    let dlq = capture::capture(
+        &cfg,
+        &[cfg.topics.name(TopicKind::Dlq)],
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert_eq!(dlq_metric, offline_dlq as f64, "DLQ by the metrics");
+    assert_eq!(dlq.len(), offline_dlq, "DLQ by the topic");
+    let sources = dlq_reasons(dlq);
+    let mut unique = sources.clone();
+    unique.dedup_by(|a, b| (&a.1, &a.2, &a.3) == (&b.1, &b.2, &b.3));
+    assert_eq!(
+        unique.len(),
+        sources.len(),
+        "no record dead-lettered twice: {sources:?}"
+    );
+    assert_same(&cfg, &expected);
+}
