@@ -30,7 +30,21 @@ pub enum SettingsError {
     },
     #[error("`{key}`: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A value from a flag or a `TAILWATCH_*` variable.
+    #[error("`{key}` (flag or TAILWATCH_ variable): {message}")]
+    Flag { key: String, message: String },
 }
+
+/// The keys of the connection to Kafka: the settings of the supporting commands.
+pub const CONNECTION_KEYS: [&str; 7] = [
+    "brokers",
+    "topic_prefix",
+    "security_protocol",
+    "ssl_ca_location",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password_file",
+];
 
 /// Every problem found in the settings, reported together.
 #[derive(Debug, thiserror::Error)]
@@ -248,34 +262,81 @@ const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 impl Settings {
     /// The config file's settings over the defaults (no file: the defaults).
     pub fn from_file(path: Option<&Path>) -> Result<Settings, SettingsErrors> {
-        let Some(path) = path else {
-            return Ok(Settings::default());
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| SettingsError::File {
+        Settings::layered(path, &[])
+    }
+
+    /// Every key, as the file spells it (also the flags' and variables' names, `app::args`).
+    pub fn keys() -> Vec<&'static str> {
+        static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+        KEYS.get_or_init(|| {
+            // JSON keeps the keys of absent optional values (TOML leaves them out).
+            let value = serde_json::to_value(Settings::default()).expect("settings serialize");
+            value
+                .as_object()
+                .expect("settings are a table")
+                .iter()
+                .filter(|(_, v)| !v.is_object())
+                .map(|(k, _)| &*k.clone().leak())
+                .collect()
+        })
+        .clone()
+    }
+
+    /// The defaults, then the config file at `path`, then `overrides` (key, text: flags and
+    /// environment variables), each key read through serde as the file is. Every bad key is
+    /// reported, not only the first.
+    pub fn layered(
+        path: Option<&Path>,
+        overrides: &[(&str, String)],
+    ) -> Result<Settings, SettingsErrors> {
+        let source = path.map_or_else(|| PathBuf::from("flags"), Path::to_owned);
+        let mut table = match path {
+            None => toml::Table::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
                     path: path.to_owned(),
-                    key: String::new(),
-                    message: e.message().to_owned(),
+                    source,
                 })?;
+                text.parse()
+                    .map_err(|e: toml::de::Error| SettingsError::File {
+                        path: path.to_owned(),
+                        key: String::new(),
+                        message: e.message().to_owned(),
+                    })?
+            }
+        };
         let read = |table: toml::Table| {
             serde_path_to_error::deserialize::<_, Settings>(toml::Value::Table(table)).map_err(
                 |e| SettingsError::File {
-                    path: path.to_owned(),
+                    path: source.clone(),
                     key: e.path().to_string(),
                     message: e.inner().message().to_owned(),
                 },
             )
         };
+        let alone =
+            |key: &str, value: toml::Value| read(toml::Table::from_iter([(key.to_owned(), value)]));
         // Each key alone over the defaults, so every bad key is named, not only the first.
-        let errors: Vec<SettingsError> = table
+        let mut errors: Vec<SettingsError> = table
             .iter()
-            .filter_map(|(k, v)| read(toml::Table::from_iter([(k.clone(), v.clone())])).err())
+            .filter_map(|(k, v)| alone(k, v.clone()).err())
             .collect();
+        for (key, text) in overrides {
+            // As text first (names, durations, addresses); else as a TOML value (numbers,
+            // booleans).
+            let as_value = format!("v = {text}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"));
+            let value = match (alone(key, toml::Value::String(text.clone())), as_value) {
+                (Ok(_), _) | (Err(_), None) => toml::Value::String(text.clone()),
+                (Err(_), Some(v)) => v,
+            };
+            if let Err(SettingsError::File { key, message, .. }) = alone(key, value.clone()) {
+                errors.push(SettingsError::Flag { key, message });
+            }
+            table.insert((*key).to_owned(), value);
+        }
         if !errors.is_empty() {
             return Err(SettingsErrors(errors));
         }
@@ -502,6 +563,62 @@ mod tests {
         same::<LogFormat>();
         same::<SecurityProtocol>();
         same::<UnreadableState>();
+    }
+
+    /// Flags and variables are read as the file reads them: text where the key takes text,
+    /// numbers and booleans where it takes those.
+    #[test]
+    fn flag_values_are_read_as_the_file_reads_them() {
+        fn given<'a>(pairs: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
+            pairs.iter().map(|&(k, v)| (k, v.to_owned())).collect()
+        }
+        let s = Settings::layered(
+            None,
+            &given(&[
+                ("brokers", "k:9092"),
+                ("group_id", "123"),
+                ("exactly_once", "false"),
+                ("merge_max_records", "7"),
+                ("commit_interval", "250ms"),
+                ("unreadable_state", "dead_letter"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.group_id, "123");
+        assert!(!s.exactly_once);
+        assert_eq!(s.merge_max_records, 7);
+        assert_eq!(s.commit_interval, Duration::from_millis(250));
+        assert_eq!(s.unreadable_state, UnreadableState::DeadLetter);
+        let e = Settings::layered(
+            None,
+            &given(&[("merge_max_records", "many"), ("commit_interval", "soon")]),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.0.len(), 2, "{text}");
+        assert!(text.contains("merge_max_records") && text.contains("commit_interval"));
+    }
+
+    /// Every key `config print` writes is a flag and a variable (`app::args` derives them from
+    /// `Settings::keys`), and the connection keys are keys.
+    #[test]
+    fn every_printed_key_has_a_flag() {
+        let s = Settings {
+            rules: Some("r.toml".into()),
+            ssl_ca_location: Some("ca".into()),
+            sasl_mechanism: Some("PLAIN".into()),
+            sasl_username: Some("u".into()),
+            sasl_password_file: Some("p".into()),
+            ..Settings::default()
+        };
+        let printed: toml::Table = s.to_toml().parse().unwrap();
+        let keys = Settings::keys();
+        for key in printed.keys().filter(|k| !printed[*k].is_table()) {
+            assert!(keys.contains(&key.as_str()), "{key} has no flag");
+        }
+        for key in CONNECTION_KEYS {
+            assert!(keys.contains(&key), "{key}");
+        }
     }
 
     #[test]

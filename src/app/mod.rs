@@ -429,7 +429,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             rate,
             partitions,
         } => {
-            let prefix = kafka.topic_prefix.clone().unwrap_or_else(|| "tw.".into());
+            let prefix = kafka.topic_prefix().unwrap_or("tw.").to_owned();
             let topics = Topics::with_prefix(&prefix);
             let file = std::fs::File::open(&input)
                 .with_context(|| format!("opening {}", input.display()))?;
@@ -440,7 +440,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             .with_context(|| format!("reading {}", input.display()))?;
             replay::order(&mut records, &topics);
-            if kafka.brokers.is_some() || kafka.config.is_some() {
+            if kafka.names_brokers() {
                 let cfg = kafka_config(&kafka)?;
                 let sent = kafka::produce::produce_records(&cfg, &records, rate)?;
                 eprintln!("produced {sent} records to {}", cfg.brokers);

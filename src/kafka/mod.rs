@@ -192,7 +192,10 @@ impl KafkaConfig {
             // A transaction's first write after a commit is answered CONCURRENT_TRANSACTIONS
             // until the markers are written; the default 100 ms backoff would cap commits.
             .set("retry.backoff.ms", "5")
-            .set("retry.backoff.max.ms", "100");
+            .set("retry.backoff.max.ms", "100")
+            // Bounded: while the broker does not take outputs (down, a quota), at most this
+            // much waits here and the loop stops taking input (librdkafka's default is 1 GiB).
+            .set("queue.buffering.max.kbytes", "65536");
         if self.exactly_once {
             c.set(
                 "transactional.id",
