@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     match tailwatch::app::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:?}");
+            eprintln!("Error: {e:#}");
             ExitCode::from(tailwatch::app::exit_code(&e))
         }
     }
