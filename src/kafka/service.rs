@@ -1078,6 +1078,13 @@ pub fn run(
             next = consumer.poll(Duration::ZERO);
         }
         let mut w = consumer.context().worker.lock().expect("worker lock");
+        if let Some((code, reason)) = consumer.client().fatal_error() {
+            // The consumer is unusable (fenced by a newer member with this instance id, say):
+            // only a new process can rejoin; the restart restores from what Kafka holds.
+            w.failed.get_or_insert(anyhow::anyhow!(
+                "the group consumer failed for good: {code}: {reason}"
+            ));
+        }
         if let Some(e) = w.failed.take() {
             w.stop_restores();
             return Err(Failure::Broker(e).into());
