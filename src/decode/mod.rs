@@ -139,7 +139,9 @@ pub fn record(record: &Record, topics: &Topics, options: &Options) -> Result<Inp
 
 /// Checks an evidence time against the protocol's range and the record's own timestamp.
 pub(crate) fn plausible(time: EventTime, record_timestamp: i64) -> Result<EventTime, DecodeError> {
-    let too_new = record_timestamp > 0 && time.0 > record_timestamp + MAX_FUTURE_SKEW_MS;
+    // Saturating: a producer may stamp a record with any i64, up to i64::MAX.
+    let too_new =
+        record_timestamp > 0 && time.0 > record_timestamp.saturating_add(MAX_FUTURE_SKEW_MS);
     if time.secs().is_none() || too_new {
         return Err(DecodeError::ImpossibleTime(time.rfc3339()));
     }
