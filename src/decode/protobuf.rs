@@ -338,6 +338,11 @@ fn obd(o: &proto::ObdInfo, frame_time: EventTime, ts: i64) -> Result<Obd, Decode
     })
 }
 
+/// Checked once narrowed to `f32`: a finite double beyond its range would become infinite.
+fn finite_ppm(v: Option<f64>) -> Option<Ppm> {
+    v.map(|v| v as f32).filter(|v| v.is_finite()).map(Ppm)
+}
+
 fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeError> {
     use proto::inspection::Kind;
     match m
@@ -354,10 +359,7 @@ fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeErr
                 position: position(c.position.as_ref()),
                 free_acceleration_opacity: c.free_acceleration_opacity.filter(|v| v.is_finite()),
                 lug_down_opacity: c.lug_down_opacity.filter(|v| v.is_finite()),
-                lug_down_nox: c
-                    .lug_down_nox_ppm
-                    .filter(|v| v.is_finite())
-                    .map(|v| Ppm(v as f32)),
+                lug_down_nox: finite_ppm(c.lug_down_nox_ppm),
                 ringelmann: c.ringelmann,
                 obd_mil_on: c.obd_mil_on,
                 obd_communication_ok: c.obd_communication_ok,
@@ -371,7 +373,7 @@ fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeErr
                 device_id: r.device_id.clone(),
                 position: position(r.position.as_ref()),
                 opacity_pct: r.opacity_pct.filter(|v| v.is_finite()),
-                no: r.no_ppm.filter(|v| v.is_finite()).map(|v| Ppm(v as f32)),
+                no: finite_ppm(r.no_ppm),
                 ringelmann: r.ringelmann,
                 // An empty or unreadable fuel type is "not stated", so the diesel limits apply.
                 diesel: Fuel::diesel_limits_apply(Fuel::parse(&r.fuel_type)),
