@@ -17,7 +17,7 @@
 # changes the repository; fuzz/corpus/<target> is only read. Crash inputs go to
 # fuzz/artifacts/<target>/ (git-ignored), where `cargo test --test frame_corpus` and
 # `cargo test --test record_corpus` also replay them. To grow a checked-in corpus
-# deliberately, fuzz into a scratch directory and merge:
+# deliberately, fuzz into a scratch directory and merge (RELIABILITY.md has the long run):
 #   cargo +nightly fuzz run record /tmp/found fuzz/corpus/record -- -max_total_time=600
 #   cargo +nightly fuzz cmin record fuzz/corpus/record   # after copying /tmp/found in
 # (for `record`, then write its named seeds back: see tests/record_corpus.rs).
