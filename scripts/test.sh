@@ -7,7 +7,7 @@
 # 127.0.0.1:9092 for the real-broker tests, and stops it after (unless it was already
 # running). The protobuf schemas compile without a system protoc.
 # Then the Kubernetes manifests are rendered and validated (scripts/validate-manifests.sh,
-# kubernetes-validate from PyPI in .venv-deploy/), and the frame decoder is fuzzed briefly.
+# kubernetes-validate from PyPI in .venv-deploy/), and the input edge is fuzzed briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +30,8 @@ trap stop_kafka EXIT
 
 TAILWATCH_TEST_BROKERS="${TAILWATCH_TEST_BROKERS:-127.0.0.1:9092}" cargo test
 scripts/validate-manifests.sh
-# A short libFuzzer run of the raw frame decoder over the checked-in corpus (needs a nightly
-# toolchain and a C++ compiler; where nightly is missing it says so and is skipped — the corpus
-# itself is replayed on stable by `cargo test`, tests/frame_corpus.rs).
+# A short libFuzzer run of the raw frame decoder and of the record decode, half the seconds
+# each, over the checked-in corpora (needs a nightly toolchain and a C++ compiler; where nightly
+# is missing it says so and is skipped — the corpora themselves are replayed on stable by
+# `cargo test`, tests/frame_corpus.rs and tests/record_corpus.rs).
 TAILWATCH_FUZZ_OPTIONAL="${TAILWATCH_FUZZ_OPTIONAL:-1}" scripts/fuzz.sh "${TAILWATCH_FUZZ_SECONDS:-30}"
