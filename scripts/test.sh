@@ -3,8 +3,11 @@
 # Needs Rust (cargo), Java 17 and Maven: scripts/kafka-local.sh installs Apache Kafka from
 # Maven Central and starts it on 127.0.0.1:9092 for the real-broker tests, and stops it after
 # (unless it was already running). The protobuf schemas compile without a system protoc.
-# Then the Kubernetes manifests are rendered and validated (scripts/validate-manifests.sh,
-# kubernetes-validate from PyPI in .venv-deploy/), and the frame decoder is fuzzed briefly.
+# Then the chaos suite runs in its short mode (scripts/chaos.sh --short: a release build unless
+# TAILWATCH_BIN names one, its own broker on 127.0.0.1:19092 or the next free port pair, about
+# six minutes; needs Python 3), the Kubernetes manifests are rendered and validated
+# (scripts/validate-manifests.sh, kubernetes-validate from PyPI in .venv-deploy/), and the
+# frame decoder is fuzzed briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +24,10 @@ stop_kafka() {
 trap stop_kafka EXIT
 
 TAILWATCH_TEST_BROKERS="${TAILWATCH_TEST_BROKERS:-127.0.0.1:9092}" cargo test
+# SIGKILLs, broker restarts, a rebalance storm and a produce quota while input streams, each
+# compared with the offline replay (RELIABILITY.md). Its broker is its own, in .kafka-chaos/ on
+# another port: the one above is left alone.
+scripts/chaos.sh --short
 scripts/validate-manifests.sh
 # A short libFuzzer run of the raw frame decoder over the checked-in corpus (needs a nightly
 # toolchain and a C++ compiler; where nightly is missing it says so and is skipped — the corpus
