@@ -7,7 +7,8 @@
 #
 #   scripts/chaos.sh --short [SCENARIO...]   small streams; part of scripts/test.sh
 #   scripts/chaos.sh --long  [SCENARIO...]   release check: 100 kills over >= 5,000,000 samples, ...
-#   scenarios: kills broker-restart rebalance quota (default: all four, in that order)
+#   scenarios: kills rebalance quota broker-restart (default: all four, in that order; in
+#   --short, quota runs alongside kills and rebalance, and broker-restart alone at the end)
 #
 # It runs its own single-node broker (scripts/kafka-local.sh with its own cache folder and
 # port), never the one scripts/test.sh starts, and stops it at the end. Each scenario prints its
@@ -32,7 +33,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CHAOS_PY="$REPO/scripts/chaos/chaos.py"
-ALL_SCENARIOS=(kills broker-restart rebalance quota)
+ALL_SCENARIOS=(kills rebalance quota broker-restart)
 
 usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -67,6 +68,8 @@ FAILED=()
 mkdir -p "$W"
 FIGURES="$W/figures.txt"
 : >"$FIGURES"
+: >"$W/failures.txt"
+: >"$W/bg.pids"
 
 say() { printf '[chaos %4ds] %s\n' $((SECONDS - STARTED_AT)) "$*"; }
 now_ms() { date +%s%3N; }
@@ -74,13 +77,14 @@ figure() { printf 'FIGURE %s\n' "$*" | tee -a "$FIGURES"; }
 fail() {
   say "FAIL: $*"
   FAILED+=("$CUR: $*")
+  echo "$CUR: $*" >>"$W/failures.txt" # (a scenario may run in a subshell: see the main loop)
 }
 # A target (not correctness): sets TARGET to "met" or "MISSED"; a miss fails the run only with
 # TAILWATCH_CHAOS_STRICT=1.
 target() { # NAME MET(0|1)
   if [[ "$2" == 1 ]]; then TARGET=met; else
     TARGET=MISSED
-    [[ "$STRICT" == 1 ]] && FAILED+=("$CUR: target missed: $1")
+    [[ "$STRICT" == 1 ]] && fail "target missed: $1"
   fi
   return 0
 }
@@ -203,7 +207,7 @@ fleet_prepare() { # VEHICLES DURATION PARTITIONS
       --topic-prefix "$FLEET_PREFIX" --out "$FLEET_FILE" --truth "$FLEET_DIR/truth.jsonl" \
       2>"$FLEET_DIR/simulate.log" || { fail "simulate failed ($FLEET_DIR/simulate.log)"; return 1; }
     nice -n 10 python3 "$CHAOS_PY" samples "$FLEET_FILE" >"$FLEET_DIR/samples.txt" &
-    BG_PIDS+=($!)
+    bg_add $!
     "$TW" topics create --brokers "$BROKER" --topic-prefix "$STAGING_PREFIX" --partitions "$3" \
       >"$FLEET_DIR/topics.log" 2>&1 || { fail "topics create failed ($FLEET_DIR/topics.log)"; return 1; }
     TAILWATCH_INSTANCE_ID=chaos-stage "$TW" replay --input "$FLEET_FILE" --brokers "$BROKER" \
@@ -227,10 +231,14 @@ fleet_samples() { # prints "<reports> <samples>" of the current fleet
 # Background processes of a scenario: the feeder, the group watcher, the probe, supervisors and
 # services.
 
-BG_PIDS=()       # killed by pid at cleanup
+BG_PIDS=()       # killed by pid at cleanup (bg_add: also listed in $W/bg.pids)
 SCENARIO_DIRS=() # each may hold service pid files
 
 alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+bg_add() {
+  BG_PIDS+=("$1")
+  echo "$1" >>"$W/bg.pids"
+}
 
 # The pid of instance INST's current service process, if one is running.
 svc_pid() { # INST
@@ -274,7 +282,7 @@ supervise() { # INST ADMIN_PORT [VAR=VALUE...]
 start_supervisor() { # INST ADMIN_PORT [VAR=VALUE...]
   # (bash's own notices, "Killed" and the like, go to supervisor.log)
   supervise "$@" 2>>"$SD/logs/supervisor.log" &
-  BG_PIDS+=($!)
+  bg_add $!
   SUPERVISORS+=($!)
   INSTANCES+=("$1")
 }
@@ -342,7 +350,7 @@ watch_start() {
   (java_tool 128m GroupWatch "$BROKER" "$GROUP" "$PARTITIONS" 250 "$INPUT_TOPICS" "$OUTPUT_TOPICS") \
     >"$SD/watch.log" 2>"$SD/logs/watch.err" &
   WATCH_PID=$!
-  BG_PIDS+=($WATCH_PID)
+  bg_add "$WATCH_PID"
 }
 
 watch_ready() {
@@ -361,7 +369,7 @@ watch_field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<"$1"; } # LINE FIELD
 probe_start() { # INSTANCE=ADMIN_PORT...
   python3 "$CHAOS_PY" probe "$BROKER" 250 "$@" >"$SD/probe.log" 2>"$SD/logs/probe.err" &
   PROBE_PID=$!
-  BG_PIDS+=($PROBE_PID)
+  bg_add "$PROBE_PID"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +400,7 @@ scenario_begin() { # NAME VEHICLES DURATION PARTITIONS
   nice -n 10 "$TW" replay --input "$FLEET_FILE" --topic-prefix "$PREFIX" --partitions "$4" \
     --out "$SD/expected" >"$SD/logs/offline.log" 2>&1 &
   OFFLINE_PID=$!
-  BG_PIDS+=($OFFLINE_PID)
+  bg_add "$OFFLINE_PID"
   watch_ready
 }
 
@@ -406,11 +414,11 @@ feeder_start() { # SECONDS
     "$FEED_RATE") \
     >"$SD/logs/feeder.log" 2>&1 &
   FEEDER_PID=$!
-  BG_PIDS+=($FEEDER_PID)
+  bg_add "$FEEDER_PID"
   say "$CUR: streaming $RECORDS records at $FEED_RATE/s"
   # Wait for the first records (the JVM starts and reads the staged copy first), so that the
-  # chaos lands on a live stream.
-  local deadline=$((SECONDS + 120))
+  # chaos lands on a live stream (a long fleet takes minutes to load).
+  local deadline=$((SECONDS + (RECORDS > 100000 ? 900 : 120)))
   local end
   while :; do
     end="$(watch_field "$(last_watch)" end)"
@@ -462,7 +470,7 @@ scenario_compare() {
   local topics="$OUTPUT_TOPICS" t
   for t in telemetry telemetry.raw inspections reinspections registry permits; do topics+=",$PREFIX$t"; done
   "$TW" record --brokers "$BROKER" --topic-prefix "$PREFIX" --topics "$topics" \
-    --out "$SD/captured.jsonl" --idle-exit 3s >"$SD/logs/record.log" 2>&1 ||
+    --out "$SD/captured.jsonl" --idle-exit 2s >"$SD/logs/record.log" 2>&1 ||
     { fail "record failed: $(tail -n3 "$SD/logs/record.log")"; return 1; }
   local expected="$SD/expected"
   INPUTS_NOTE=""
@@ -668,7 +676,7 @@ scenario_quota() {
     done
   ) &
   local sampler=$!
-  BG_PIDS+=($sampler)
+  bg_add "$sampler"
   sleep "$QUOTA_BEFORE"
   # The service's producer is the client "tailwatch-<instance id>" (src/kafka/mod.rs); the
   # feeder's client id differs, so the input keeps streaming.
@@ -743,7 +751,12 @@ cleanup() {
       fi
     done
   done
-  for pid in "${BG_PIDS[@]}"; do alive "$pid" && kill "$pid" 2>/dev/null; done
+  # Ours only: a listed pid whose command line names this suite (a pid may have been reused).
+  for pid in $(cat "$W/bg.pids" 2>/dev/null) "${BG_PIDS[@]}"; do
+    if alive "$pid" && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q chaos; then
+      kill "$pid" 2>/dev/null
+    fi
+  done
   wait 2>/dev/null
   if [[ "$BROKER_STARTED" == 1 ]]; then
     kafka stop >>"$W/broker-stop.log" 2>&1
@@ -753,17 +766,46 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+run_scenario() { # NAME
+  FAILED_BEFORE=${#FAILED[@]}
+  CUR=$1
+  say "=== $1"
+  "scenario_${1//-/_}" || true
+  scenario_finish
+  ((${#FAILED[@]} == FAILED_BEFORE)) && say "$1: passed"
+  SD=""
+}
+
+selected() { [[ " ${SCENARIOS[*]} " == *" $1 "* ]]; }
+
 say "mode $MODE, scenarios ${SCENARIOS[*]}, seed $SEED, binary $TW, work dir $W"
 broker_setup
-for s in "${SCENARIOS[@]}"; do
-  FAILED_BEFORE=${#FAILED[@]}
-  CUR=$s
-  say "=== $s"
-  "scenario_${s//-/_}" || true
-  scenario_finish
-  ((${#FAILED[@]} == FAILED_BEFORE)) && say "$s: passed"
-  SD=""
+# In --short the quota scenario (a minute of quota, mostly waiting) runs alongside kills and
+# rebalance, in a subshell with its own topics, group, client id and ports; broker-restart runs
+# last and alone, as it takes the broker away. --long runs them one after another.
+QUOTA_PID=""
+if [[ "$MODE" == short ]] && selected quota && { selected kills || selected rebalance; }; then
+  fleet_prepare "${QUOTA_FLEET[@]}" # (in this shell: the subshell's would be lost)
+  SCENARIO_DIRS+=("$W/quota")
+  say "quota runs alongside the next scenarios; its lines come when it is done"
+  (
+    trap 'scenario_finish' EXIT
+    run_scenario quota
+  ) >"$W/quota.out" 2>&1 &
+  QUOTA_PID=$!
+  bg_add "$QUOTA_PID"
+fi
+for s in kills rebalance quota broker-restart; do
+  selected "$s" || continue
+  if [[ "$s" == quota && -n "$QUOTA_PID" ]]; then
+    wait "$QUOTA_PID" || true
+    cat "$W/quota.out"
+    continue
+  fi
+  [[ "$s" == broker-restart && -n "$QUOTA_PID" ]] && { wait "$QUOTA_PID" || true; }
+  run_scenario "$s"
 done
+mapfile -t FAILED <"$W/failures.txt"
 # Passed: the recordings go too.
 ((${#FAILED[@]})) || rm -f "$W"/fleet-*/fleet.jsonl
 
