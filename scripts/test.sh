@@ -4,8 +4,8 @@
 # Maven Central and starts it on 127.0.0.1:9092 for the real-broker tests, and stops it after
 # (unless it was already running). The protobuf schemas compile without a system protoc.
 # Then the chaos suite runs in its short mode (scripts/chaos.sh --short: a release build unless
-# TAILWATCH_BIN names one, its own broker on 127.0.0.1:19092 or the next free port pair, about
-# six minutes; needs Python 3), the Kubernetes manifests are rendered and validated
+# TAILWATCH_BIN names one, its own broker on 127.0.0.1:19092 or the next free port pair, four
+# to five minutes; needs Python 3), the Kubernetes manifests are rendered and validated
 # (scripts/validate-manifests.sh, kubernetes-validate from PyPI in .venv-deploy/), and the
 # frame decoder is fuzzed briefly.
 set -euo pipefail
