@@ -13,8 +13,9 @@
 # It runs its own single-node broker (scripts/kafka-local.sh with its own cache folder and
 # port), never the one scripts/test.sh starts, and stops it at the end. Each scenario prints its
 # figures one per line ("FIGURE ..."); the script exits 1 if any output differs from the offline
-# replay (printing the first differing records), if a scenario never catches up, or on any
-# other failure, and says where the logs are. RELIABILITY.md has the figures of recorded runs.
+# replay (printing the first differing records), if a scenario never catches up, if the
+# service is stuck after a broker restart (its stacks are saved), or on any other failure, and
+# says where the logs are. RELIABILITY.md has the figures of recorded runs.
 #
 # Environment:
 #   TAILWATCH_BIN               the tailwatch binary (default: cargo build --release, then
@@ -35,7 +36,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CHAOS_PY="$REPO/scripts/chaos/chaos.py"
 ALL_SCENARIOS=(kills rebalance quota broker-restart)
 
-usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 MODE=""
 SCENARIOS=()
