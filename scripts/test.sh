@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, as a new user runs it from a fresh clone; CI calls this same script.
-# Needs Rust (cargo), Java 17, Maven, and npm or Go (for buf). First the protobuf schemas are
-# checked against the released ones for wire and JSON compatibility (scripts/proto-compat.sh:
-# buf, installed into .tools/bin from npm on Linux x86-64, else built with Go).
-# scripts/kafka-local.sh installs Apache Kafka from Maven Central and starts it on
+# Needs Rust (cargo), Java 17, Maven, Python 3, and npm or Go (for buf). First the protobuf
+# schemas are checked against the released ones for wire and JSON compatibility
+# (scripts/proto-compat.sh: buf, installed into .tools/bin from npm on Linux x86-64, else built
+# with Go). scripts/kafka-local.sh installs Apache Kafka from Maven Central and starts it on
 # 127.0.0.1:9092 for the real-broker tests, and stops it after (unless it was already
 # running). The protobuf schemas compile without a system protoc.
-# Then the Kubernetes manifests are rendered and validated (scripts/validate-manifests.sh,
-# kubernetes-validate from PyPI in .venv-deploy/), and the input edge is fuzzed briefly.
+# Then the chaos suite runs in its short mode (scripts/chaos.sh --short: a release build unless
+# TAILWATCH_BIN names one, its own broker on 127.0.0.1:19092 or the next free port pair, four
+# to five minutes), the Kubernetes manifests are rendered and validated
+# (scripts/validate-manifests.sh, kubernetes-validate from PyPI in .venv-deploy/), and the
+# input edge is fuzzed briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,10 @@ stop_kafka() {
 trap stop_kafka EXIT
 
 TAILWATCH_TEST_BROKERS="${TAILWATCH_TEST_BROKERS:-127.0.0.1:9092}" cargo test
+# SIGKILLs, broker restarts, a rebalance storm and a produce quota while input streams, each
+# compared with the offline replay (RELIABILITY.md). Its broker is its own, in .kafka-chaos/ on
+# another port: the one above is left alone.
+scripts/chaos.sh --short
 scripts/validate-manifests.sh
 # A short libFuzzer run of the raw frame decoder and of the record decode, half the seconds
 # each, over the checked-in corpora (needs a nightly toolchain and a C++ compiler; where nightly
