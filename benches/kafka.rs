@@ -391,6 +391,9 @@ fn plate_table() {
         &cfg,
         table.clone(),
         Arc::default(),
+        Arc::new(tailwatch::kafka::plate_table::Catchup::new(
+            Duration::from_secs(5),
+        )),
         stats.clone(),
         shutdown.clone(),
     )

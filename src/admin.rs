@@ -31,7 +31,7 @@ pub struct Admin {
 /// The admin port: liveness, readiness and metrics, for the kubelet and Prometheus.
 pub fn router(admin: Admin) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(admin)
@@ -55,6 +55,18 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Alive unless the processing loop is stuck (`Watchdog`); no dependency is checked.
+async fn healthz(State(admin): State<Admin>) -> Response {
+    match admin.stats.watchdog.stuck() {
+        None => "ok\n".into_response(),
+        Some(still) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the processing loop has not turned for {still:?}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn readyz(State(admin): State<Admin>) -> Response {

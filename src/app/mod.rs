@@ -258,6 +258,7 @@ fn run_service(
     console_addr: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     let stats = Arc::new(kafka::service::Stats::default());
+    let watched = stats.clone();
     let admin = crate::admin::Admin {
         stats: stats.clone(),
         metrics: crate::metrics::install(),
@@ -318,8 +319,21 @@ fn run_service(
             }
             std::future::pending::<()>().await;
         };
+        let watch = async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if let Some(still) = watched.watchdog.stuck() {
+                    tracing::error!(
+                        ?still,
+                        "The processing loop is stuck in a call to the broker client; exiting so that a restart resumes from what Kafka holds."
+                    );
+                    std::process::exit(i32::from(exit::BROKER));
+                }
+            }
+        };
         tokio::select! {
             served = ports => served.map(|_| ()),
+            () = watch => Ok(()),
             () = signals => Ok(()),
             () = deadline => Ok(()),
         }

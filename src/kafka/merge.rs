@@ -7,7 +7,8 @@
 //! Plate-only evidence makes a trip through `tw.evidence.by-vin` before it reaches its
 //! vehicle, so a partition must not run ahead of evidence still on that trip: no record is
 //! handed out past the oldest unprocessed record of a topic that carries plate-only evidence
-//! (on any partition number held here), nor past the oldest resolved record this instance has
+//! (on any partition number held here), nor at all while such a topic is empty and may not be
+//! passed yet (by the rule above: after a restore, its records may still be unfetched), nor past the oldest resolved record this instance has
 //! sent and not yet read back. Across instances the trip is not waited for (README, known
 //! approximations).
 
@@ -35,6 +36,9 @@ struct Queue {
     committed: Option<i64>,
     /// Where consumption started (the group's committed offset at assignment).
     start: Option<i64>,
+    /// The watermarks asked of the broker when the queue was added: what a fetch will
+    /// say, known before the first fetch of a partition resumed after its restore.
+    watermarks_at_start: Option<(i64, i64)>,
     role: Role,
     /// Bytes of the records held (keys, values, headers).
     bytes: usize,
@@ -122,6 +126,7 @@ impl Merge {
         rank: usize,
         role: Role,
         start: Option<i64>,
+        watermarks_at_start: Option<(i64, i64)>,
     ) -> bool {
         let fresh = !self.partitions.contains_key(&p);
         self.partitions
@@ -137,6 +142,7 @@ impl Merge {
                 next_offset: None,
                 committed: None,
                 start,
+                watermarks_at_start,
                 role,
                 bytes: 0,
                 paused: false,
@@ -202,6 +208,10 @@ impl Merge {
     pub(super) fn remove(&mut self, p: i32) {
         self.partitions.remove(&p);
         self.in_flight.remove(&p);
+    }
+
+    pub(super) fn holds(&self, p: i32) -> bool {
+        self.partitions.contains_key(&p)
     }
 
     /// Assigned partition numbers.
@@ -322,7 +332,8 @@ impl Merge {
                     _ => None,
                 });
         let next = position.or(q.next_offset).or(q.start);
-        match (next, cached_watermarks(consumer, topic, p)) {
+        let watermarks = cached_watermarks(consumer, topic, p).or(q.watermarks_at_start);
+        match (next, watermarks) {
             (Some(next), Some((_, high))) | (None, Some((next, high))) => {
                 q.caught_up = next >= high;
                 q.caught_up
@@ -332,17 +343,28 @@ impl Merge {
     }
 
     /// The record time partition `p` may not run past: the oldest unprocessed record of a
-    /// plate-keyed topic (on any partition number: it may resolve to a vehicle of `p`), and the
-    /// oldest resolved record sent from here for `p` and not read back (forgotten after
-    /// `RESOLVED_WAIT`).
-    fn frontier(&mut self, p: i32, now: Instant) -> i64 {
-        let queued = self
-            .partitions
-            .values()
-            .flat_map(|qs| qs.values())
-            .filter(|q| q.role == Role::PlateKeyed)
-            .filter_map(|q| q.records.front().map(|r| r.timestamp));
-        let mut oldest = queued.min().unwrap_or(i64::MAX);
+    /// plate-keyed topic (on any partition number: it may resolve to a vehicle of `p`), or no
+    /// time at all while such a topic is empty and may not be passed (its records may not have
+    /// been fetched yet, as after a restore); and the oldest resolved record sent from here for
+    /// `p` and not read back (forgotten after `RESOLVED_WAIT`).
+    fn frontier<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        p: i32,
+        now: Instant,
+    ) -> i64 {
+        let merge_wait = self.merge_wait;
+        let mut oldest = i64::MAX;
+        for (&number, qs) in &mut self.partitions {
+            for (topic, q) in qs.iter_mut().filter(|(_, q)| q.role == Role::PlateKeyed) {
+                let head = q.records.front().map(|r| r.timestamp);
+                oldest = oldest.min(match head {
+                    Some(t) => t,
+                    None if Self::may_pass(consumer, merge_wait, topic, number, q, now) => i64::MAX,
+                    None => i64::MIN,
+                });
+            }
+        }
         if let Some(at) = self.in_flight.get_mut(&p) {
             at.retain(|_, sent| {
                 sent.retain(|t| now.duration_since(*t) < RESOLVED_WAIT);
@@ -364,7 +386,7 @@ impl Merge {
         now: Instant,
     ) -> Option<Record> {
         let merge_wait = self.merge_wait;
-        let frontier = self.frontier(p, now);
+        let frontier = self.frontier(consumer, p, now);
         let queues = self.partitions.get_mut(&p)?;
         for (topic, q) in queues.iter_mut() {
             if q.records.is_empty() && !Self::may_pass(consumer, merge_wait, topic, p, q, now) {
@@ -456,8 +478,8 @@ mod tests {
             bytes: usize::MAX,
         };
         let mut merge = Merge::new(Duration::from_secs(1), bounds);
-        merge.add("a", 0, 0, Role::Vehicle, None);
-        merge.add("a", 1, 0, Role::Vehicle, None);
+        merge.add("a", 0, 0, Role::Vehicle, None, None);
+        merge.add("a", 1, 0, Role::Vehicle, None, None);
         for o in 0..4 {
             merge.enqueue(record("a", 0, o));
         }

@@ -9,7 +9,7 @@
 //! never take the table back in time.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -23,7 +23,7 @@ use super::{record_of, KafkaConfig};
 use crate::decode::{self, Input};
 use crate::metrics as m;
 use crate::model::EventKind;
-use crate::pipeline;
+use crate::pipeline::{self, PlatesCurrent};
 use crate::plates::{PlatePermits, PlateTable};
 use crate::shutdown::Shutdown;
 use crate::topics::TopicKind;
@@ -31,20 +31,74 @@ use crate::topics::TopicKind;
 /// Registry records applied under one write lock, so lookups are never held up long.
 const BATCH: usize = 2_000;
 
+/// The processing side's question to the registry's reader: has the plate table caught up with
+/// the broker? (`PlatesCurrent`.) Each question is a ticket; the reader answers every ticket
+/// asked before it checked that its position had reached the high watermarks, which it asks
+/// the broker for after the question.
+pub struct Catchup {
+    tickets: Mutex<Tickets>,
+    answered: Condvar,
+    /// How long a question is waited for.
+    wait: Duration,
+}
+
+#[derive(Default)]
+struct Tickets {
+    asked: u64,
+    answered: u64,
+}
+
+impl Catchup {
+    pub fn new(wait: Duration) -> Catchup {
+        Catchup {
+            tickets: Mutex::default(),
+            answered: Condvar::new(),
+            wait,
+        }
+    }
+
+    /// The newest ticket not answered yet.
+    fn open(&self) -> Option<u64> {
+        let t = self.tickets.lock().expect("tickets lock");
+        (t.asked > t.answered).then_some(t.asked)
+    }
+
+    fn answer(&self, ticket: u64) {
+        let mut t = self.tickets.lock().expect("tickets lock");
+        t.answered = t.answered.max(ticket);
+        self.answered.notify_all();
+    }
+}
+
+impl PlatesCurrent for Catchup {
+    fn current(&self) -> bool {
+        let mut t = self.tickets.lock().expect("tickets lock");
+        t.asked += 1;
+        let ticket = t.asked;
+        let (t, _) = self
+            .answered
+            .wait_timeout_while(t, self.wait, |t| t.answered < ticket)
+            .expect("tickets lock");
+        t.answered >= ticket
+    }
+}
+
 /// What a reader keeps: the plate table (from `tw.registry`) or the plate permits (from
 /// `tw.permits`).
 #[derive(Clone)]
 enum Feed {
-    Plates(Arc<RwLock<PlateTable>>),
+    Plates(Arc<RwLock<PlateTable>>, Arc<Catchup>),
     Permits(Arc<RwLock<PlatePermits>>),
 }
 
 /// Starts the readers of `tw.registry` and `tw.permits` and waits until the tables hold both
-/// topics as they stood at start (or `shutdown` is set). The readers go on until `shutdown`.
+/// topics as they stood at start (or `shutdown` is set). The readers go on until `shutdown`;
+/// the registry's reader answers `catchup`.
 pub fn start(
     cfg: &KafkaConfig,
     plates: Arc<RwLock<PlateTable>>,
     permits: Arc<RwLock<PlatePermits>>,
+    catchup: Arc<Catchup>,
     stats: Arc<Stats>,
     shutdown: Shutdown,
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
@@ -52,7 +106,7 @@ pub fn start(
     let mut handles = Vec::new();
     let mut waiting = Vec::new();
     for (kind, feed) in [
-        (TopicKind::Registry, Feed::Plates(plates)),
+        (TopicKind::Registry, Feed::Plates(plates, catchup)),
         (TopicKind::Permits, Feed::Permits(permits)),
     ] {
         let (handle, ready) = spawn(cfg, kind, feed, stats.clone(), shutdown.clone())?;
@@ -124,7 +178,7 @@ fn spawn(
         tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
     }
     consumer.assign(&tpl)?;
-    if let Feed::Plates(table) = &feed {
+    if let Feed::Plates(table, _) = &feed {
         table
             .write()
             .expect("plates lock")
@@ -141,6 +195,8 @@ fn spawn(
     }
     let reader = Reader {
         cfg: cfg.clone(),
+        topic,
+        partitions,
         feed,
         stats,
         restored: false,
@@ -157,6 +213,8 @@ fn spawn(
 
 struct Reader {
     cfg: KafkaConfig,
+    topic: String,
+    partitions: Vec<i32>,
     feed: Feed,
     stats: Arc<Stats>,
     restored: bool,
@@ -174,7 +232,8 @@ impl Reader {
     ) {
         let mut batch = Vec::with_capacity(BATCH);
         while !shutdown.requested() {
-            let mut next = consumer.poll(Duration::from_millis(100));
+            // Short: a question (`Catchup`) waits for the next turn.
+            let mut next = consumer.poll(Duration::from_millis(20));
             while let Some(result) = next {
                 match result {
                     Ok(m) => batch.push(record_of(&m)),
@@ -195,7 +254,37 @@ impl Reader {
                 self.restored = true;
                 let _ = ready.send(());
             }
+            if let Feed::Plates(_, catchup) = &self.feed {
+                if let Some(ticket) = catchup.open() {
+                    if self.caught_up(consumer) {
+                        catchup.answer(ticket);
+                    }
+                }
+            }
         }
+    }
+
+    /// Whether every record the broker holds now has been applied: the position of each
+    /// partition is at its high watermark, asked of the broker after the question was.
+    /// An open upstream transaction keeps the answer no until it ends.
+    fn caught_up(&self, consumer: &BaseConsumer<QuietEof>) -> bool {
+        let Ok(positions) = consumer.position() else {
+            return false;
+        };
+        self.partitions.iter().all(|&p| {
+            let Ok((low, high)) = consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(5))
+            else {
+                return false;
+            };
+            let position = positions
+                .find_partition(&self.topic, p)
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+                .unwrap_or(low);
+            position >= high
+        })
     }
 
     fn apply(&mut self, batch: &mut Vec<crate::recording::Record>) {
@@ -208,7 +297,7 @@ impl Reader {
             .filter_map(|r| decode::record(r, &self.cfg.topics, &options).ok())
             .collect();
         match &self.feed {
-            Feed::Plates(table) => {
+            Feed::Plates(table, _) => {
                 let mut table = table.write().expect("plates lock");
                 for input in &inputs {
                     match input {
@@ -243,7 +332,7 @@ impl Reader {
 
     /// The registry reader's counts, for `/v1/status` and the metrics.
     fn publish(&self) {
-        let Feed::Plates(table) = &self.feed else {
+        let Feed::Plates(table, _) = &self.feed else {
             return;
         };
         let (plates, vehicles) = {

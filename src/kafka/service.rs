@@ -98,8 +98,66 @@ enum Restoring {
 struct Recovery {
     why: String,
     since: Instant,
+    producer: Initialising,
+}
+
+/// A transactional producer being initialised, attempt after attempt with back-off (1 s
+/// doubling to `MAX_BACKOFF`). The same instance is tried again while librdkafka calls the
+/// failure retriable (a broker not answering yet): its InitProducerId request may still be
+/// under way, and a new instance would first have to wait that one out on the coordinator.
+struct Initialising {
+    producer: Option<BaseProducer>,
     attempts: u32,
     next_try: Instant,
+}
+
+impl Initialising {
+    fn new() -> Initialising {
+        Initialising {
+            producer: None,
+            attempts: 0,
+            next_try: Instant::now(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next_try
+    }
+
+    /// One attempt (at most 10 s). On failure, the back-off before the next one is set and
+    /// returned with the error.
+    fn attempt(&mut self, cfg: &KafkaConfig) -> Result<BaseProducer, (anyhow::Error, Duration)> {
+        let result = match self.producer.take() {
+            Some(producer) => Ok(producer),
+            None => cfg
+                .service_producer()
+                .create()
+                .context("creating the producer"),
+        }
+        .and_then(|producer| {
+            if !cfg.exactly_once {
+                return Ok(producer);
+            }
+            match producer.init_transactions(cfg.transaction_timeout.min(Duration::from_secs(10))) {
+                Ok(()) => Ok(producer),
+                Err(e) => {
+                    if matches!(&e, KafkaError::Transaction(t) if t.is_retriable()) {
+                        self.producer = Some(producer);
+                    }
+                    Err(anyhow::Error::new(e).context("initialising transactions"))
+                }
+            }
+        });
+        result.map_err(|e| (e, self.failed()))
+    }
+
+    /// An attempt failed: the wait before the next one.
+    fn failed(&mut self) -> Duration {
+        self.attempts += 1;
+        let backoff = Duration::from_secs(1 << self.attempts.min(5)).min(MAX_BACKOFF);
+        self.next_try = Instant::now() + backoff;
+        backoff
+    }
 }
 
 struct Worker {
@@ -137,6 +195,14 @@ impl Worker {
             for p in self.merge.numbers() {
                 let _span = tracing::info_span!("partition", partition = p).entered();
                 while let Some(record) = self.merge.next(consumer, p, now) {
+                    if matches!(
+                        self.cfg.topics.kind(&record.topic),
+                        Some(TopicKind::Inspections | TopicKind::Permits)
+                    ) {
+                        // Evidence the table resolves since the last pass goes first: it is
+                        // older than this read, which may resolve now too (offline order).
+                        self.release()?;
+                    }
                     self.apply(&record)?;
                     applied += 1;
                 }
@@ -229,8 +295,8 @@ impl Worker {
 
     /// Applies held plate-only evidence the plate table can now resolve.
     fn release(&mut self) -> anyhow::Result<()> {
-        let active: BTreeSet<i32> = self.merge.numbers().into_iter().collect();
-        let released = self.processor.release_where(&|p| active.contains(&p));
+        let merge = &self.merge;
+        let released = self.processor.release_where(&|p| merge.holds(p));
         if released.is_empty() {
             return Ok(());
         }
@@ -460,12 +526,10 @@ impl Worker {
     fn start_recovery(&mut self, why: String) {
         *self.stats.recovering.lock().expect("recovering lock") = Some(why.clone());
         self.stats.publish_readiness();
-        let now = Instant::now();
         self.recovery = Some(Recovery {
             why,
-            since: now,
-            attempts: 0,
-            next_try: now,
+            since: Instant::now(),
+            producer: Initialising::new(),
         });
     }
 
@@ -474,17 +538,15 @@ impl Worker {
         let Some(recovery) = &mut self.recovery else {
             return;
         };
-        let now = Instant::now();
-        if now < recovery.next_try {
+        if !recovery.producer.due() {
             return;
         }
-        recovery.attempts += 1;
-        match producer(&self.cfg) {
+        match recovery.producer.attempt(&self.cfg) {
             Ok(producer) => {
                 self.producer = producer;
                 tracing::info!(
                     seconds = recovery.since.elapsed().as_secs_f64(),
-                    attempts = recovery.attempts,
+                    attempts = recovery.producer.attempts + 1,
                     after = %recovery.why,
                     "Transactional producer ready."
                 );
@@ -492,9 +554,7 @@ impl Worker {
                 *self.stats.recovering.lock().expect("recovering lock") = None;
                 self.stats.publish_readiness();
             }
-            Err(e) => {
-                let backoff = Duration::from_secs(1 << recovery.attempts.min(5)).min(MAX_BACKOFF);
-                recovery.next_try = Instant::now() + backoff;
+            Err((e, backoff)) => {
                 tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "Cannot initialise the transactional producer yet.");
             }
         }
@@ -645,14 +705,24 @@ impl Worker {
             .context("rewinding to the committed offsets")?;
         consumer.resume(&siblings).context("resuming a partition")?;
         for (topic, start) in starts {
+            // Known now, so the merge need not guess until the first fetch answers (`merge`).
+            let watermarks = consumer
+                .fetch_watermarks(&topic, p, Duration::from_secs(2))
+                .ok();
             let kind = self.cfg.topics.kind(&topic);
             let role = match kind {
                 Some(TopicKind::Inspections | TopicKind::Permits) => Role::PlateKeyed,
                 Some(TopicKind::EvidenceByVin) => Role::Resolved,
                 _ => Role::Vehicle,
             };
-            self.merge
-                .add(&topic, p, crate::replay::topic_rank(kind), role, start);
+            self.merge.add(
+                &topic,
+                p,
+                crate::replay::topic_rank(kind),
+                role,
+                start,
+                watermarks,
+            );
         }
         Ok(())
     }
@@ -940,17 +1010,6 @@ impl ConsumerContext for Ctx {
     }
 }
 
-/// A new service producer, its transactions initialised (at most 10 s: the caller retries).
-fn producer(cfg: &KafkaConfig) -> anyhow::Result<BaseProducer> {
-    let producer: BaseProducer = cfg.service_producer().create()?;
-    if cfg.exactly_once {
-        producer
-            .init_transactions(cfg.transaction_timeout.min(Duration::from_secs(10)))
-            .context("initialising transactions")?;
-    }
-    Ok(producer)
-}
-
 /// The producer, initialised, and the input topics' partition count; retried with back-off
 /// while the broker does not answer (not ready meanwhile), until `shutdown`.
 fn connect(
@@ -958,27 +1017,35 @@ fn connect(
     stats: &Stats,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Option<(BaseProducer, i32)>> {
-    let mut attempts = 0u32;
+    let mut init = Initialising::new();
+    // Initialised, waiting for the input topics to be co-partitioned.
+    let mut initialised = None;
     loop {
-        let attempt = producer(cfg).and_then(|producer| {
-            let partitions = check_co_partitioned(producer.client(), cfg)?;
-            Ok((producer, partitions))
-        });
+        let attempt = match initialised.take() {
+            Some(producer) => Ok(producer),
+            None => init.attempt(cfg),
+        }
+        .and_then(
+            |producer| match check_co_partitioned(producer.client(), cfg) {
+                Ok(partitions) => Ok((producer, partitions)),
+                Err(e) => {
+                    initialised = Some(producer);
+                    Err((e, init.failed()))
+                }
+            },
+        );
         match attempt {
             Ok(ready) => {
                 *stats.recovering.lock().expect("recovering lock") = None;
                 return Ok(Some(ready));
             }
-            Err(e) => {
-                attempts += 1;
+            Err((e, backoff)) => {
                 let why = format!("{e:#}");
-                let backoff = Duration::from_secs(1 << attempts.min(5)).min(MAX_BACKOFF);
                 tracing::warn!(error = %why, retry_in = ?backoff, "Cannot start on the broker yet.");
                 *stats.recovering.lock().expect("recovering lock") =
                     Some(format!("starting: {why}"));
                 stats.publish_readiness();
-                let until = Instant::now() + backoff;
-                while Instant::now() < until {
+                while !init.due() {
                     if shutdown.requested() {
                         return Ok(None);
                     }
@@ -1009,17 +1076,20 @@ pub fn run(
     };
     let plates = Arc::new(RwLock::new(PlateTable::new()));
     let permits = Arc::new(RwLock::new(PlatePermits::default()));
+    // Long enough for the reader's loop and a round trip per registry partition.
+    let catchup = Arc::new(super::plate_table::Catchup::new(Duration::from_secs(5)));
     let plate_readers = super::plate_table::start(
         &cfg,
         plates.clone(),
         permits.clone(),
+        catchup.clone(),
         stats.clone(),
         shutdown.clone(),
     )?;
     let processor = Processor::new(rules, cfg.topics.clone())
         .with_decode(cfg.decode)
         .with_partitions(partitions)
-        .with_global_plates(plates, permits);
+        .with_global_plates(plates, permits, catchup);
     // A second start in one process (tests) keeps the first store visible: harmless.
     let _ = stats.store.set(processor.shared_store());
     let worker = Worker {
@@ -1059,7 +1129,10 @@ pub fn run(
     let lead = cfg.topics.name(TopicKind::INPUTS[0]);
     consumer.subscribe(&[&lead])?;
     tracing::info!(group = %cfg.group_id, instance = %cfg.instance_id, lead = %lead, "Consuming input topics.");
+    // Longer than a commit may rightly take (`transaction_timeout`) and what recovery adds.
+    let still = cfg.transaction_timeout + Duration::from_secs(30);
     while !shutdown.requested() {
+        consumer.context().stats.watchdog.beat(still);
         let first = consumer.poll(Duration::from_millis(20));
         let mut batch = Vec::new();
         let mut next = first;
@@ -1112,6 +1185,7 @@ pub fn run(
                 .get_or_insert(anyhow::Error::new(e).context("pausing or resuming a full queue"));
         }
     }
+    consumer.context().stats.watchdog.disarm();
     if let Err(e) = finish(&consumer, Instant::now() + cfg.shutdown_timeout) {
         return Err(abandon(consumer, cfg.shutdown_timeout, e));
     }

@@ -40,6 +40,60 @@ pub struct Stats {
     pub(super) stalls: Mutex<Stalls>,
     /// Why the transactional producer is being (re-)initialised, while it is.
     pub recovering: Mutex<Option<String>>,
+    /// Whether the processing loop still turns.
+    pub watchdog: Watchdog,
+}
+
+/// The processing loop's heartbeat. librdkafka can block a call past its own timeout (a
+/// transaction's `send_offsets_to_transaction` after a broker restart, librdkafka#5456), and
+/// a loop stuck there must not look alive: `/healthz` fails and the process exits, so that a
+/// restart (which restores from what Kafka holds) gets it going again.
+#[derive(Debug)]
+pub struct Watchdog {
+    started: Instant,
+    /// Milliseconds from `started` to the last beat; 0 while disarmed.
+    beat: AtomicU64,
+    /// How long the loop may be still: longer than any call in it may rightly block.
+    limit_ms: AtomicU64,
+}
+
+impl Watchdog {
+    /// The loop turned; `limit`: how long it may be still before it counts as stuck.
+    pub fn beat(&self, limit: std::time::Duration) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.limit_ms.store(
+            u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.beat.store(now.max(1), Ordering::Relaxed);
+    }
+
+    /// Not watched (stopping: `shutdown_timeout` bounds that).
+    pub fn disarm(&self) {
+        self.beat.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the loop has been still, when that is past its limit.
+    pub fn stuck(&self) -> Option<std::time::Duration> {
+        let beat = self.beat.load(Ordering::Relaxed);
+        if beat == 0 {
+            return None;
+        }
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let still = now.saturating_sub(beat);
+        (still > self.limit_ms.load(Ordering::Relaxed))
+            .then(|| std::time::Duration::from_millis(still))
+    }
+}
+
+impl Default for Watchdog {
+    fn default() -> Watchdog {
+        Watchdog {
+            started: Instant::now(),
+            beat: AtomicU64::new(0),
+            limit_ms: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Default for Stats {
@@ -59,6 +113,7 @@ impl Default for Stats {
                 crate::settings::Settings::default().stall_timeout,
             )),
             recovering: Mutex::new(None),
+            watchdog: Watchdog::default(),
         }
     }
 }
@@ -563,5 +618,22 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    /// A loop still for longer than its limit is stuck; one that turns, or a disarmed one (a
+    /// service not started yet, or stopping), is not.
+    #[test]
+    fn the_watchdog_tells_a_stuck_loop_from_a_turning_one() {
+        let watchdog = Watchdog::default();
+        assert_eq!(watchdog.stuck(), None, "not armed before the loop starts");
+        watchdog.beat(std::time::Duration::from_secs(60));
+        assert_eq!(watchdog.stuck(), None);
+        watchdog.beat(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert!(watchdog
+            .stuck()
+            .is_some_and(|d| d >= std::time::Duration::from_millis(5)));
+        watchdog.disarm();
+        assert_eq!(watchdog.stuck(), None);
     }
 }

@@ -92,6 +92,17 @@ pub struct Processed {
     pub withheld: u32,
 }
 
+/// Whether the plate table holds every registration there is yet. Live, the table is kept by
+/// its own reader, which can lag behind the partitions' processing: before held evidence is
+/// given up as unknown, the reader is asked to catch up with the broker, so that a registration
+/// already in Kafka always wins over the clock that would give its evidence up. Offline there
+/// is none: the table is fed in record order and always current.
+pub trait PlatesCurrent: Send + Sync {
+    /// Blocks until the table holds everything its topic held when asked (true), or for a
+    /// bounded time (false: what was due is given up later, `Processor::release`).
+    fn current(&self) -> bool;
+}
+
 pub struct Processor {
     rules: Rules,
     topics: Topics,
@@ -108,6 +119,8 @@ pub struct Processor {
     /// Partitions of `tw.evidence.by-vin` (co-partitioned with the inputs).
     partitions: i32,
     reads: Mutex<PlateReads>,
+    /// Live: whether the global plate table's reader has caught up.
+    catchup: Option<Arc<dyn PlatesCurrent>>,
 }
 
 impl Processor {
@@ -122,6 +135,7 @@ impl Processor {
             feeds_plates: true,
             partitions: 1,
             reads: Mutex::new(PlateReads::new(rules.plate_reads.clone())),
+            catchup: None,
             rules,
         }
     }
@@ -134,14 +148,17 @@ impl Processor {
     }
 
     /// Resolves plates through tables kept by someone else (the service's global table
-    /// reader); registrations and plate permits processed here then leave them alone.
+    /// reader, which answers `catchup`); registrations and plate permits processed here then
+    /// leave them alone.
     pub fn with_global_plates(
         mut self,
         plates: Arc<RwLock<PlateTable>>,
         permits: Arc<RwLock<PlatePermits>>,
+        catchup: Arc<dyn PlatesCurrent>,
     ) -> Processor {
         self.plates = plates;
         self.permits = permits;
+        self.catchup = Some(catchup);
         self.feeds_plates = false;
         self
     }
@@ -162,14 +179,24 @@ impl Processor {
     }
 
     /// `release` for the partitions `active` names (the others are still being restored).
+    /// Then gives up what is due and still unknown (held while the table was catching up).
     pub fn release_where(&self, active: &dyn Fn(i32) -> bool) -> Vec<Emitted> {
-        let table = self.plates.read().expect("plates lock");
-        self.reads.lock().expect("reads lock").release(
-            &table,
-            &self.topics,
-            self.partitions,
-            active,
-        )
+        let (mut out, due) = {
+            let table = self.plates.read().expect("plates lock");
+            let mut reads = self.reads.lock().expect("reads lock");
+            let released = reads.release(&table, &self.topics, self.partitions, active);
+            (released, reads.due_partitions(active))
+        };
+        // Asked with no lock held: the reader takes the table's to catch up.
+        if !due.is_empty() && self.plates_current() {
+            let table = self.plates.read().expect("plates lock");
+            let mut reads = self.reads.lock().expect("reads lock");
+            out.extend(reads.release(&table, &self.topics, self.partitions, active));
+            for p in due {
+                out.extend(reads.give_up_due(p, &table));
+            }
+        }
+        out
     }
 
     /// Restores held plate-only evidence from a changelog record (`value` `None`: released).
@@ -253,12 +280,26 @@ impl Processor {
         processed.time = Some(now);
         if let Some(now) = now.secs() {
             processed.expired = self.sweep(record.partition, now);
-            let mut reads = self.reads.lock().expect("reads lock");
-            processed
-                .emitted
-                .extend(reads.expire(record.partition, now, &self.plates));
+            let due = self
+                .reads
+                .lock()
+                .expect("reads lock")
+                .advance(record.partition, now);
+            if due && self.plates_current() {
+                let table = self.plates.read().expect("plates lock");
+                let mut reads = self.reads.lock().expect("reads lock");
+                processed
+                    .emitted
+                    .extend(reads.give_up_due(record.partition, &table));
+            }
         }
         processed
+    }
+
+    /// Whether the plate table holds every registration there is yet, so that held evidence
+    /// may be given up: always offline; live, as its reader says (`PlatesCurrent`).
+    fn plates_current(&self) -> bool {
+        self.catchup.as_ref().is_none_or(|c| c.current())
     }
 
     /// Evidence about one vehicle, through the engine.
@@ -420,5 +461,87 @@ mod tests {
             "only the truck without a permit"
         );
         assert_eq!(withheld, 1, "the permitted truck's case was withheld");
+    }
+
+    /// A plate table reader that has caught up or not, as the test says.
+    #[derive(Default)]
+    struct Reader(std::sync::atomic::AtomicBool);
+
+    impl PlatesCurrent for Reader {
+        fn current(&self) -> bool {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    /// Live, the plate table is kept by its own reader and can lag behind the partitions: a read
+    /// held for its registration is not given up by a clock record until the reader says it has
+    /// caught up, so a registration already in Kafka releases it instead; with none, it is given
+    /// up once the reader has caught up.
+    #[test]
+    fn held_evidence_is_given_up_only_once_the_plate_table_has_caught_up() {
+        let topics = Topics::default();
+        let input = include_str!("../../tests/golden/plate_reads/input.jsonl");
+        let lines: Vec<&str> = input.lines().collect();
+        let line = |i: usize| Record::from_line(lines[i], &topics).unwrap();
+        // A read of 津A12345 before its registration (line 10), then a registration of another
+        // vehicle almost six days later: past the three days a read is held.
+        let (read, registration, clock) = (line(9), line(10), line(19));
+        for registered in [true, false] {
+            let plates = Arc::new(RwLock::new(PlateTable::new()));
+            let reader = Arc::new(Reader::default());
+            let processor = Processor::new(crate::config::default_rules(), topics.clone())
+                .with_global_plates(plates.clone(), Arc::default(), reader.clone());
+            let out = processor.process(&read).emitted;
+            assert!(matches!(out[..], [Emitted::Held { value: Some(_), .. }]));
+            let out = processor.process(&clock).emitted;
+            assert!(
+                out.is_empty(),
+                "given up before the table caught up: {out:?}"
+            );
+            if registered {
+                // The reader applies the registration.
+                let Ok(Input::Vehicle(event)) =
+                    decode::record(&registration, &topics, &decode::Options::default())
+                else {
+                    panic!("a registration")
+                };
+                let EventKind::Registration(r) = &event.kind else {
+                    panic!("a registration")
+                };
+                register(&mut plates.write().unwrap(), event.vin, r);
+            }
+            let before = processor.release();
+            reader.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            let after = processor.release();
+            let resolved = |out: &[Emitted]| {
+                out.iter()
+                    .filter(|e| matches!(e, Emitted::Resolved(r) if r.key.as_deref() == Some(b"LFWSRXRJ5J1F00001")))
+                    .count()
+            };
+            let rejected = |out: &[Emitted]| {
+                out.iter()
+                    .filter(|e| {
+                        matches!(
+                            e,
+                            Emitted::Rejected {
+                                reason: "unknown_plate",
+                                ..
+                            }
+                        )
+                    })
+                    .count()
+            };
+            if registered {
+                assert_eq!((resolved(&before), rejected(&before)), (1, 0), "{before:?}");
+                assert!(after.is_empty(), "{after:?}");
+            } else {
+                assert!(
+                    before.is_empty(),
+                    "given up before the table caught up: {before:?}"
+                );
+                assert_eq!((resolved(&after), rejected(&after)), (0, 1), "{after:?}");
+            }
+            assert_eq!(processor.held(), 0);
+        }
     }
 }

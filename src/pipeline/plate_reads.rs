@@ -188,44 +188,67 @@ impl PlateReads {
         out
     }
 
-    /// Gives up the partition's evidence older than the age limit behind its newest evidence
-    /// (`now` is the time of the record just processed there).
-    /// Runs for every record: it scans the partition's held evidence only when the oldest of it
-    /// is due, and reads the plate table only to word what it gives up.
-    pub(super) fn expire(
-        &mut self,
-        partition: i32,
-        now: Secs,
-        table: &std::sync::RwLock<PlateTable>,
-    ) -> Vec<Emitted> {
+    /// Advances the partition's clock of `hold` to `now` (the time of the record just processed
+    /// there); true if some of its held evidence is now older than the age limit behind it.
+    /// Runs for every record: it looks at the held evidence only through `oldest`.
+    pub(super) fn advance(&mut self, partition: i32, now: Secs) -> bool {
         let newest = self.newest.entry(partition).or_default();
         *newest = (*newest).max(now);
-        let now = *newest;
-        let max_age = self.params.hold.0;
-        let due = self
-            .oldest
+        self.due(partition)
+    }
+
+    fn due(&self, partition: i32) -> bool {
+        let now = self.newest.get(&partition).copied().unwrap_or_default();
+        self.oldest
             .get(&partition)
             .and_then(|t| t.secs())
-            .is_some_and(|t| now.0.saturating_sub(t.0) > max_age);
-        let Some(held) = self.held.get_mut(&partition).filter(|_| due) else {
+            .is_some_and(|t| now.0.saturating_sub(t.0) > self.params.hold.0)
+    }
+
+    /// Partitions `active` names with evidence due to be given up (`advance`).
+    pub(super) fn due_partitions(&self, active: &dyn Fn(i32) -> bool) -> Vec<i32> {
+        self.held
+            .keys()
+            .copied()
+            .filter(|&p| active(p) && self.due(p))
+            .collect()
+    }
+
+    /// Gives up the partition's evidence older than the age limit behind its newest evidence,
+    /// asking `table` that the caller knows to be current. Evidence the table resolves now stays
+    /// held for the next `release`, which sends it to its vehicle.
+    pub(super) fn give_up_due(&mut self, partition: i32, table: &PlateTable) -> Vec<Emitted> {
+        let now = self.newest.get(&partition).copied().unwrap_or_default();
+        let max_age = self.params.hold.0;
+        let Some(held) = self.held.get_mut(&partition) else {
             return Vec::new();
         };
         let mut expired: Vec<(String, Held)> = Vec::new();
+        let mut resolvable = false;
         held.retain(|key, h| {
             let at = h.read.time.secs().unwrap_or_default();
-            let old = now.0.saturating_sub(at.0) > max_age;
-            if old {
-                expired.push((key.clone(), h.clone()));
+            if now.0.saturating_sub(at.0) <= max_age {
+                return true;
             }
-            !old
+            if matches!(
+                table.resolve(h.read.plate, h.read.colour, at),
+                Resolution::Vehicle(_)
+            ) {
+                resolvable = true;
+                return true;
+            }
+            expired.push((key.clone(), h.clone()));
+            false
         });
+        if resolvable {
+            self.seen = u64::MAX;
+        }
         self.note_oldest(partition);
         expired.sort_by(|a, b| (a.1.read.time, &a.0).cmp(&(b.1.read.time, &b.0)));
         let why = format!("held {} without a registration", self.params.hold);
-        let table = table.read().expect("plates lock");
         expired
             .into_iter()
-            .flat_map(|(key, h)| give_up(partition, key, h, why.clone(), &table))
+            .flat_map(|(key, h)| give_up(partition, key, h, why.clone(), table))
             .collect()
     }
 
