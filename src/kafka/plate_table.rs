@@ -46,6 +46,10 @@ pub struct Catchup {
 struct Tickets {
     asked: u64,
     answered: u64,
+    /// The last question went unanswered for all of `wait` (an upstream transaction open on
+    /// the registry holds its reader short of the end, or the broker is away): until the reader
+    /// answers it, questions get no at once instead of waiting again.
+    overdue: bool,
 }
 
 impl Catchup {
@@ -66,6 +70,9 @@ impl Catchup {
     fn answer(&self, ticket: u64) {
         let mut t = self.tickets.lock().expect("tickets lock");
         t.answered = t.answered.max(ticket);
+        if t.answered >= t.asked {
+            t.overdue = false;
+        }
         self.answered.notify_all();
     }
 }
@@ -73,13 +80,17 @@ impl Catchup {
 impl PlatesCurrent for Catchup {
     fn current(&self) -> bool {
         let mut t = self.tickets.lock().expect("tickets lock");
+        if t.overdue {
+            return false;
+        }
         t.asked += 1;
         let ticket = t.asked;
-        let (t, _) = self
+        let (mut t, _) = self
             .answered
             .wait_timeout_while(t, self.wait, |t| t.answered < ticket)
             .expect("tickets lock");
-        t.answered >= ticket
+        t.overdue = t.answered < ticket;
+        !t.overdue
     }
 }
 
@@ -348,5 +359,50 @@ impl Reader {
         status.records = self.records;
         status.plates = plates;
         status.vehicles = vehicles;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A question is answered by the reader's next answer; one left unanswered for the whole
+    /// wait makes later questions say no at once (no second wait) until the reader answers it.
+    #[test]
+    fn an_overdue_question_is_not_waited_for_again_until_answered() {
+        let catchup = Arc::new(Catchup::new(Duration::from_millis(50)));
+        let reader = {
+            let catchup = catchup.clone();
+            std::thread::spawn(move || loop {
+                if let Some(ticket) = catchup.open() {
+                    catchup.answer(ticket);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            })
+        };
+        assert!(catchup.current(), "answered by the reader");
+        reader.join().unwrap();
+        assert!(!catchup.current(), "no reader: unanswered after the wait");
+        let overdue = catchup.open().expect("still open");
+        assert!(!catchup.current());
+        assert_eq!(
+            catchup.open(),
+            Some(overdue),
+            "not asked (nor waited for) again"
+        );
+        catchup.answer(overdue);
+        let ticket = {
+            let catchup = catchup.clone();
+            std::thread::spawn(move || catchup.current())
+        };
+        while catchup.open().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        catchup.answer(catchup.open().unwrap());
+        assert!(
+            ticket.join().unwrap(),
+            "asked and waited for again once answered"
+        );
     }
 }
