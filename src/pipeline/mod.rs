@@ -193,7 +193,7 @@ impl Processor {
             let mut reads = self.reads.lock().expect("reads lock");
             out.extend(reads.release(&table, &self.topics, self.partitions, active));
             for p in due {
-                out.extend(reads.give_up_due(p, &table));
+                out.extend(reads.give_up_due(p, &table, &self.topics, self.partitions));
             }
         }
         out
@@ -288,9 +288,12 @@ impl Processor {
             if due && self.plates_current() {
                 let table = self.plates.read().expect("plates lock");
                 let mut reads = self.reads.lock().expect("reads lock");
-                processed
-                    .emitted
-                    .extend(reads.give_up_due(record.partition, &table));
+                processed.emitted.extend(reads.give_up_due(
+                    record.partition,
+                    &table,
+                    &self.topics,
+                    self.partitions,
+                ));
             }
         }
         processed
@@ -543,5 +546,35 @@ mod tests {
             }
             assert_eq!(processor.held(), 0);
         }
+    }
+
+    /// Evidence due to be given up that the table resolves by then (a registration the reader
+    /// applied since the last release pass) goes to its vehicle instead, from the same record.
+    #[test]
+    fn due_evidence_the_table_now_resolves_is_released_not_given_up() {
+        let topics = Topics::default();
+        let input = include_str!("../../tests/golden/plate_reads/input.jsonl");
+        let lines: Vec<&str> = input.lines().collect();
+        let line = |i: usize| Record::from_line(lines[i], &topics).unwrap();
+        let plates = Arc::new(RwLock::new(PlateTable::new()));
+        let reader = Arc::new(Reader(true.into()));
+        let processor = Processor::new(crate::config::default_rules(), topics.clone())
+            .with_global_plates(plates.clone(), Arc::default(), reader);
+        processor.process(&line(9));
+        let Ok(Input::Vehicle(event)) =
+            decode::record(&line(10), &topics, &decode::Options::default())
+        else {
+            panic!("a registration")
+        };
+        let EventKind::Registration(r) = &event.kind else {
+            panic!("a registration")
+        };
+        register(&mut plates.write().unwrap(), event.vin, r);
+        let out = processor.process(&line(19)).emitted;
+        assert!(
+            matches!(&out[..], [Emitted::Resolved(r), Emitted::Held { value: None, .. }] if r.key.as_deref() == Some(b"LFWSRXRJ5J1F00001")),
+            "{out:?}"
+        );
+        assert_eq!(processor.held(), 0);
     }
 }

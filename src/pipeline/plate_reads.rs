@@ -215,41 +215,58 @@ impl PlateReads {
     }
 
     /// Gives up the partition's evidence older than the age limit behind its newest evidence,
-    /// asking `table` that the caller knows to be current. Evidence the table resolves now stays
-    /// held for the next `release`, which sends it to its vehicle.
-    pub(super) fn give_up_due(&mut self, partition: i32, table: &PlateTable) -> Vec<Emitted> {
+    /// asking `table` that the caller knows to be current. Should the table resolve some of it
+    /// now, the partition's held evidence is released first (`release`), in event-time order.
+    pub(super) fn give_up_due(
+        &mut self,
+        partition: i32,
+        table: &PlateTable,
+        topics: &Topics,
+        partitions: i32,
+    ) -> Vec<Emitted> {
         let now = self.newest.get(&partition).copied().unwrap_or_default();
         let max_age = self.params.hold.0;
-        let Some(held) = self.held.get_mut(&partition) else {
-            return Vec::new();
-        };
-        let mut expired: Vec<(String, Held)> = Vec::new();
-        let mut resolvable = false;
-        held.retain(|key, h| {
+        let overdue = |h: &Held| {
             let at = h.read.time.secs().unwrap_or_default();
-            if now.0.saturating_sub(at.0) <= max_age {
-                return true;
-            }
-            if matches!(
-                table.resolve(h.read.plate, h.read.colour, at),
-                Resolution::Vehicle(_)
-            ) {
-                resolvable = true;
-                return true;
-            }
-            expired.push((key.clone(), h.clone()));
-            false
+            now.0.saturating_sub(at.0) > max_age
+        };
+        let resolvable = self.held.get(&partition).is_some_and(|held| {
+            held.values().any(|h| {
+                overdue(h)
+                    && matches!(
+                        table.resolve(
+                            h.read.plate,
+                            h.read.colour,
+                            h.read.time.secs().unwrap_or_default()
+                        ),
+                        Resolution::Vehicle(_)
+                    )
+            })
         });
+        let mut out = Vec::new();
         if resolvable {
             self.seen = u64::MAX;
+            out = self.release(table, topics, partitions, &|p| p == partition);
         }
+        let Some(held) = self.held.get_mut(&partition) else {
+            return out;
+        };
+        let mut expired: Vec<(String, Held)> = Vec::new();
+        held.retain(|key, h| {
+            if overdue(h) {
+                expired.push((key.clone(), h.clone()));
+            }
+            !overdue(h)
+        });
         self.note_oldest(partition);
         expired.sort_by(|a, b| (a.1.read.time, &a.0).cmp(&(b.1.read.time, &b.0)));
         let why = format!("held {} without a registration", self.params.hold);
-        expired
-            .into_iter()
-            .flat_map(|(key, h)| give_up(partition, key, h, why.clone(), table))
-            .collect()
+        out.extend(
+            expired
+                .into_iter()
+                .flat_map(|(key, h)| give_up(partition, key, h, why.clone(), table)),
+        );
+        out
     }
 
     /// Restores held evidence from a changelog record (`None`: released).
