@@ -476,6 +476,24 @@ mod tests {
         }
     }
 
+    /// Line `i` of the hand-written plate-read recording.
+    fn plate_reads_line(i: usize, topics: &Topics) -> Record {
+        let input = include_str!("../../tests/golden/plate_reads/input.jsonl");
+        Record::from_line(input.lines().nth(i).unwrap(), topics).unwrap()
+    }
+
+    /// What the plate table's reader does with a registration record.
+    fn apply_registration(plates: &RwLock<PlateTable>, record: &Record, topics: &Topics) {
+        let Ok(Input::Vehicle(event)) = decode::record(record, topics, &decode::Options::default())
+        else {
+            panic!("a registration")
+        };
+        let EventKind::Registration(r) = &event.kind else {
+            panic!("a registration")
+        };
+        register(&mut plates.write().unwrap(), event.vin, r);
+    }
+
     /// Live, the plate table is kept by its own reader and can lag behind the partitions: a read
     /// held for its registration is not given up by a clock record until the reader says it has
     /// caught up, so a registration already in Kafka releases it instead; with none, it is given
@@ -483,9 +501,7 @@ mod tests {
     #[test]
     fn held_evidence_is_given_up_only_once_the_plate_table_has_caught_up() {
         let topics = Topics::default();
-        let input = include_str!("../../tests/golden/plate_reads/input.jsonl");
-        let lines: Vec<&str> = input.lines().collect();
-        let line = |i: usize| Record::from_line(lines[i], &topics).unwrap();
+        let line = |i: usize| plate_reads_line(i, &topics);
         // A read of 津A12345 before its registration (line 10), then a registration of another
         // vehicle almost six days later: past the three days a read is held.
         let (read, registration, clock) = (line(9), line(10), line(19));
@@ -502,16 +518,7 @@ mod tests {
                 "given up before the table caught up: {out:?}"
             );
             if registered {
-                // The reader applies the registration.
-                let Ok(Input::Vehicle(event)) =
-                    decode::record(&registration, &topics, &decode::Options::default())
-                else {
-                    panic!("a registration")
-                };
-                let EventKind::Registration(r) = &event.kind else {
-                    panic!("a registration")
-                };
-                register(&mut plates.write().unwrap(), event.vin, r);
+                apply_registration(&plates, &registration, &topics);
             }
             let before = processor.release();
             reader.0.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -553,23 +560,13 @@ mod tests {
     #[test]
     fn due_evidence_the_table_now_resolves_is_released_not_given_up() {
         let topics = Topics::default();
-        let input = include_str!("../../tests/golden/plate_reads/input.jsonl");
-        let lines: Vec<&str> = input.lines().collect();
-        let line = |i: usize| Record::from_line(lines[i], &topics).unwrap();
+        let line = |i: usize| plate_reads_line(i, &topics);
         let plates = Arc::new(RwLock::new(PlateTable::new()));
         let reader = Arc::new(Reader(true.into()));
         let processor = Processor::new(crate::config::default_rules(), topics.clone())
             .with_global_plates(plates.clone(), Arc::default(), reader);
         processor.process(&line(9));
-        let Ok(Input::Vehicle(event)) =
-            decode::record(&line(10), &topics, &decode::Options::default())
-        else {
-            panic!("a registration")
-        };
-        let EventKind::Registration(r) = &event.kind else {
-            panic!("a registration")
-        };
-        register(&mut plates.write().unwrap(), event.vin, r);
+        apply_registration(&plates, &line(10), &topics);
         let out = processor.process(&line(19)).emitted;
         assert!(
             matches!(&out[..], [Emitted::Resolved(r), Emitted::Held { value: None, .. }] if r.key.as_deref() == Some(b"LFWSRXRJ5J1F00001")),
