@@ -19,6 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::recording::Record;
+use crate::topics::TopicKind;
 
 struct Queue {
     records: VecDeque<Record>,
@@ -72,6 +73,27 @@ pub(super) enum Role {
     PlateKeyed,
     /// Plate-only evidence resolved to a VIN (`tw.evidence.by-vin`).
     Resolved,
+}
+
+impl Role {
+    /// The role of an input topic of kind `kind`.
+    pub(super) fn of(kind: Option<TopicKind>) -> Role {
+        match kind {
+            Some(TopicKind::Inspections | TopicKind::Permits) => Role::PlateKeyed,
+            Some(TopicKind::EvidenceByVin) => Role::Resolved,
+            Some(
+                TopicKind::TelemetryRaw
+                | TopicKind::Telemetry
+                | TopicKind::Reinspections
+                | TopicKind::Registry
+                | TopicKind::Blacklist
+                | TopicKind::Cases
+                | TopicKind::Dlq
+                | TopicKind::Changelog,
+            )
+            | None => Role::Vehicle,
+        }
+    }
 }
 
 /// How long an empty topic known to have unread records on the broker holds the others back:

@@ -28,6 +28,10 @@ use crate::plates::{PlatePermits, PlateTable};
 use crate::shutdown::Shutdown;
 use crate::topics::TopicKind;
 
+/// How often a `Catchup` question still open is checked against the broker again (a round trip
+/// per registry partition).
+const RECHECK: Duration = Duration::from_millis(100);
+
 /// Registry records applied under one write lock, so lookups are never held up long.
 const BATCH: usize = 2_000;
 
@@ -213,6 +217,7 @@ fn spawn(
         restored: false,
         pending,
         records: 0,
+        checked: None,
     };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()
@@ -232,6 +237,8 @@ struct Reader {
     /// Registry partitions not yet read to their end as of start.
     pending: BTreeSet<i32>,
     records: u64,
+    /// The last `Catchup` question checked against the broker, and when.
+    checked: Option<(u64, Instant)>,
 }
 
 impl Reader {
@@ -266,7 +273,12 @@ impl Reader {
                 let _ = ready.send(());
             }
             if let Feed::Plates(_, catchup) = &self.feed {
-                if let Some(ticket) = catchup.open() {
+                // A new question is checked at once, one still open every `RECHECK`.
+                let due = |(asked, at): (u64, Instant)| {
+                    Some(asked) != catchup.open() || at.elapsed() >= RECHECK
+                };
+                if let Some(ticket) = catchup.open().filter(|_| self.checked.is_none_or(due)) {
+                    self.checked = Some((ticket, Instant::now()));
                     if self.caught_up(consumer) {
                         catchup.answer(ticket);
                     }

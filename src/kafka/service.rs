@@ -195,10 +195,7 @@ impl Worker {
             for p in self.merge.numbers() {
                 let _span = tracing::info_span!("partition", partition = p).entered();
                 while let Some(record) = self.merge.next(consumer, p, now) {
-                    if matches!(
-                        self.cfg.topics.kind(&record.topic),
-                        Some(TopicKind::Inspections | TopicKind::Permits)
-                    ) {
+                    if Role::of(self.cfg.topics.kind(&record.topic)) == Role::PlateKeyed {
                         // Evidence the table resolves since the last pass goes first: it is
                         // older than this read, which may resolve now too (offline order).
                         self.release()?;
@@ -710,11 +707,7 @@ impl Worker {
                 .fetch_watermarks(&topic, p, Duration::from_secs(2))
                 .ok();
             let kind = self.cfg.topics.kind(&topic);
-            let role = match kind {
-                Some(TopicKind::Inspections | TopicKind::Permits) => Role::PlateKeyed,
-                Some(TopicKind::EvidenceByVin) => Role::Resolved,
-                _ => Role::Vehicle,
-            };
+            let role = Role::of(kind);
             self.merge.add(
                 &topic,
                 p,
@@ -1130,9 +1123,10 @@ pub fn run(
     consumer.subscribe(&[&lead])?;
     tracing::info!(group = %cfg.group_id, instance = %cfg.instance_id, lead = %lead, "Consuming input topics.");
     // Longer than a commit may rightly take (`transaction_timeout`) and what recovery adds.
-    let still = cfg.transaction_timeout + Duration::from_secs(30);
+    let watchdog = &consumer.context().stats.watchdog;
+    watchdog.arm(cfg.transaction_timeout + Duration::from_secs(30));
     while !shutdown.requested() {
-        consumer.context().stats.watchdog.beat(still);
+        watchdog.beat();
         let first = consumer.poll(Duration::from_millis(20));
         let mut batch = Vec::new();
         let mut next = first;
@@ -1185,7 +1179,7 @@ pub fn run(
                 .get_or_insert(anyhow::Error::new(e).context("pausing or resuming a full queue"));
         }
     }
-    consumer.context().stats.watchdog.disarm();
+    watchdog.disarm();
     if let Err(e) = finish(&consumer, Instant::now() + cfg.shutdown_timeout) {
         return Err(abandon(consumer, cfg.shutdown_timeout, e));
     }

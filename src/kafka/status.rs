@@ -58,13 +58,18 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// The loop turned; `limit`: how long it may be still before it counts as stuck.
-    pub fn beat(&self, limit: std::time::Duration) {
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    /// Watched from now: stuck once still for longer than `limit`.
+    pub fn arm(&self, limit: std::time::Duration) {
         self.limit_ms.store(
             u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+        self.beat();
+    }
+
+    /// The loop turned.
+    pub fn beat(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.beat.store(now.max(1), Ordering::Relaxed);
     }
 
@@ -625,10 +630,11 @@ mod tests {
     #[test]
     fn the_watchdog_tells_a_stuck_loop_from_a_turning_one() {
         let watchdog = Watchdog::default();
+        watchdog.beat();
         assert_eq!(watchdog.stuck(), None, "not armed before the loop starts");
-        watchdog.beat(std::time::Duration::from_secs(60));
+        watchdog.arm(std::time::Duration::from_secs(60));
         assert_eq!(watchdog.stuck(), None);
-        watchdog.beat(std::time::Duration::from_millis(5));
+        watchdog.arm(std::time::Duration::from_millis(5));
         std::thread::sleep(std::time::Duration::from_millis(30));
         assert!(watchdog
             .stuck()

@@ -226,19 +226,13 @@ impl PlateReads {
     ) -> Vec<Emitted> {
         let now = self.newest.get(&partition).copied().unwrap_or_default();
         let max_age = self.params.hold.0;
-        let overdue = |h: &Held| {
-            let at = h.read.time.secs().unwrap_or_default();
-            now.0.saturating_sub(at.0) > max_age
-        };
+        let at = |h: &Held| h.read.time.secs().unwrap_or_default();
+        let overdue = |h: &Held| now.0.saturating_sub(at(h).0) > max_age;
         let resolvable = self.held.get(&partition).is_some_and(|held| {
             held.values().any(|h| {
                 overdue(h)
                     && matches!(
-                        table.resolve(
-                            h.read.plate,
-                            h.read.colour,
-                            h.read.time.secs().unwrap_or_default()
-                        ),
+                        table.resolve(h.read.plate, h.read.colour, at(h)),
                         Resolution::Vehicle(_)
                     )
             })
@@ -253,10 +247,11 @@ impl PlateReads {
         };
         let mut expired: Vec<(String, Held)> = Vec::new();
         held.retain(|key, h| {
-            if overdue(h) {
+            let keep = !overdue(h);
+            if !keep {
                 expired.push((key.clone(), h.clone()));
             }
-            !overdue(h)
+            keep
         });
         self.note_oldest(partition);
         expired.sort_by(|a, b| (a.1.read.time, &a.0).cmp(&(b.1.read.time, &b.0)));
