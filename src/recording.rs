@@ -81,7 +81,13 @@ fn value_to_json(kind: Option<TopicKind>, bytes: &[u8]) -> serde_json::Value {
         Some(TopicKind::Permits) => to_json::<proto::EntryPermit>(bytes),
         Some(TopicKind::Blacklist) => to_json::<proto::BlacklistEvent>(bytes),
         Some(TopicKind::Cases) => to_json::<proto::EnforcementCase>(bytes),
-        _ => Err(String::new()),
+        Some(
+            TopicKind::TelemetryRaw
+            | TopicKind::Dlq
+            | TopicKind::Changelog
+            | TopicKind::EvidenceByVin,
+        )
+        | None => Err(String::new()),
     };
     converted.unwrap_or_else(|_| serde_json::Value::String(hex(bytes)))
 }
@@ -100,7 +106,13 @@ fn value_from_json(kind: Option<TopicKind>, value: serde_json::Value) -> Result<
         Some(TopicKind::Permits) => from_json::<proto::EntryPermit>(value),
         Some(TopicKind::Blacklist) => from_json::<proto::BlacklistEvent>(value),
         Some(TopicKind::Cases) => from_json::<proto::EnforcementCase>(value),
-        _ => Err("this topic's values must be hex strings".to_owned()),
+        Some(
+            TopicKind::TelemetryRaw
+            | TopicKind::Dlq
+            | TopicKind::Changelog
+            | TopicKind::EvidenceByVin,
+        )
+        | None => Err("this topic's values must be hex strings".to_owned()),
     }
 }
 

@@ -4,12 +4,14 @@
 //! uses). Outputs are a pure function of the recording: no wall-clock fields anywhere.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::pipeline::{Emitted, Processor};
+use crate::pipeline::{Emitted, Processor, Sink};
+use crate::proto;
 use crate::recording::{self, Record};
 use crate::topics::{TopicKind, Topics};
 
@@ -44,25 +46,16 @@ pub struct Outputs {
     pub summary: Summary,
 }
 
-/// Tie-break between topics for records with the same timestamp: reference data first
-/// (registrations, permits), then re-inspections and roadside evidence, then telemetry. The
-/// live service merges partitions the same way.
-pub fn topic_rank(kind: Option<TopicKind>) -> usize {
-    match kind {
-        Some(TopicKind::Registry) => 0,
-        Some(TopicKind::Permits) => 1,
-        Some(TopicKind::Reinspections) => 2,
-        Some(TopicKind::Inspections) => 3,
-        Some(TopicKind::EvidenceByVin) => 4,
-        Some(TopicKind::TelemetryRaw) => 5,
-        Some(TopicKind::Telemetry) => 6,
-        _ => 7,
-    }
-}
-
 /// Sorts by record timestamp, then topic rank; stable, so input order breaks the rest.
 pub fn order(records: &mut [Record], topics: &Topics) {
-    records.sort_by_key(|r| (r.timestamp, topic_rank(topics.kind(&r.topic))));
+    records.sort_by_key(|r| {
+        (
+            r.timestamp,
+            topics
+                .kind(&r.topic)
+                .map_or(TopicKind::UNRANKED, TopicKind::rank),
+        )
+    });
 }
 
 /// Runs records (already in processing order) through the processor.
@@ -85,40 +78,81 @@ pub fn feed(processor: &Processor, topics: &Topics, record: &Record, out: &mut O
     s.records_in += 1;
     *s.records_by_topic.entry(record.topic.clone()).or_default() += 1;
     for emitted in process(processor, record, s) {
-        let s = &mut out.summary;
-        match emitted {
-            Emitted::Blacklist(e) => {
-                s.blacklist_events += 1;
-                if e.status == crate::proto::BlacklistStatus::Delisted as i32 {
-                    s.delisted += 1;
-                } else {
-                    s.listed += 1;
-                }
-                out.blacklist
-                    .push(serde_json::to_string(&e).expect("messages serialise"));
-            }
-            Emitted::Case(c) => {
-                s.cases += 1;
-                *s.cases_by_rule.entry(c.rule.clone()).or_default() += 1;
-                out.cases
-                    .push(serde_json::to_string(&c).expect("messages serialise"));
-            }
-            Emitted::Dlq { reason, message } => reject(topics, record, reason, &message, out),
-            Emitted::Rejected {
-                record,
-                reason,
-                message,
-            } => reject(topics, &record, reason, &message, out),
-            Emitted::Resolved(_) => s.plate_reads_resolved += 1,
-            Emitted::Held { value, .. } => s.plate_reads_held += u64::from(value.is_some()),
-        }
+        let Ok(()) = emitted.deliver(&mut Files { topics, out });
     }
+}
+
+/// The offline destination: output lines and the summary's counts.
+struct Files<'a> {
+    topics: &'a Topics,
+    out: &'a mut Outputs,
+}
+
+impl Sink for Files<'_> {
+    type Error = Infallible;
+
+    fn blacklist(&mut self, e: &proto::BlacklistEvent) -> Result<(), Infallible> {
+        let s = &mut self.out.summary;
+        s.blacklist_events += 1;
+        if e.status == proto::BlacklistStatus::Delisted as i32 {
+            s.delisted += 1;
+        } else {
+            s.listed += 1;
+        }
+        self.out.blacklist.push(json(e));
+        Ok(())
+    }
+
+    fn case(&mut self, c: &proto::EnforcementCase) -> Result<(), Infallible> {
+        let s = &mut self.out.summary;
+        s.cases += 1;
+        *s.cases_by_rule.entry(c.rule.clone()).or_default() += 1;
+        self.out.cases.push(json(c));
+        Ok(())
+    }
+
+    fn dlq(
+        &mut self,
+        record: &Record,
+        reason: &'static str,
+        message: &str,
+    ) -> Result<(), Infallible> {
+        let s = &mut self.out.summary;
+        s.dlq += 1;
+        *s.dlq_by_reason.entry(reason.to_owned()).or_default() += 1;
+        let line = dlq_record(self.topics, record, reason, message).to_line(self.topics);
+        self.out.dlq.push(line);
+        Ok(())
+    }
+
+    fn given_up(
+        &mut self,
+        record: &Record,
+        reason: &'static str,
+        message: &str,
+    ) -> Result<(), Infallible> {
+        self.dlq(record, reason, message)
+    }
+
+    fn resolved(&mut self, _: &Record) -> Result<(), Infallible> {
+        self.out.summary.plate_reads_resolved += 1;
+        Ok(())
+    }
+
+    fn held(&mut self, _: i32, _: &str, value: Option<&[u8]>) -> Result<(), Infallible> {
+        self.out.summary.plate_reads_held += u64::from(value.is_some());
+        Ok(())
+    }
+}
+
+fn json(message: &impl Serialize) -> String {
+    serde_json::to_string(message).expect("messages serialise")
 }
 
 /// Processes one record offline, with what it sets off: resolved plate-only evidence comes
 /// straight back in (live, it makes the trip through `tw.evidence.by-vin`), after the
 /// `Emitted::Resolved` that announces it, and held evidence the record's registration resolves
-/// is applied. A record other than `record` that goes to the DLQ comes as `Emitted::Rejected`.
+/// is applied.
 pub fn process(processor: &Processor, record: &Record, summary: &mut Summary) -> Vec<Emitted> {
     let processed = processor.process(record);
     summary.duplicates_ignored += u64::from(processed.duplicates);
@@ -133,16 +167,7 @@ pub fn process(processor: &Processor, record: &Record, summary: &mut Summary) ->
         };
         out.push(emitted);
         if let Some(r) = resolved {
-            for e in process(processor, &r, summary) {
-                out.push(match e {
-                    Emitted::Dlq { reason, message } => Emitted::Rejected {
-                        record: Box::new(r.clone()),
-                        reason,
-                        message,
-                    },
-                    other => other,
-                });
-            }
+            out.extend(process(processor, &r, summary));
         }
     }
     out
@@ -152,20 +177,6 @@ pub fn process(processor: &Processor, record: &Record, summary: &mut Summary) ->
 /// highest partition of its records.
 pub fn partitions(records: &[Record]) -> i32 {
     records.iter().map(|r| r.partition + 1).max().unwrap_or(1)
-}
-
-fn reject(
-    topics: &Topics,
-    record: &Record,
-    reason: &'static str,
-    message: &str,
-    out: &mut Outputs,
-) {
-    let s = &mut out.summary;
-    s.dlq += 1;
-    *s.dlq_by_reason.entry(reason.to_owned()).or_default() += 1;
-    out.dlq
-        .push(dlq_record(topics, record, reason, message).to_line(topics));
 }
 
 /// The DLQ record for a rejected input: original key and bytes, headers naming the source and

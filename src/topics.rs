@@ -74,6 +74,27 @@ impl TopicKind {
         }
     }
 
+    /// Tie-break between records with the same timestamp, lowest first: reference data
+    /// (registrations, permits), then re-inspections and roadside evidence, then telemetry.
+    /// Offline replay and the live merge order records the same way.
+    pub fn rank(self) -> usize {
+        match self {
+            TopicKind::Registry => 0,
+            TopicKind::Permits => 1,
+            TopicKind::Reinspections => 2,
+            TopicKind::Inspections => 3,
+            TopicKind::EvidenceByVin => 4,
+            TopicKind::TelemetryRaw => 5,
+            TopicKind::Telemetry => 6,
+            TopicKind::Blacklist | TopicKind::Cases | TopicKind::Dlq | TopicKind::Changelog => {
+                TopicKind::UNRANKED
+            }
+        }
+    }
+
+    /// The rank of records of no input topic: after all others.
+    pub const UNRANKED: usize = 7;
+
     /// Compacted topics keep the latest record per key.
     pub fn compacted(self) -> bool {
         matches!(

@@ -37,7 +37,7 @@ fn demo_publishes_what_the_offline_replay_of_its_fleet_gives() {
             match e {
                 Emitted::Blacklist(b) => events.push(b.encode_to_vec()),
                 Emitted::Case(c) => cases.push(c.encode_to_vec()),
-                Emitted::Dlq { reason, .. } | Emitted::Rejected { reason, .. } => {
+                Emitted::Dlq { reason, .. } | Emitted::GivenUp { reason, .. } => {
                     dead_letters.push(reason)
                 }
                 Emitted::Resolved(_) | Emitted::Held { .. } => {}

@@ -172,7 +172,7 @@ fn outputs(records: &[Record]) -> BTreeMap<String, Vec<String>> {
             let line = match e {
                 Emitted::Blacklist(b) => serde_json::to_string(&b).unwrap(),
                 Emitted::Case(c) => serde_json::to_string(&c).unwrap(),
-                Emitted::Dlq { reason, .. } | Emitted::Rejected { reason, .. } => {
+                Emitted::Dlq { reason, .. } | Emitted::GivenUp { reason, .. } => {
                     format!("dlq:{reason}")
                 }
                 Emitted::Resolved(r) => format!("resolved:{:?}", r.key),

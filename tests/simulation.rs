@@ -170,7 +170,7 @@ fn check(cfg: SimConfig, kinds: usize) -> BTreeMap<String, BTreeSet<RuleId>> {
                         .or_default()
                         .insert(RuleId::parse(&c.rule).unwrap());
                 }
-                Emitted::Dlq { reason, .. } | Emitted::Rejected { reason, .. } => {
+                Emitted::Dlq { reason, .. } | Emitted::GivenUp { reason, .. } => {
                     *dlq.entry(reason).or_default() += 1
                 }
                 Emitted::Resolved(_) => resolved += 1,

@@ -139,7 +139,14 @@ pub(super) fn input(
             };
             (m.vin, time, kind)
         }
-        other => return Err(DecodeError::UnknownTopic(other.suffix().to_owned())),
+        // Raw frames are read by `raw`; the rest are outputs.
+        other @ (TopicKind::TelemetryRaw
+        | TopicKind::Blacklist
+        | TopicKind::Cases
+        | TopicKind::Dlq
+        | TopicKind::Changelog) => {
+            return Err(DecodeError::UnknownTopic(other.suffix().to_owned()))
+        }
     };
     Ok(Input::Vehicle(Event {
         vin: vin(&vin_text)?,

@@ -29,7 +29,7 @@ struct Queue {
     checked_at: Option<Instant>,
     /// Empty because the partition has no unread records (checked against the broker).
     caught_up: bool,
-    /// Tie-break between topics with equal timestamps (`replay::topic_rank`).
+    /// Tie-break between topics with equal timestamps (`TopicKind::rank`).
     rank: usize,
     /// Offset after the last record taken for processing: what the next commit stores.
     next_offset: Option<i64>,

@@ -51,14 +51,15 @@ use super::{message_of, record_of, send, KafkaConfig};
 use crate::engine::Rules;
 use crate::metrics as m;
 use crate::model::Vin;
-use crate::pipeline::{Emitted, Processor};
+use crate::pipeline::{Emitted, Processor, Sink};
 use crate::plates::{PlatePermits, PlateTable};
+use crate::proto;
 use crate::recording::Record;
 use crate::replay::dlq_record;
 use crate::settings::UnreadableState;
 use crate::shutdown::Shutdown;
 use crate::state::encode_state;
-use crate::topics::TopicKind;
+use crate::topics::{TopicKind, Topics};
 
 /// How the service ended, for the process's exit code.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +184,84 @@ struct Worker {
     stop_by: std::cell::Cell<Option<Instant>>,
 }
 
+/// Writes a changelog record (`None`: a tombstone) into the open transaction.
+fn changelog(
+    producer: &BaseProducer,
+    topics: &Topics,
+    p: i32,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> anyhow::Result<()> {
+    let changelog = topics.name(TopicKind::Changelog);
+    let mut message = BaseRecord::to(&changelog).partition(p).key(key);
+    if let Some(value) = value {
+        message = message.payload(value);
+    }
+    send(producer, message)
+}
+
+/// The open transaction as a destination of outputs, with the status counters.
+struct Transaction<'a> {
+    producer: &'a BaseProducer,
+    topics: &'a Topics,
+    merge: &'a mut Merge,
+    stats: &'a Stats,
+}
+
+impl Transaction<'_> {
+    /// Sends an output keyed by `key`, partitioned by the producer.
+    fn output(&self, kind: TopicKind, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+        let topic = self.topics.name(kind);
+        send(
+            self.producer,
+            BaseRecord::to(&topic).key(key).payload(value),
+        )
+    }
+}
+
+impl Sink for Transaction<'_> {
+    type Error = anyhow::Error;
+
+    fn blacklist(&mut self, e: &proto::BlacklistEvent) -> anyhow::Result<()> {
+        self.output(TopicKind::Blacklist, e.vin.as_bytes(), &e.encode_to_vec())?;
+        self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn case(&mut self, c: &proto::EnforcementCase) -> anyhow::Result<()> {
+        self.output(TopicKind::Cases, c.case_id.as_bytes(), &c.encode_to_vec())?;
+        self.stats.cases.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn dlq(&mut self, record: &Record, reason: &'static str, message: &str) -> anyhow::Result<()> {
+        let dlq = dlq_record(self.topics, record, reason, message);
+        send(self.producer, message_of(&dlq))?;
+        self.stats.dlq.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn given_up(
+        &mut self,
+        record: &Record,
+        reason: &'static str,
+        message: &str,
+    ) -> anyhow::Result<()> {
+        self.dlq(record, reason, message)
+    }
+
+    fn resolved(&mut self, r: &Record) -> anyhow::Result<()> {
+        send(self.producer, message_of(r).partition(r.partition))?;
+        self.merge
+            .sent_resolved(r.partition, r.timestamp, Instant::now());
+        Ok(())
+    }
+
+    fn held(&mut self, partition: i32, key: &str, value: Option<&[u8]>) -> anyhow::Result<()> {
+        changelog(self.producer, self.topics, partition, key.as_bytes(), value)
+    }
+}
+
 impl Worker {
     /// Processes what the merge hands out; returns how many records.
     fn drain(&mut self, consumer: &BaseConsumer<Ctx>) -> anyhow::Result<usize> {
@@ -221,73 +300,25 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends an output keyed by `key`, partitioned by the producer.
-    fn output(&self, topic: &str, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
-        send(
-            &self.producer,
-            BaseRecord::to(topic).key(key).payload(value),
-        )
+    /// Sends one output into the open transaction and counts it.
+    fn emit(&mut self, emitted: &Emitted) -> anyhow::Result<()> {
+        emitted.deliver(&mut self.transaction())?;
+        let Ok(()) = emitted.deliver(&mut self.tally);
+        Ok(())
     }
 
-    /// Sends one output into the open transaction; `record`: the record being processed.
-    fn emit(&mut self, record: Option<&Record>, emitted: &Emitted) -> anyhow::Result<()> {
-        let topics = &self.cfg.topics;
-        match emitted {
-            Emitted::Blacklist(e) => {
-                self.output(
-                    &topics.name(TopicKind::Blacklist),
-                    e.vin.as_bytes(),
-                    &e.encode_to_vec(),
-                )?;
-                self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
-            }
-            Emitted::Case(c) => {
-                self.output(
-                    &topics.name(TopicKind::Cases),
-                    c.case_id.as_bytes(),
-                    &c.encode_to_vec(),
-                )?;
-                self.stats.cases.fetch_add(1, Ordering::Relaxed);
-            }
-            Emitted::Dlq { reason, message } => {
-                let record = record.context("a DLQ output without its record")?;
-                self.reject(record, reason, message)?;
-            }
-            Emitted::Rejected {
-                record,
-                reason,
-                message,
-            } => self.reject(record, reason, message)?,
-            Emitted::Resolved(r) => {
-                send(&self.producer, message_of(r).partition(r.partition))?;
-                self.merge
-                    .sent_resolved(r.partition, r.timestamp, Instant::now());
-            }
-            Emitted::Held {
-                partition,
-                key,
-                value,
-            } => self.changelog(*partition, key.as_bytes(), value.as_deref())?,
+    fn transaction(&mut self) -> Transaction<'_> {
+        Transaction {
+            producer: &self.producer,
+            topics: &self.cfg.topics,
+            merge: &mut self.merge,
+            stats: &self.stats,
         }
-        Ok(())
     }
 
     /// Writes a changelog record (`None`: a tombstone) into the open transaction.
     fn changelog(&self, p: i32, key: &[u8], value: Option<&[u8]>) -> anyhow::Result<()> {
-        let changelog = self.cfg.topics.name(TopicKind::Changelog);
-        let mut message = BaseRecord::to(&changelog).partition(p).key(key);
-        if let Some(value) = value {
-            message = message.payload(value);
-        }
-        send(&self.producer, message)
-    }
-
-    /// Sends `record` to the DLQ with its reason.
-    fn reject(&self, record: &Record, reason: &str, message: &str) -> anyhow::Result<()> {
-        let dlq = dlq_record(&self.cfg.topics, record, reason, message);
-        send(&self.producer, message_of(&dlq))?;
-        self.stats.dlq.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        changelog(&self.producer, &self.cfg.topics, p, key, value)
     }
 
     /// Applies held plate-only evidence the plate table can now resolve.
@@ -299,8 +330,7 @@ impl Worker {
         }
         self.begin()?;
         for emitted in &released {
-            self.emit(None, emitted)?;
-            self.tally.emitted(None, emitted);
+            self.emit(emitted)?;
         }
         Ok(())
     }
@@ -309,7 +339,7 @@ impl Worker {
         self.begin()?;
         let processed = self.processor.process(record);
         for emitted in &processed.emitted {
-            self.emit(Some(record), emitted)?;
+            self.emit(emitted)?;
         }
         if let Some(vin) = processed.vin {
             self.dirty.entry(record.partition).or_default().insert(vin);
@@ -711,7 +741,7 @@ impl Worker {
             self.merge.add(
                 &topic,
                 p,
-                crate::replay::topic_rank(kind),
+                kind.map_or(TopicKind::UNRANKED, TopicKind::rank),
                 role,
                 start,
                 watermarks,
@@ -726,7 +756,8 @@ impl Worker {
         if !restored.unreadable.is_empty() {
             self.begin()?;
             for u in &restored.unreadable {
-                self.reject(&u.record, "unreadable_state", &u.error)?;
+                self.transaction()
+                    .dlq(&u.record, "unreadable_state", &u.error)?;
                 let key = u.record.key.as_deref().unwrap_or_default();
                 self.changelog(p, key, None)?;
             }

@@ -4,6 +4,7 @@
 //! one event for a consumer error's log line, metric and stall watch. No Kafka calls here.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,7 +16,7 @@ pub use super::stall::Stall;
 use super::stall::Stalls;
 use crate::metrics as m;
 use crate::model::Absent;
-use crate::pipeline::{AbsentCounts, Emitted, Processed, SAMPLE_FIELDS};
+use crate::pipeline::{AbsentCounts, Processed, Sink, SAMPLE_FIELDS};
 use crate::proto;
 use crate::recording::Record;
 use crate::state::StateStore;
@@ -392,53 +393,6 @@ impl Tally {
                 self.absent[field][reason] += n;
             }
         }
-        for emitted in &processed.emitted {
-            self.emitted(Some(record), emitted);
-        }
-    }
-
-    /// Counts one output; `record`: the record being processed, if any.
-    pub(super) fn emitted(&mut self, record: Option<&Record>, emitted: &Emitted) {
-        match emitted {
-            Emitted::Blacklist(e) => {
-                let listed = e.status == proto::BlacklistStatus::Listed as i32;
-                let kind = if listed {
-                    "blacklist_listed"
-                } else {
-                    "blacklist_delisted"
-                };
-                let rule = e.reasons.first().map_or("delisting", String::as_str);
-                *self.outputs.entry((kind, rule.to_owned())).or_default() += 1;
-            }
-            Emitted::Case(c) => {
-                *self.outputs.entry(("case", c.rule.clone())).or_default() += 1;
-            }
-            Emitted::Dlq { reason, .. } => {
-                *self.dlq.entry(reason).or_default() += 1;
-                if *reason == "late" {
-                    self.late += 1;
-                } else if let Some(record) = record {
-                    *self
-                        .rejects
-                        .entry((record.topic.clone(), reason))
-                        .or_default() += 1;
-                }
-            }
-            Emitted::Rejected { record, reason, .. } => {
-                *self.dlq.entry(reason).or_default() += 1;
-                *self.plate_reads.entry("given_up").or_default() += 1;
-                *self
-                    .rejects
-                    .entry((record.topic.clone(), reason))
-                    .or_default() += 1;
-            }
-            Emitted::Resolved(_) => *self.plate_reads.entry("resolved").or_default() += 1,
-            Emitted::Held { value, .. } => {
-                if value.is_some() {
-                    *self.plate_reads.entry("held").or_default() += 1;
-                }
-            }
-        }
     }
 
     pub(super) fn publish(&mut self) {
@@ -474,6 +428,62 @@ impl Tally {
         for (outcome, n) in t.plate_reads {
             metrics::counter!(m::PLATE_READS, "outcome" => outcome).increment(n);
         }
+    }
+}
+
+/// Outputs as metric counts.
+impl Sink for Tally {
+    type Error = Infallible;
+
+    fn blacklist(&mut self, e: &proto::BlacklistEvent) -> Result<(), Infallible> {
+        let kind = if e.status == proto::BlacklistStatus::Listed as i32 {
+            "blacklist_listed"
+        } else {
+            "blacklist_delisted"
+        };
+        let rule = e.reasons.first().map_or("delisting", String::as_str);
+        *self.outputs.entry((kind, rule.to_owned())).or_default() += 1;
+        Ok(())
+    }
+
+    fn case(&mut self, c: &proto::EnforcementCase) -> Result<(), Infallible> {
+        *self.outputs.entry(("case", c.rule.clone())).or_default() += 1;
+        Ok(())
+    }
+
+    fn dlq(&mut self, record: &Record, reason: &'static str, _: &str) -> Result<(), Infallible> {
+        *self.dlq.entry(reason).or_default() += 1;
+        if reason == "late" {
+            self.late += 1;
+        } else {
+            *self
+                .rejects
+                .entry((record.topic.clone(), reason))
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn given_up(
+        &mut self,
+        record: &Record,
+        reason: &'static str,
+        _: &str,
+    ) -> Result<(), Infallible> {
+        *self.plate_reads.entry("given_up").or_default() += 1;
+        self.dlq(record, reason, "")
+    }
+
+    fn resolved(&mut self, _: &Record) -> Result<(), Infallible> {
+        *self.plate_reads.entry("resolved").or_default() += 1;
+        Ok(())
+    }
+
+    fn held(&mut self, _: i32, _: &str, value: Option<&[u8]>) -> Result<(), Infallible> {
+        if value.is_some() {
+            *self.plate_reads.entry("held").or_default() += 1;
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 //! comes out as a record for `tw.evidence.by-vin`, which comes back in as evidence about the
 //! VIN — through Kafka live, at once offline.
 
+mod output;
 mod plate_reads;
 
 use std::collections::BTreeMap;
@@ -18,42 +19,15 @@ use crate::model::{
     Absent, Case, Event, EventKind, EventTime, Output, RuleId, Sample, Secs, Vin, VinCheck,
 };
 use crate::plates::{PlatePermits, PlateTable};
-use crate::proto;
 use crate::recording::Record;
 use crate::state::StateStore;
 use crate::topics::Topics;
+pub use output::{Emitted, Sink};
 pub use plate_reads::is_held_key;
 use plate_reads::PlateReads;
 
 /// Expired vehicles are swept when a partition's event time passes the next hour boundary.
 const SWEEP_EVERY_SECS: u32 = 3600;
-
-/// What one record produced, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Emitted {
-    Blacklist(proto::BlacklistEvent),
-    Case(proto::EnforcementCase),
-    /// The record goes to the DLQ with this reason (a `DecodeError::reason` or `late`).
-    Dlq {
-        reason: &'static str,
-        message: String,
-    },
-    /// Plate-only evidence resolved to a VIN: this record goes to `tw.evidence.by-vin`.
-    Resolved(Record),
-    /// A changelog write for held plate-only evidence on `partition` (`None`: no longer held).
-    Held {
-        partition: i32,
-        key: String,
-        value: Option<Vec<u8>>,
-    },
-    /// Another record than the one processed goes to the DLQ: held plate-only evidence given
-    /// up (its original record), or offline, a record resolved evidence made.
-    Rejected {
-        record: Box<Record>,
-        reason: &'static str,
-        message: String,
-    },
-}
 
 /// The data-stream fields rules read, in the order of `Processed::absent`, and last the
 /// sample's own time (absent, `missing`, when an HJ 1239 body time was all zeros and the frame
@@ -73,6 +47,7 @@ pub const SAMPLE_FIELDS: [&str; 9] = [
 /// Absent values by `SAMPLE_FIELDS` index and `Absent` index.
 pub type AbsentCounts = [[u32; Absent::ALL.len()]; SAMPLE_FIELDS.len()];
 
+/// What one record produced, in order.
 #[derive(Debug, Default)]
 pub struct Processed {
     pub emitted: Vec<Emitted>,
@@ -249,7 +224,7 @@ impl Processor {
         let input = match decode::record(record, &self.topics, &self.decode) {
             Ok(input) => input,
             Err(e) => {
-                processed.emitted.push(dlq(&e));
+                processed.emitted.push(dlq(record, &e));
                 return processed;
             }
         };
@@ -327,6 +302,7 @@ impl Processor {
                 Output::Case(c) if self.withholds(&c) => processed.withheld += 1,
                 Output::Case(c) => processed.emitted.push(Emitted::Case(encode::case(&c))),
                 Output::Late => processed.emitted.push(Emitted::Dlq {
+                    record: Box::new(record.clone()),
                     reason: "late",
                     message: format!(
                         "evidence at {} is more than {} behind the vehicle's newest",
@@ -423,8 +399,9 @@ fn count_absent(samples: &[Sample], counts: &mut AbsentCounts) {
     }
 }
 
-fn dlq(e: &DecodeError) -> Emitted {
+fn dlq(record: &Record, e: &DecodeError) -> Emitted {
     Emitted::Dlq {
+        record: Box::new(record.clone()),
         reason: e.reason(),
         message: e.to_string(),
     }
@@ -533,7 +510,7 @@ mod tests {
                     .filter(|e| {
                         matches!(
                             e,
-                            Emitted::Rejected {
+                            Emitted::GivenUp {
                                 reason: "unknown_plate",
                                 ..
                             }

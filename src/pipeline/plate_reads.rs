@@ -304,7 +304,7 @@ fn give_up(partition: i32, key: String, h: Held, why: String, table: &PlateTable
         Resolution::Unknown | Resolution::Vehicle(_) => "no vehicle registered".to_owned(),
     };
     vec![
-        Emitted::Rejected {
+        Emitted::GivenUp {
             record: Box::new(h.record),
             reason: "unknown_plate",
             message: format!("{}: {registry}; {why}", describe(&h.read)),
