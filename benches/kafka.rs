@@ -391,6 +391,7 @@ fn plate_table() {
         &cfg,
         table.clone(),
         Arc::default(),
+        Arc::default(),
         Arc::new(tailwatch::kafka::plate_table::Catchup::new(
             Duration::from_secs(5),
         )),

@@ -142,7 +142,7 @@ fn measure(partitions: i32) {
                 source: source.clone(),
                 kind,
             };
-            store.update(partition, vin, |s| engine::evaluate(&rules, s, &event));
+            store.update(partition, vin, |s| engine::evaluate(&rules, s, &event, &[]));
         }
     }
     let after = resident_bytes();

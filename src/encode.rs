@@ -1,10 +1,10 @@
-//! The output edge: `model` outputs → protobuf messages for `tw.blacklist` and `tw.cases`, and
-//! resolved plate-only evidence for `tw.evidence.by-vin`.
+//! The output edge: `model` outputs → protobuf messages for `tw.blacklist`, `tw.cases` and
+//! `tw.shared.overlimit`, and resolved plate-only evidence for `tw.evidence.by-vin`.
 //! Every field comes from the output itself: no clock, so replays are byte-identical.
 
 use crate::model::{
-    BlacklistEvent, BlacklistStatus, Case, EventTime, Evidence, EvidenceSource, Position, Priority,
-    RecordRef, Vin,
+    BlacklistEvent, BlacklistStatus, Case, EventTime, Evidence, EvidenceSource, Plate, PlateColour,
+    Position, Priority, RecordRef, Region, Vin,
 };
 use crate::proto;
 
@@ -24,6 +24,7 @@ fn source(s: EvidenceSource) -> i32 {
         EvidenceSource::ManualCheck => proto::EvidenceSource::ManualCheck,
         EvidenceSource::RemoteSensing => proto::EvidenceSource::RemoteSensing,
         EvidenceSource::Reinspection => proto::EvidenceSource::Reinspection,
+        EvidenceSource::NeighbourListing => proto::EvidenceSource::NeighbourListing,
     }) as i32
 }
 
@@ -71,6 +72,8 @@ fn evidence(e: &Evidence) -> proto::Evidence {
             })
             .collect(),
         record: record(&e.record),
+        region_code: e.region.map(|r| r.code().to_owned()).unwrap_or_default(),
+        case_refs: e.case_refs.clone(),
     }
 }
 
@@ -99,6 +102,40 @@ pub fn blacklist_event(e: &BlacklistEvent) -> proto::BlacklistEvent {
         }),
         vin_valid: e.vin.is_valid(),
         record: record(&e.record),
+    }
+}
+
+/// What a neighbouring province may know of a blacklist event (`tw.shared.overlimit`): the
+/// vehicle, our region, status, rules and times, and the cases as references.
+pub fn shared(
+    e: &BlacklistEvent,
+    region: Region,
+    plate: Option<(Plate, PlateColour)>,
+    case_refs: Vec<String>,
+) -> proto::SharedOverlimit {
+    let status = match e.status {
+        BlacklistStatus::Listed => proto::BlacklistStatus::Listed,
+        BlacklistStatus::Delisted => proto::BlacklistStatus::Delisted,
+    };
+    proto::SharedOverlimit {
+        schema_version: SCHEMA_VERSION,
+        vin: e.vin.to_string(),
+        plate: e
+            .plate
+            .or(plate.map(|(p, _)| p))
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        // The registration's colour, when it is for the plate the event names.
+        plate_colour: plate
+            .filter(|(p, _)| e.plate.is_none_or(|ours| ours == *p))
+            .map_or(0, |(_, c)| c as i32),
+        region_code: region.code().to_owned(),
+        status: status as i32,
+        rules: e.reasons.iter().map(|r| r.as_str().to_owned()).collect(),
+        listed_at: timestamp(e.listed_at),
+        event_time: timestamp(e.event_time),
+        event_id: e.id.clone(),
+        case_refs,
     }
 }
 

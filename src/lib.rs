@@ -6,9 +6,10 @@
 //! - `decode`    — record bytes → validated `model::Event` (the input edge); `decode::frame`
 //!   is the raw terminal frame codec (GB 17691 / HJ 1239), `decode::raw` its events
 //! - `model`     — domain types: `Vin`, `Plate`, `EventTime`, readings, `Event`, `Output`
-//! - `engine`    — the pure rules engine: `evaluate(&Rules, &VehicleState, &Event)`
+//! - `engine`    — the pure rules engine: `evaluate(&Rules, &VehicleState, &Event, neighbours)`
 //! - `state`     — `StateStore`: per-vehicle state over DashMap, partition-aware, TTL
 //! - `plates`    — the global plate table: which VIN carried a plate (and colour) when
+//! - `sharing`   — the global table of neighbouring provinces' listings
 //! - `encode`    — `model::Output` → protobuf messages (the output edge)
 //! - `pipeline`  — the only place the stages meet: one record in, outputs out
 //! - `kafka`     — the Kafka edges: topics, produce/record, the exactly-once service
@@ -40,6 +41,7 @@ pub mod proto;
 pub mod recording;
 pub mod replay;
 pub mod settings;
+pub mod sharing;
 pub mod shutdown;
 pub mod sim;
 pub mod state;

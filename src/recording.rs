@@ -17,6 +17,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::frame::{self, DialectChoice};
+use crate::model::Region;
 use crate::proto;
 use crate::topics::{TopicKind, Topics};
 
@@ -81,6 +82,7 @@ fn value_to_json(kind: Option<TopicKind>, bytes: &[u8]) -> serde_json::Value {
         Some(TopicKind::Permits) => to_json::<proto::EntryPermit>(bytes),
         Some(TopicKind::Blacklist) => to_json::<proto::BlacklistEvent>(bytes),
         Some(TopicKind::Cases) => to_json::<proto::EnforcementCase>(bytes),
+        Some(TopicKind::SharedOverlimit) => to_json::<proto::SharedOverlimit>(bytes),
         Some(
             TopicKind::TelemetryRaw
             | TopicKind::Dlq
@@ -106,6 +108,7 @@ fn value_from_json(kind: Option<TopicKind>, value: serde_json::Value) -> Result<
         Some(TopicKind::Permits) => from_json::<proto::EntryPermit>(value),
         Some(TopicKind::Blacklist) => from_json::<proto::BlacklistEvent>(value),
         Some(TopicKind::Cases) => from_json::<proto::EnforcementCase>(value),
+        Some(TopicKind::SharedOverlimit) => from_json::<proto::SharedOverlimit>(value),
         Some(
             TopicKind::TelemetryRaw
             | TopicKind::Dlq
@@ -153,7 +156,7 @@ impl Record {
                 .map(|k| String::from_utf8_lossy(k).into_owned()),
             headers: self.headers.clone(),
             value: match &self.value {
-                Some(bytes) => value_to_json(topics.kind(&self.topic), bytes),
+                Some(bytes) => value_to_json(topics.value_kind(&self.topic), bytes),
                 None => serde_json::Value::Null,
             },
         };
@@ -164,7 +167,7 @@ impl Record {
     pub fn from_line(text: &str, topics: &Topics) -> Result<Record, String> {
         let mut line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
         line.topic = retarget(&line.topic, topics)?;
-        let kind = topics.kind(&line.topic);
+        let kind = topics.value_kind(&line.topic);
         let value = match line.value {
             serde_json::Value::Null => None,
             v => Some(value_from_json(kind, v)?),
@@ -188,8 +191,15 @@ impl Record {
 /// service sends such records to the DLQ as `unknown_topic`); one under another prefix that
 /// ends in no role is an error naming it and the roles.
 pub fn retarget(topic: &str, topics: &Topics) -> Result<String, String> {
-    if topic.starts_with(topics.prefix()) {
+    if topic.starts_with(topics.prefix()) || topics.neighbour(topic).is_some() {
         return Ok(topic.to_owned());
+    }
+    // A neighbour's shared topic as mirrored in: `<alias>.<its name under some prefix>`.
+    let shared = TopicKind::SharedOverlimit;
+    if let Some((alias, rest)) = topic.split_once('.') {
+        if Region::from_alias(alias).is_some() && rest.ends_with(shared.suffix()) {
+            return Ok(format!("{alias}.{}", topics.name(shared)));
+        }
     }
     TopicKind::ALL
         .into_iter()

@@ -1,4 +1,5 @@
-//! Offline replay: a recording → `blacklist.jsonl`, `cases.jsonl`, `dlq.jsonl`, `summary.json`.
+//! Offline replay: a recording → `blacklist.jsonl`, `shared.jsonl`, `cases.jsonl`, `dlq.jsonl`,
+//! `summary.json`.
 //!
 //! Records are processed in timestamp order, stable for ties (the order the live pipeline
 //! uses). Outputs are a pure function of the recording: no wall-clock fields anywhere.
@@ -23,6 +24,8 @@ pub struct Summary {
     pub blacklist_events: u64,
     pub listed: u64,
     pub delisted: u64,
+    /// Records for neighbouring provinces (`tw.shared.overlimit`).
+    pub shared_overlimit: u64,
     pub cases: u64,
     pub cases_by_rule: BTreeMap<String, u64>,
     pub dlq: u64,
@@ -41,6 +44,7 @@ pub struct Summary {
 #[derive(Debug, Default)]
 pub struct Outputs {
     pub blacklist: Vec<String>,
+    pub shared: Vec<String>,
     pub cases: Vec<String>,
     pub dlq: Vec<String>,
     pub summary: Summary,
@@ -100,6 +104,12 @@ impl Sink for Files<'_> {
             s.listed += 1;
         }
         self.out.blacklist.push(json(e));
+        Ok(())
+    }
+
+    fn shared(&mut self, shared: &proto::SharedOverlimit) -> Result<(), Infallible> {
+        self.out.summary.shared_overlimit += 1;
+        self.out.shared.push(json(shared));
         Ok(())
     }
 
@@ -199,7 +209,7 @@ pub fn dlq_record(topics: &Topics, record: &Record, reason: &str, message: &str)
     }
 }
 
-/// Writes the four output files into `dir` (created if needed).
+/// Writes the output files into `dir` (created if needed).
 pub fn write(dir: &Path, out: &Outputs) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let lines = |name: &str, lines: &[String]| -> std::io::Result<()> {
@@ -210,6 +220,7 @@ pub fn write(dir: &Path, out: &Outputs) -> std::io::Result<()> {
         f.flush()
     };
     lines("blacklist.jsonl", &out.blacklist)?;
+    lines("shared.jsonl", &out.shared)?;
     lines("cases.jsonl", &out.cases)?;
     lines("dlq.jsonl", &out.dlq)?;
     let summary = serde_json::to_string_pretty(&out.summary).expect("summary serialises");

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::frame::DialectChoice;
+use crate::model::Region;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -35,10 +36,13 @@ pub enum SettingsError {
     Flag { key: String, message: String },
 }
 
-/// The keys of the connection to Kafka: the settings of the supporting commands.
-pub const CONNECTION_KEYS: [&str; 7] = [
+/// The keys of the connection to Kafka and the topics' names: the settings of the supporting
+/// commands.
+pub const CONNECTION_KEYS: [&str; 9] = [
     "brokers",
     "topic_prefix",
+    "region",
+    "neighbours",
     "security_protocol",
     "ssl_ca_location",
     "sasl_mechanism",
@@ -196,8 +200,40 @@ pub struct Settings {
     /// Spacing of stream bodies without a time of their own, which share their frame's time.
     #[serde(with = "humantime_serde")]
     pub sample_interval: Duration,
+    /// The province this deployment is (its region code goes on `tw.shared.overlimit`):
+    /// `beijing`, `tianjin` or `hebei`.
+    #[serde(with = "as_text")]
+    pub region: Region,
+    /// Neighbouring provinces whose shared over-limit topics MirrorMaker 2 mirrors into this
+    /// cluster (as `<alias>.<topic_prefix>shared.overlimit`), comma-separated aliases; their
+    /// listings count for `blacklisted_entry`. Empty: none.
+    #[serde(with = "as_text")]
+    pub neighbours: Regions,
     /// Extra librdkafka properties for every client, applied last.
     pub librdkafka: BTreeMap<String, String>,
+}
+
+/// Region aliases, written comma-separated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Regions(pub Vec<Region>);
+
+impl std::str::FromStr for Regions {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Regions, String> {
+        let aliases = text.split(',').map(str::trim).filter(|a| !a.is_empty());
+        let regions = aliases
+            .map(str::parse)
+            .collect::<Result<Vec<Region>, _>>()?;
+        Ok(Regions(regions))
+    }
+}
+
+impl std::fmt::Display for Regions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let aliases: Vec<&str> = self.0.iter().map(|r| r.alias()).collect();
+        f.write_str(&aliases.join(","))
+    }
 }
 
 /// Serde through `Display` / `FromStr`, for values written as text in the file.
@@ -252,6 +288,8 @@ impl Default for Settings {
             sasl_password: None,
             raw_dialect: DialectChoice::Auto,
             sample_interval: Duration::from_secs(1),
+            region: Region::Beijing,
+            neighbours: Regions::default(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -459,6 +497,16 @@ impl Settings {
         }
         if self.console_addr == self.admin_addr && self.admin_addr.port() != 0 {
             errors.push(invalid("console_addr", "must differ from admin_addr"));
+        }
+        let neighbours = &self.neighbours.0;
+        if neighbours.contains(&self.region) {
+            errors.push(invalid(
+                "neighbours",
+                format!("names this deployment's own region {}", self.region),
+            ));
+        }
+        if (1..neighbours.len()).any(|i| neighbours[..i].contains(&neighbours[i])) {
+            errors.push(invalid("neighbours", "names a region twice"));
         }
         errors
     }

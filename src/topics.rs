@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::model::Region;
+
 /// What a topic's record values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TopicKind {
@@ -29,10 +31,13 @@ pub enum TopicKind {
     /// Internal repartition topic: plate-only evidence resolved to a VIN (protobuf
     /// `ResolvedEvidence`), keyed by VIN, co-partitioned with the inputs.
     EvidenceByVin,
+    /// protobuf `SharedOverlimit`: what a neighbouring province may know of our listings,
+    /// keyed by VIN, compacted; MirrorMaker 2 mirrors it to the neighbours.
+    SharedOverlimit,
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 11] = [
+    pub const ALL: [TopicKind; 12] = [
         TopicKind::TelemetryRaw,
         TopicKind::Telemetry,
         TopicKind::Inspections,
@@ -44,9 +49,10 @@ impl TopicKind {
         TopicKind::Dlq,
         TopicKind::Changelog,
         TopicKind::EvidenceByVin,
+        TopicKind::SharedOverlimit,
     ];
 
-    /// Topics the processor consumes.
+    /// Topics the processor consumes (besides the neighbours' shared topics, `Topics::neighbour`).
     pub const INPUTS: [TopicKind; 7] = [
         TopicKind::TelemetryRaw,
         TopicKind::Telemetry,
@@ -71,6 +77,7 @@ impl TopicKind {
             TopicKind::Dlq => "dlq",
             TopicKind::Changelog => "changelog",
             TopicKind::EvidenceByVin => "evidence.by-vin",
+            TopicKind::SharedOverlimit => "shared.overlimit",
         }
     }
 
@@ -86,9 +93,11 @@ impl TopicKind {
             TopicKind::EvidenceByVin => 4,
             TopicKind::TelemetryRaw => 5,
             TopicKind::Telemetry => 6,
-            TopicKind::Blacklist | TopicKind::Cases | TopicKind::Dlq | TopicKind::Changelog => {
-                TopicKind::UNRANKED
-            }
+            TopicKind::Blacklist
+            | TopicKind::Cases
+            | TopicKind::Dlq
+            | TopicKind::Changelog
+            | TopicKind::SharedOverlimit => TopicKind::UNRANKED,
         }
     }
 
@@ -99,7 +108,11 @@ impl TopicKind {
     pub fn compacted(self) -> bool {
         matches!(
             self,
-            TopicKind::Registry | TopicKind::Permits | TopicKind::Blacklist | TopicKind::Changelog
+            TopicKind::Registry
+                | TopicKind::Permits
+                | TopicKind::Blacklist
+                | TopicKind::Changelog
+                | TopicKind::SharedOverlimit
         )
     }
 }
@@ -109,6 +122,8 @@ impl TopicKind {
 pub struct Topics {
     /// Indexed like `TopicKind::ALL`.
     names: Vec<Arc<str>>,
+    /// Neighbouring provinces' shared topics as mirrored in: `<alias>.<our shared topic>`.
+    neighbours: Vec<(Region, Arc<str>)>,
 }
 
 impl Default for Topics {
@@ -123,7 +138,45 @@ impl Topics {
             .iter()
             .map(|k| Arc::from(format!("{prefix}{}", k.suffix())))
             .collect();
-        Topics { names }
+        Topics {
+            names,
+            neighbours: Vec::new(),
+        }
+    }
+
+    /// Also reads the shared over-limit topics of these neighbours, as MirrorMaker 2's default
+    /// replication policy names them in our cluster (`tianjin.tw.shared.overlimit`).
+    pub fn with_neighbours(mut self, regions: &[Region]) -> Topics {
+        let shared = self.name(TopicKind::SharedOverlimit);
+        self.neighbours = regions
+            .iter()
+            .map(|r| (*r, Arc::from(format!("{}.{shared}", r.alias()))))
+            .collect();
+        self
+    }
+
+    /// What `topic`'s record values are: its kind, or for any province's shared topic as
+    /// mirrored in (`<alias>.<our shared topic>`, configured as a neighbour or not),
+    /// `SharedOverlimit`.
+    pub fn value_kind(&self, topic: &str) -> Option<TopicKind> {
+        let shared = TopicKind::SharedOverlimit;
+        let mirrored = topic.split_once('.').is_some_and(|(alias, rest)| {
+            Region::from_alias(alias).is_some() && *rest == *self.shared_name(shared)
+        });
+        self.kind(topic).or(mirrored.then_some(shared))
+    }
+
+    /// The neighbours' shared topics, as mirrored in.
+    pub fn neighbours(&self) -> &[(Region, Arc<str>)] {
+        &self.neighbours
+    }
+
+    /// The neighbour whose shared topic `topic` is, and the topic's name.
+    pub fn neighbour(&self, topic: &str) -> Option<(Region, Arc<str>)> {
+        self.neighbours
+            .iter()
+            .find(|(_, name)| &**name == topic)
+            .cloned()
     }
 
     /// The prefix every name starts with.

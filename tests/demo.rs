@@ -40,7 +40,7 @@ fn demo_publishes_what_the_offline_replay_of_its_fleet_gives() {
                 Emitted::Dlq { reason, .. } | Emitted::GivenUp { reason, .. } => {
                     dead_letters.push(reason)
                 }
-                Emitted::Resolved(_) | Emitted::Held { .. } => {}
+                Emitted::Shared(_) | Emitted::Resolved(_) | Emitted::Held { .. } => {}
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Golden replay: each folder under `tests/golden/` holds a hand-written recording
-//! (`input.jsonl`), optional rule overrides (`rules.toml`) and the expected outputs
-//! (`expected/`). Replay must reproduce them byte for byte.
+//! (`input.jsonl`), optional rule overrides (`rules.toml`), optionally the neighbouring
+//! provinces whose mirrored shared topics it reads (`neighbours`: comma-separated aliases),
+//! and the expected outputs (`expected/`). Replay must reproduce them byte for byte.
 //!
 //! When a change to the outputs is intended, regenerate with
 //! `TAILWATCH_BLESS=1 cargo test --test golden` and review the diff.
@@ -10,10 +11,12 @@ use std::path::{Path, PathBuf};
 use tailwatch::config;
 use tailwatch::pipeline::Processor;
 use tailwatch::replay;
+use tailwatch::settings::Regions;
 use tailwatch::topics::Topics;
 
-const FILES: [&str; 4] = [
+const FILES: [&str; 5] = [
     "blacklist.jsonl",
+    "shared.jsonl",
     "cases.jsonl",
     "dlq.jsonl",
     "summary.json",
@@ -34,7 +37,12 @@ fn cases() -> Vec<PathBuf> {
 fn replay(dir: &Path, out: &Path) {
     let overrides = dir.join("rules.toml");
     let rules = config::load_rules(overrides.exists().then_some(overrides.as_path())).unwrap();
-    let topics = Topics::default();
+    let neighbours: Regions = std::fs::read_to_string(dir.join("neighbours"))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap();
+    let topics = Topics::default().with_neighbours(&neighbours.0);
     let processor = Processor::new(rules, topics.clone());
     replay::replay_file(&processor, &topics, &dir.join("input.jsonl"), out).unwrap();
 }

@@ -364,7 +364,7 @@ fn verdicts(rules: &Rules, records: &[&Record]) -> (BTreeSet<String>, (u32, u16)
     let mut cases = BTreeSet::new();
     let mut odd = Vec::new();
     for record in records {
-        let (next, outputs) = engine::evaluate(rules, &state, &record.event);
+        let (next, outputs) = engine::evaluate(rules, &state, &record.event, &[]);
         state = next;
         for output in outputs {
             match output {

@@ -171,6 +171,7 @@ fn outputs(records: &[Record]) -> BTreeMap<String, Vec<String>> {
         for e in p.process(r).emitted {
             let line = match e {
                 Emitted::Blacklist(b) => serde_json::to_string(&b).unwrap(),
+                Emitted::Shared(s) => serde_json::to_string(&s).unwrap(),
                 Emitted::Case(c) => serde_json::to_string(&c).unwrap(),
                 Emitted::Dlq { reason, .. } | Emitted::GivenUp { reason, .. } => {
                     format!("dlq:{reason}")
@@ -247,7 +248,7 @@ proptest! {
         let rules = config::default_rules();
         let mut state = VehicleState::default();
         for e in &events {
-            let (next, _) = engine::evaluate(&rules, &state, e);
+            let (next, _) = engine::evaluate(&rules, &state, e, &[]);
             state = next;
         }
     }

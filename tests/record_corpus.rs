@@ -170,6 +170,7 @@ fn shape(fuzzed: &Fuzzed, input: &Input) -> &'static str {
     match input {
         Input::Plate(_) => "plate read",
         Input::Deregistration { .. } => "deregistration",
+        Input::NeighbourListing { .. } | Input::NeighbourForgot { .. } => "neighbour listing",
         Input::Vehicle(_) if fuzzed.record.value.is_none() => "permit tombstone",
         Input::Vehicle(_) if !fuzzed.record.headers.is_empty() => "dialect header",
         Input::Vehicle(_) => "event",

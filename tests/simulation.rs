@@ -155,12 +155,15 @@ fn check(cfg: SimConfig, kinds: usize) -> BTreeMap<String, BTreeSet<RuleId>> {
     let mut dlq: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut records = 0u64;
     let (mut resolved, mut held) = (0u64, 0u64);
+    let (mut listings, mut shared) = (0u64, 0u64);
     let mut summary = replay::Summary::default();
     for record in simulation {
         records += 1;
         for e in replay::process(&processor, &record, &mut summary) {
             match e {
+                Emitted::Shared(_) => shared += 1,
                 Emitted::Blacklist(b) => {
+                    listings += 1;
                     let set = detected.entry(b.vin.clone()).or_default();
                     set.extend(b.reasons.iter().map(|r| RuleId::parse(r).unwrap()));
                 }
@@ -183,6 +186,7 @@ fn check(cfg: SimConfig, kinds: usize) -> BTreeMap<String, BTreeSet<RuleId>> {
     assert_eq!(dlq, expected_dlq, "DLQ by reason");
     assert_eq!(processor.held(), expected_held, "plate reads still held");
     assert!(resolved > 0 && held > 0, "{resolved} resolved, {held} held");
+    assert_eq!(shared, listings, "every blacklist event is shared with the neighbours");
 
     let mut missed = Vec::new();
     let mut false_alarms = Vec::new();

@@ -237,6 +237,8 @@ fn reason_of(e: &DecodeError) -> &'static str {
         DecodeError::ImpossibleTime(_) => "impossible_time",
         DecodeError::InvalidPlate { .. } | DecodeError::PlateColour { .. } => "invalid_plate",
         DecodeError::UnknownCommand(_) => "unknown_command",
+        // Only on a neighbour's shared topic, which this deployment (no neighbours) has not.
+        DecodeError::Region { .. } => "region_mismatch",
     }
 }
 
@@ -253,7 +255,8 @@ fn message_of(kind: TopicKind) -> Option<&'static str> {
         | TopicKind::Blacklist
         | TopicKind::Cases
         | TopicKind::Dlq
-        | TopicKind::Changelog => None,
+        | TopicKind::Changelog
+        | TopicKind::SharedOverlimit => None,
     }
 }
 
@@ -355,6 +358,7 @@ fn rejected(f: &Fuzzed, e: &DecodeError) -> Result<(), String> {
                 && *key == String::from_utf8_lossy(record.key.as_deref().unwrap_or_default())
         }
         DecodeError::UnknownCommand(_) => input == Some(TopicKind::Telemetry),
+        DecodeError::Region { .. } => false,
         DecodeError::InvalidVin { .. }
         | DecodeError::MissingField(_)
         | DecodeError::ImpossibleTime(_)
@@ -403,6 +407,9 @@ fn decoded(f: &Fuzzed, input: &Input) -> Result<(), String> {
                 plausible("plate read time", read.time, record.timestamp)?;
             }
             Ok(())
+        }
+        Input::NeighbourListing { .. } | Input::NeighbourForgot { .. } => {
+            Err("a neighbour's listing from one of our own topics".into())
         }
         Input::Deregistration { vin: v, at } => {
             if kind != TopicKind::Registry || !tombstone || *at != EventTime(record.timestamp) {
@@ -465,7 +472,11 @@ fn kind_fits(kind: TopicKind, tombstone: bool, event: &EventKind) -> Result<(), 
                 E::ManualCheck(_) | E::RemoteSensing(_) | E::Permit(_)
             )
         }
-        TopicKind::Blacklist | TopicKind::Cases | TopicKind::Dlq | TopicKind::Changelog => false,
+        TopicKind::Blacklist
+        | TopicKind::Cases
+        | TopicKind::Dlq
+        | TopicKind::Changelog
+        | TopicKind::SharedOverlimit => false,
     };
     if fits && (!tombstone || kind == TopicKind::Permits) {
         Ok(())

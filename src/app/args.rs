@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use clap::{Arg, ArgMatches, Command};
 
 use crate::kafka::KafkaConfig;
-use crate::settings::{Settings, SettingsErrors, CONNECTION_KEYS};
+use crate::model::Region;
+use crate::settings::{Regions, Settings, SettingsErrors, CONNECTION_KEYS};
+use crate::topics::Topics;
 
 /// Which settings a command takes.
 #[derive(Clone, Copy)]
@@ -117,11 +119,35 @@ impl KafkaArgs {
     }
 
     pub(super) fn topic_prefix(&self) -> Option<&str> {
+        self.value("topic_prefix")
+    }
+
+    fn value(&self, key: &str) -> Option<&str> {
         self.0
             .values
             .iter()
-            .find(|(k, _)| *k == "topic_prefix")
+            .find(|(k, _)| *k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The topics named by flags and variables alone, without brokers (offline commands):
+    /// the prefix and the neighbours' shared topics; and this deployment's region.
+    pub(super) fn offline_topics(&self) -> anyhow::Result<(Topics, Region)> {
+        let prefix = self.topic_prefix().unwrap_or("tw.");
+        let parse = |key: &str| self.value(key).unwrap_or_default().to_owned();
+        let neighbours: Regions = parse("neighbours")
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--neighbours: {e}"))?;
+        let region: Region = match self.value("region") {
+            None => Region::Beijing,
+            Some(alias) => alias
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--region: {e}"))?,
+        };
+        Ok((
+            Topics::with_prefix(prefix).with_neighbours(&neighbours.0),
+            region,
+        ))
     }
 }
 

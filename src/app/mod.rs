@@ -146,7 +146,7 @@ enum Command {
         /// Dialect of raw frames: auto, gb17691, hj1239, hybrid, signed-bodies, hj1239-unsigned, serial-after-type or body-serials.
         #[arg(long, default_value = "auto")]
         dialect: DialectChoice,
-        /// Output directory: blacklist.jsonl, cases.jsonl, dlq.jsonl, summary.json.
+        /// Output directory: blacklist.jsonl, shared.jsonl, cases.jsonl, dlq.jsonl, summary.json.
         #[arg(long, required_unless_present = "brokers")]
         out: Option<PathBuf>,
         /// Rule parameter overrides, merged over config/rules.toml.
@@ -443,8 +443,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             rate,
             partitions,
         } => {
-            let prefix = kafka.topic_prefix().unwrap_or("tw.").to_owned();
-            let topics = Topics::with_prefix(&prefix);
+            let (topics, region) = kafka.offline_topics()?;
             let file = std::fs::File::open(&input)
                 .with_context(|| format!("opening {}", input.display()))?;
             let file = std::io::BufReader::new(file);
@@ -470,7 +469,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(partitions > 0, "--partitions must be positive");
             let processor = Processor::new(rules, topics.clone())
                 .with_decode(decode)
-                .with_partitions(partitions);
+                .with_partitions(partitions)
+                .with_region(region);
             let summary = replay::replay_records(&processor, &topics, &records, &out)?;
             eprintln!(
                 "{} records: {} blacklist events, {} cases, {} to the DLQ; outputs in {}",

@@ -8,7 +8,9 @@ pub mod frame;
 mod protobuf;
 pub mod raw;
 
-use crate::model::{Event, EventTime, PlateRead, RecordRef, Vin, VinError};
+use crate::model::{
+    Event, EventTime, NeighbourListing, PlateRead, RecordRef, Region, Vin, VinError,
+};
 use crate::recording::Record;
 use crate::topics::{TopicKind, Topics};
 
@@ -47,6 +49,8 @@ pub enum DecodeError {
     PlateColour { plate: String, code: i32 },
     #[error("unknown terminal command {0}")]
     UnknownCommand(i32),
+    #[error("a record mirrored from {alias} names region code {code:?}")]
+    Region { alias: &'static str, code: String },
 }
 
 /// A decoded input record.
@@ -58,6 +62,10 @@ pub enum Input {
     Plate(PlateRead),
     /// A tombstone on `tw.registry`: the vehicle carries no plate from `at`.
     Deregistration { vin: Vin, at: EventTime },
+    /// A neighbouring province's listing or delisting of the vehicle.
+    NeighbourListing { vin: Vin, listing: NeighbourListing },
+    /// A tombstone on a neighbour's shared topic: it holds nothing on the vehicle any more.
+    NeighbourForgot { vin: Vin, region: Region },
 }
 
 impl DecodeError {
@@ -75,6 +83,7 @@ impl DecodeError {
             DecodeError::ImpossibleTime(_) => "impossible_time",
             DecodeError::InvalidPlate { .. } | DecodeError::PlateColour { .. } => "invalid_plate",
             DecodeError::UnknownCommand(_) => "unknown_command",
+            DecodeError::Region { .. } => "region_mismatch",
         }
     }
 }
@@ -99,6 +108,37 @@ impl Default for Options {
 
 /// Decodes one input record.
 pub fn record(record: &Record, topics: &Topics, options: &Options) -> Result<Input, DecodeError> {
+    let input = if let Some((region, name)) = topics.neighbour(&record.topic) {
+        let source = RecordRef {
+            topic: name,
+            partition: record.partition,
+            offset: record.offset,
+        };
+        protobuf::shared(region, record, source)?
+    } else {
+        ours(record, topics, options)?
+    };
+    // A plate-only record is keyed by its plate, and re-keyed once resolved.
+    let vin = match &input {
+        Input::Vehicle(event) => event.vin,
+        Input::Deregistration { vin, .. }
+        | Input::NeighbourListing { vin, .. }
+        | Input::NeighbourForgot { vin, .. } => *vin,
+        Input::Plate(_) => return Ok(input),
+    };
+    if let Some(key) = &record.key {
+        if key.as_slice() != vin.as_bytes() {
+            return Err(DecodeError::KeyMismatch {
+                key: String::from_utf8_lossy(key).into_owned(),
+                vin: vin.to_string(),
+            });
+        }
+    }
+    Ok(input)
+}
+
+/// A record of one of our own input topics.
+fn ours(record: &Record, topics: &Topics, options: &Options) -> Result<Input, DecodeError> {
     let kind = topics
         .kind(&record.topic)
         .filter(|k| TopicKind::INPUTS.contains(k))
@@ -120,20 +160,6 @@ pub fn record(record: &Record, topics: &Topics, options: &Options) -> Result<Inp
         }
         _ => protobuf::input(kind, record, source)?,
     };
-    // A plate-only record is keyed by its plate, and re-keyed once resolved.
-    let vin = match &input {
-        Input::Vehicle(event) => event.vin,
-        Input::Deregistration { vin, .. } => *vin,
-        Input::Plate(_) => return Ok(input),
-    };
-    if let Some(key) = &record.key {
-        if key.as_slice() != vin.as_bytes() {
-            return Err(DecodeError::KeyMismatch {
-                key: String::from_utf8_lossy(key).into_owned(),
-                vin: vin.to_string(),
-            });
-        }
-    }
     Ok(input)
 }
 

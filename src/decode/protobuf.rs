@@ -10,6 +10,7 @@ use crate::model::{
     Permit, Plate, PlateColour, PlateRead, Position, Ppm, Reading, RecordRef, Registration,
     Reinspection, RemoteSensing, Report, Rpm, Sample, Vin,
 };
+use crate::model::{NeighbourListing, Region};
 use crate::proto;
 use crate::recording::Record;
 use crate::topics::TopicKind;
@@ -144,7 +145,8 @@ pub(super) fn input(
         | TopicKind::Blacklist
         | TopicKind::Cases
         | TopicKind::Dlq
-        | TopicKind::Changelog) => {
+        | TopicKind::Changelog
+        | TopicKind::SharedOverlimit) => {
             return Err(DecodeError::UnknownTopic(other.suffix().to_owned()))
         }
     };
@@ -388,6 +390,63 @@ fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeErr
             }),
         )),
     }
+}
+
+/// A neighbouring province's shared over-limit record, mirrored in from `region`'s cluster. A
+/// tombstone means the neighbour no longer holds the vehicle (its topic is compacted).
+pub(super) fn shared(
+    region: Region,
+    record: &Record,
+    source: RecordRef,
+) -> Result<Input, DecodeError> {
+    let Some(bytes) = record.value.as_deref() else {
+        let key = record.key.as_deref().ok_or(DecodeError::Tombstone)?;
+        let vin = Vin::from_bytes(key).map_err(|source| DecodeError::InvalidVin {
+            vin: String::from_utf8_lossy(key).into_owned(),
+            source,
+        })?;
+        return Ok(Input::NeighbourForgot { vin, region });
+    };
+    let m: proto::SharedOverlimit = message(bytes, "SharedOverlimit")?;
+    if m.vin.is_empty() {
+        return Err(DecodeError::MissingField("vin"));
+    }
+    let vin = vin(&m.vin)?;
+    if m.region_code != region.code() {
+        return Err(DecodeError::Region {
+            alias: region.alias(),
+            code: m.region_code,
+        });
+    }
+    let ts = record.timestamp;
+    let listed_at = plausible(time(m.listed_at.as_ref(), "listed_at")?, ts)?;
+    let delisted_at = match proto::BlacklistStatus::try_from(m.status) {
+        Ok(proto::BlacklistStatus::Listed) => None,
+        Ok(proto::BlacklistStatus::Delisted) => {
+            let at = plausible(time(m.event_time.as_ref(), "event_time")?, ts)?;
+            if at < listed_at {
+                return Err(DecodeError::ImpossibleTime(format!(
+                    "delisted at {} before listed at {}",
+                    at.rfc3339(),
+                    listed_at.rfc3339()
+                )));
+            }
+            Some(at)
+        }
+        Ok(proto::BlacklistStatus::Unspecified) | Err(_) => {
+            return Err(DecodeError::MissingField("status"))
+        }
+    };
+    let listing = NeighbourListing {
+        region,
+        listed_at,
+        delisted_at,
+        rules: m.rules,
+        event_id: m.event_id,
+        case_refs: m.case_refs,
+        record: source,
+    };
+    Ok(Input::NeighbourListing { vin, listing })
 }
 
 #[cfg(test)]

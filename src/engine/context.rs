@@ -2,8 +2,8 @@
 //! Builds cases with the fields every case shares (plate, priority, legal basis, parameters).
 
 use crate::model::{
-    Case, Event, EventKind, Evidence, EvidenceSource, Measurement, Output, Position, Priority,
-    RuleId, Secs,
+    Case, Event, EventKind, Evidence, EvidenceSource, Measurement, NeighbourListing, Output,
+    Position, Priority, RuleId, Secs,
 };
 
 use super::{Rules, VehicleState};
@@ -11,6 +11,8 @@ use super::{Rules, VehicleState};
 pub(crate) struct Context<'a> {
     pub rules: &'a Rules,
     pub event: &'a Event,
+    /// Neighbouring provinces' listings of the vehicle, as known when the event is evaluated.
+    pub neighbours: &'a [NeighbourListing],
     pub now: Secs,
     /// The vehicle's newest event time, this event included: fill periods run on it.
     pub watermark: Secs,
@@ -18,10 +20,17 @@ pub(crate) struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub fn new(rules: &'a Rules, event: &'a Event, now: Secs, watermark: Secs) -> Context<'a> {
+    pub fn new(
+        rules: &'a Rules,
+        event: &'a Event,
+        neighbours: &'a [NeighbourListing],
+        now: Secs,
+        watermark: Secs,
+    ) -> Context<'a> {
         Context {
             rules,
             event,
+            neighbours,
             now,
             watermark,
             outputs: Vec::new(),
@@ -63,6 +72,8 @@ impl<'a> Context<'a> {
             near_boundary,
             measurements,
             record: self.event.source.clone(),
+            region: None,
+            case_refs: Vec::new(),
         }
     }
 
@@ -103,6 +114,32 @@ impl<'a> Context<'a> {
             evidence: vec![evidence],
             parameters: self.rules.parameters(rule),
         }));
+    }
+}
+
+/// Evidence citing a neighbouring province's listing.
+pub(crate) fn neighbour_evidence(listing: &NeighbourListing) -> Evidence {
+    Evidence {
+        source: EvidenceSource::NeighbourListing,
+        device_id: String::new(),
+        site_id: String::new(),
+        from: listing.listed_at,
+        to: listing.listed_at,
+        position: None,
+        near_boundary: false,
+        measurements: Vec::new(),
+        record: listing.record.clone(),
+        region: Some(listing.region),
+        case_refs: listing.case_refs.clone(),
+    }
+}
+
+impl Context<'_> {
+    /// Adds evidence another authority holds to the case just raised.
+    pub fn cite(&mut self, evidence: Evidence) {
+        if let Some(Output::Case(case)) = self.outputs.last_mut() {
+            case.evidence.push(evidence);
+        }
     }
 }
 

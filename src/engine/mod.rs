@@ -1,4 +1,5 @@
-//! The rules engine: `evaluate(&Rules, &VehicleState, &Event) -> (VehicleState, Vec<Output>)`.
+//! The rules engine: `evaluate(&Rules, &VehicleState, &Event, &[NeighbourListing]) ->
+//! (VehicleState, Vec<Output>)`.
 //!
 //! Pure and deterministic: no I/O, no clock, no randomness, no hash-map iteration. The same
 //! function runs live, in offline replay, in the golden tests and in the benchmarks. Rules see
@@ -22,7 +23,7 @@ pub use boundary::Boundary;
 pub use rules::{Rules, Span};
 pub use state::VehicleState;
 
-use crate::model::{Event, EventKind, Output, Permit, Secs};
+use crate::model::{Event, EventKind, NeighbourListing, Output, Permit, Secs};
 use context::Context;
 use state::PermitState;
 
@@ -33,13 +34,20 @@ use state::PermitState;
 /// Within grace, the order in which a vehicle's evidence arrives does not change its verdicts:
 /// each rule keeps its evidence by event time and raises a case once no evidence still to come
 /// can change it.
-pub fn evaluate(rules: &Rules, state: &VehicleState, event: &Event) -> (VehicleState, Vec<Output>) {
+/// `neighbours`: neighbouring provinces' listings of the vehicle as known at the event (from
+/// their shared topics, a global table); they count for `blacklisted_entry`.
+pub fn evaluate(
+    rules: &Rules,
+    state: &VehicleState,
+    event: &Event,
+    neighbours: &[NeighbourListing],
+) -> (VehicleState, Vec<Output>) {
     let now = event.time.secs().unwrap_or_default();
     if is_late(rules, state, now) {
         return (state.clone(), vec![Output::Late]);
     }
     let mut next = state.clone();
-    let mut cx = Context::new(rules, event, now, state.last_seen.max(now));
+    let mut cx = Context::new(rules, event, neighbours, now, state.last_seen.max(now));
     match &event.kind {
         EventKind::Login | EventKind::Logout => {
             let logout = matches!(event.kind, EventKind::Logout);

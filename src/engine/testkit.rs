@@ -54,6 +54,8 @@ pub struct Vehicle {
     pub vin: Vin,
     pub state: VehicleState,
     pub outputs: Vec<Output>,
+    /// Neighbouring provinces' listings, given to every evaluation.
+    pub neighbours: Vec<crate::model::NeighbourListing>,
     offset: i64,
 }
 
@@ -77,6 +79,7 @@ impl Vehicle {
             vin: Vin::parse("LGDCHA1G8MA127733").unwrap(),
             state: VehicleState::default(),
             outputs: Vec::new(),
+            neighbours: Vec::new(),
             offset: 0,
         }
     }
@@ -107,7 +110,7 @@ impl Vehicle {
             kind,
         };
         self.offset += 1;
-        let (next, outputs) = evaluate(&self.rules, &self.state, &event);
+        let (next, outputs) = evaluate(&self.rules, &self.state, &event, &self.neighbours);
         self.state = next;
         self.outputs.extend(outputs.iter().cloned());
         outputs

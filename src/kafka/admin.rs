@@ -1,7 +1,7 @@
-//! `tailwatch topics create`: every topic of the architecture, with the same partition count
-//! for all keyed topics (co-partitioning), compaction where the topic is a changelog, small
-//! eagerly cleaned segments for `tw.changelog`, and `min.insync.replicas = 2` when replicated
-//! three times or more.
+//! `tailwatch topics create`: every topic of the architecture and the neighbours' mirrored
+//! shared topics, with the same partition count for all keyed topics (co-partitioning),
+//! compaction where the topic is a changelog or a table, small eagerly cleaned segments for
+//! `tw.changelog`, and `min.insync.replicas = 2` when replicated three times or more.
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -20,10 +20,15 @@ pub async fn create_topics(
     replication: i32,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let admin: AdminClient<DefaultClientContext> = cfg.producer().create()?;
-    let names: Vec<(TopicKind, String)> = TopicKind::ALL
+    let mut names: Vec<(TopicKind, String)> = TopicKind::ALL
         .into_iter()
         .map(|k| (k, cfg.topics.name(k)))
         .collect();
+    // The neighbours' shared topics, which MirrorMaker 2 fills (and would create on its
+    // first record): made here so that the readers of a new deployment find them.
+    for (_, name) in cfg.topics.neighbours() {
+        names.push((TopicKind::SharedOverlimit, name.to_string()));
+    }
     let new: Vec<NewTopic> = names
         .iter()
         .map(|(kind, name)| {

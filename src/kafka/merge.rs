@@ -89,7 +89,8 @@ impl Role {
                 | TopicKind::Blacklist
                 | TopicKind::Cases
                 | TopicKind::Dlq
-                | TopicKind::Changelog,
+                | TopicKind::Changelog
+                | TopicKind::SharedOverlimit,
             )
             | None => Role::Vehicle,
         }

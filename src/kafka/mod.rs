@@ -68,6 +68,8 @@ pub struct KafkaConfig {
     pub overrides: BTreeMap<String, String>,
     /// How the service reads raw terminal frames.
     pub decode: crate::decode::Options,
+    /// The province this deployment is.
+    pub region: crate::model::Region,
 }
 
 impl KafkaConfig {
@@ -99,7 +101,8 @@ impl KafkaConfig {
         }
         KafkaConfig {
             brokers: s.brokers.clone(),
-            topics: Topics::with_prefix(&s.topic_prefix),
+            topics: Topics::with_prefix(&s.topic_prefix).with_neighbours(&s.neighbours.0),
+            region: s.region,
             group_id: s.group_id.clone(),
             instance_id: s.instance_id.clone(),
             commit_interval: s.commit_interval,

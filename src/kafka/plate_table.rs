@@ -25,6 +25,7 @@ use crate::metrics as m;
 use crate::model::EventKind;
 use crate::pipeline::{self, PlatesCurrent};
 use crate::plates::{PlatePermits, PlateTable};
+use crate::sharing::NeighbourTable;
 use crate::shutdown::Shutdown;
 use crate::topics::TopicKind;
 
@@ -104,6 +105,8 @@ impl PlatesCurrent for Catchup {
 enum Feed {
     Plates(Arc<RwLock<PlateTable>>, Arc<Catchup>),
     Permits(Arc<RwLock<PlatePermits>>),
+    /// A neighbouring province's shared topic, mirrored in.
+    Neighbours(Arc<RwLock<NeighbourTable>>),
 }
 
 /// Starts the readers of `tw.registry` and `tw.permits` and waits until the tables hold both
@@ -113,6 +116,7 @@ pub fn start(
     cfg: &KafkaConfig,
     plates: Arc<RwLock<PlateTable>>,
     permits: Arc<RwLock<PlatePermits>>,
+    neighbours: Arc<RwLock<NeighbourTable>>,
     catchup: Arc<Catchup>,
     stats: Arc<Stats>,
     shutdown: Shutdown,
@@ -120,11 +124,19 @@ pub fn start(
     let started = Instant::now();
     let mut handles = Vec::new();
     let mut waiting = Vec::new();
-    for (kind, feed) in [
-        (TopicKind::Registry, Feed::Plates(plates, catchup)),
-        (TopicKind::Permits, Feed::Permits(permits)),
-    ] {
-        let (handle, ready) = spawn(cfg, kind, feed, stats.clone(), shutdown.clone())?;
+    let topics = &cfg.topics;
+    let mut feeds = vec![
+        (
+            topics.name(TopicKind::Registry),
+            Feed::Plates(plates, catchup),
+        ),
+        (topics.name(TopicKind::Permits), Feed::Permits(permits)),
+    ];
+    for (_, topic) in topics.neighbours() {
+        feeds.push((topic.to_string(), Feed::Neighbours(neighbours.clone())));
+    }
+    for (topic, feed) in feeds {
+        let (handle, ready) = spawn(cfg, topic, feed, stats.clone(), shutdown.clone())?;
         handles.push(handle);
         waiting.push(ready);
     }
@@ -156,16 +168,15 @@ pub fn start(
     Ok(handles)
 }
 
-/// One reader thread over every partition of `kind`; the receiver hears when it has read
+/// One reader thread over every partition of `topic`; the receiver hears when it has read
 /// the topic as it stood at start.
 fn spawn(
     cfg: &KafkaConfig,
-    kind: TopicKind,
+    topic: String,
     feed: Feed,
     stats: Arc<Stats>,
     shutdown: Shutdown,
 ) -> anyhow::Result<(std::thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>)> {
-    let topic = cfg.topics.name(kind);
     let mut config = cfg.plain_consumer();
     config.set("enable.partition.eof", "true");
     let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
@@ -178,7 +189,11 @@ fn spawn(
         .filter(|t| t.error().is_none())
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
         .unwrap_or_default();
-    anyhow::ensure!(!partitions.is_empty(), "{topic} has no partitions");
+    anyhow::ensure!(
+        !partitions.is_empty(),
+        "{topic} has no partitions (a neighbour's shared topic is made by MirrorMaker 2, or \
+         beforehand by `tailwatch topics create`)"
+    );
     let mut tpl = TopicPartitionList::new();
     let mut pending = BTreeSet::new();
     let mut total = 0u64;
@@ -208,6 +223,7 @@ fn spawn(
             "Restoring the plate table from the registry."
         );
     }
+    let name = format!("table-{topic}");
     let reader = Reader {
         cfg: cfg.clone(),
         topic,
@@ -221,7 +237,7 @@ fn spawn(
     };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()
-        .name(format!("plate-table-{}", kind.suffix()))
+        .name(name)
         .spawn(move || reader.run(&consumer, &shutdown, &ready_tx))
         .context("starting a plate table reader")?;
     Ok((handle, ready_rx))
@@ -332,7 +348,19 @@ impl Reader {
                         Input::Deregistration { vin, at } => {
                             table.deregister(*vin, at.secs().unwrap_or_default());
                         }
-                        Input::Plate(_) => {}
+                        Input::Plate(_)
+                        | Input::NeighbourListing { .. }
+                        | Input::NeighbourForgot { .. } => {}
+                    }
+                }
+            }
+            Feed::Neighbours(table) => {
+                let mut table = table.write().expect("neighbours lock");
+                for input in inputs {
+                    match input {
+                        Input::NeighbourListing { vin, listing } => table.apply(vin, listing),
+                        Input::NeighbourForgot { vin, region } => table.forget(vin, region),
+                        Input::Vehicle(_) | Input::Plate(_) | Input::Deregistration { .. } => {}
                     }
                 }
             }

@@ -57,6 +57,7 @@ use crate::proto;
 use crate::recording::Record;
 use crate::replay::dlq_record;
 use crate::settings::UnreadableState;
+use crate::sharing::NeighbourTable;
 use crate::shutdown::Shutdown;
 use crate::state::encode_state;
 use crate::topics::{TopicKind, Topics};
@@ -226,6 +227,14 @@ impl Sink for Transaction<'_> {
         self.output(TopicKind::Blacklist, e.vin.as_bytes(), &e.encode_to_vec())?;
         self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn shared(&mut self, s: &proto::SharedOverlimit) -> anyhow::Result<()> {
+        self.output(
+            TopicKind::SharedOverlimit,
+            s.vin.as_bytes(),
+            &s.encode_to_vec(),
+        )
     }
 
     fn case(&mut self, c: &proto::EnforcementCase) -> anyhow::Result<()> {
@@ -1100,12 +1109,14 @@ pub fn run(
     };
     let plates = Arc::new(RwLock::new(PlateTable::new()));
     let permits = Arc::new(RwLock::new(PlatePermits::default()));
+    let neighbours = Arc::new(RwLock::new(NeighbourTable::default()));
     // Long enough for the reader's loop and a round trip per registry partition.
     let catchup = Arc::new(super::plate_table::Catchup::new(Duration::from_secs(5)));
     let plate_readers = super::plate_table::start(
         &cfg,
         plates.clone(),
         permits.clone(),
+        neighbours.clone(),
         catchup.clone(),
         stats.clone(),
         shutdown.clone(),
@@ -1113,7 +1124,9 @@ pub fn run(
     let processor = Processor::new(rules, cfg.topics.clone())
         .with_decode(cfg.decode)
         .with_partitions(partitions)
-        .with_global_plates(plates, permits, catchup);
+        .with_global_plates(plates, permits, catchup)
+        .with_global_neighbours(neighbours)
+        .with_region(cfg.region);
     // A second start in one process (tests) keeps the first store visible: harmless.
     let _ = stats.store.set(processor.shared_store());
     let worker = Worker {

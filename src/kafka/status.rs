@@ -446,6 +446,19 @@ impl Sink for Tally {
         Ok(())
     }
 
+    fn shared(&mut self, s: &proto::SharedOverlimit) -> Result<(), Infallible> {
+        let status = if s.status == proto::BlacklistStatus::Listed as i32 {
+            "listed"
+        } else {
+            "delisted"
+        };
+        *self
+            .outputs
+            .entry(("shared", status.to_owned()))
+            .or_default() += 1;
+        Ok(())
+    }
+
     fn case(&mut self, c: &proto::EnforcementCase) -> Result<(), Infallible> {
         *self.outputs.entry(("case", c.rule.clone())).or_default() += 1;
         Ok(())

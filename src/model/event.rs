@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use super::{
-    Celsius, EventTime, Kilometres, Kmh, Percent, Plate, PlateColour, Ppm, Reading, Rpm, Vin,
+    Celsius, EventTime, Kilometres, Kmh, Percent, Plate, PlateColour, Ppm, Reading, Region, Rpm,
+    Vin,
 };
 
 /// Where the record came from: Kafka coordinates, carried into case evidence.
@@ -150,4 +151,27 @@ pub struct Permit {
     pub valid_from: EventTime,
     pub valid_until: EventTime,
     pub revoked: bool,
+}
+
+/// A neighbouring province's listing of a vehicle, from its shared over-limit records: listed
+/// from `listed_at` until `delisted_at` (`None` while listed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighbourListing {
+    pub region: Region,
+    pub listed_at: EventTime,
+    pub delisted_at: Option<EventTime>,
+    /// The neighbour's rule ids, as it spells them.
+    pub rules: Vec<String>,
+    /// The neighbour's blacklist event id and case ids.
+    pub event_id: String,
+    pub case_refs: Vec<String>,
+    /// The shared record, as mirrored into our cluster.
+    pub record: RecordRef,
+}
+
+impl NeighbourListing {
+    /// Whether the vehicle was listed at `t` by a listing that began strictly before it.
+    pub fn listed_before(&self, t: EventTime) -> bool {
+        self.listed_at < t && self.delisted_at.is_none_or(|d| t <= d)
+    }
 }

@@ -8,12 +8,13 @@ mod fuel;
 mod output;
 mod plate;
 mod reading;
+mod region;
 mod time;
 mod vin;
 
 pub use event::{
-    Event, EventKind, ManualCheck, Obd, Permit, PlateRead, Position, RecordRef, Registration,
-    Reinspection, RemoteSensing, Report, Sample,
+    Event, EventKind, ManualCheck, NeighbourListing, Obd, Permit, PlateRead, Position, RecordRef,
+    Registration, Reinspection, RemoteSensing, Report, Sample,
 };
 pub use fuel::Fuel;
 pub use output::{
@@ -22,5 +23,6 @@ pub use output::{
 };
 pub use plate::{Plate, PlateColour, PlateError};
 pub use reading::{Absent, Celsius, Kilometres, Kmh, Percent, Ppm, Reading, Rpm};
+pub use region::Region;
 pub use time::{unix_secs_from_civil, EventTime, Secs, BEIJING_OFFSET_SECS};
 pub use vin::{Vin, VinCheck, VinError};

@@ -1,7 +1,7 @@
 //! The engine's output: blacklist changelog events and enforcement cases, plus notices the
 //! pipeline counts or routes (late and duplicate input).
 
-use super::{EventTime, Plate, Position, RecordRef, Vin};
+use super::{EventTime, Plate, Position, RecordRef, Region, Vin};
 
 /// The rule catalogue of domain.md §4. `as_str` is the one spelling used in every output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,6 +87,8 @@ pub enum EvidenceSource {
     ManualCheck,
     RemoteSensing,
     Reinspection,
+    /// A neighbouring province's listing.
+    NeighbourListing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,6 +124,9 @@ pub struct Evidence {
     pub near_boundary: bool,
     pub measurements: Vec<Measurement>,
     pub record: RecordRef,
+    /// A neighbour's listing: the listing province and its case ids.
+    pub region: Option<Region>,
+    pub case_refs: Vec<String>,
 }
 
 /// A non-site enforcement case: a self-contained evidence bundle.

@@ -16,10 +16,13 @@ use crate::decode::{self, DecodeError, Input};
 use crate::encode;
 use crate::engine::{self, Rules};
 use crate::model::{
-    Absent, Case, Event, EventKind, EventTime, Output, RuleId, Sample, Secs, Vin, VinCheck,
+    Absent, BlacklistEvent, Case, Event, EventKind, EventTime, Output, Region, RuleId, Sample,
+    Secs, Vin, VinCheck,
 };
 use crate::plates::{PlatePermits, PlateTable};
+use crate::proto;
 use crate::recording::Record;
+use crate::sharing::NeighbourTable;
 use crate::state::StateStore;
 use crate::topics::Topics;
 pub use output::{Emitted, Sink};
@@ -96,6 +99,11 @@ pub struct Processor {
     reads: Mutex<PlateReads>,
     /// Live: whether the global plate table's reader has caught up.
     catchup: Option<Arc<dyn PlatesCurrent>>,
+    /// Neighbouring provinces' listings; fed here offline, by its own readers live.
+    neighbours: Arc<RwLock<NeighbourTable>>,
+    feeds_neighbours: bool,
+    /// The region our listings are shared as.
+    region: Region,
 }
 
 impl Processor {
@@ -111,8 +119,29 @@ impl Processor {
             partitions: 1,
             reads: Mutex::new(PlateReads::new(rules.plate_reads.clone())),
             catchup: None,
+            neighbours: Arc::default(),
+            feeds_neighbours: true,
+            region: Region::Beijing,
             rules,
         }
+    }
+
+    /// Judges by neighbours' listings from a table kept by someone else (the service's
+    /// readers of the mirrored shared topics); their records processed here leave it alone.
+    pub fn with_global_neighbours(mut self, neighbours: Arc<RwLock<NeighbourTable>>) -> Processor {
+        self.neighbours = neighbours;
+        self.feeds_neighbours = false;
+        self
+    }
+
+    /// The region our listings are shared as (default Beijing).
+    pub fn with_region(mut self, region: Region) -> Processor {
+        self.region = region;
+        self
+    }
+
+    pub fn neighbours(&self) -> &RwLock<NeighbourTable> {
+        &self.neighbours
     }
 
     /// The input topics' partition count: where resolved evidence is re-keyed to.
@@ -251,6 +280,21 @@ impl Processor {
                 }
                 at
             }
+            // A neighbour's partitions are not ours: its records move no partition's clock.
+            Input::NeighbourListing { vin, listing } => {
+                if self.feeds_neighbours {
+                    let mut table = self.neighbours.write().expect("neighbours lock");
+                    table.apply(vin, listing);
+                }
+                return processed;
+            }
+            Input::NeighbourForgot { vin, region } => {
+                if self.feeds_neighbours {
+                    let mut table = self.neighbours.write().expect("neighbours lock");
+                    table.forget(vin, region);
+                }
+                return processed;
+            }
         };
         processed.time = Some(now);
         if let Some(now) = now.secs() {
@@ -291,14 +335,35 @@ impl Processor {
             let mut table = self.plates.write().expect("plates lock");
             register(&mut table, event.vin, r);
         }
-        let outputs = self.store.update(record.partition, event.vin, |state| {
-            engine::evaluate(&self.rules, state, event)
-        });
+        let outputs = {
+            let neighbours = self.neighbours.read().expect("neighbours lock");
+            let listings = neighbours.listings(&event.vin);
+            self.store.update(record.partition, event.vin, |state| {
+                engine::evaluate(&self.rules, state, event, listings)
+            })
+        };
+        let cases: Vec<&Case> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Case(c) if !self.withholds(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let mut shared = Vec::new();
+        for output in &outputs {
+            if let Output::Blacklist(e) = output {
+                shared.push(self.shared(e, &cases));
+            }
+        }
+        let mut shared = shared.into_iter();
         for output in outputs {
             match output {
-                Output::Blacklist(e) => processed
-                    .emitted
-                    .push(Emitted::Blacklist(encode::blacklist_event(&e))),
+                Output::Blacklist(e) => {
+                    processed
+                        .emitted
+                        .push(Emitted::Blacklist(encode::blacklist_event(&e)));
+                    processed.emitted.extend(shared.next().map(Emitted::Shared));
+                }
                 Output::Case(c) if self.withholds(&c) => processed.withheld += 1,
                 Output::Case(c) => processed.emitted.push(Emitted::Case(encode::case(&c))),
                 Output::Late => processed.emitted.push(Emitted::Dlq {
@@ -313,6 +378,19 @@ impl Processor {
                 Output::Duplicates(n) => processed.duplicates += n,
             }
         }
+    }
+
+    /// What a neighbour may know of a blacklist event: with the registration's plate colour,
+    /// and the cases the same evidence raised under the listing's rules as references.
+    fn shared(&self, e: &BlacklistEvent, cases: &[&Case]) -> proto::SharedOverlimit {
+        let at = e.event_time.secs().unwrap_or_default();
+        let plate = self.plates.read().expect("plates lock").carried(&e.vin, at);
+        let refs = cases
+            .iter()
+            .filter(|c| e.reasons.contains(&c.rule) || c.rule == RuleId::RepeatOffender)
+            .map(|c| c.id.clone())
+            .collect();
+        encode::shared(e, self.region, plate, refs)
     }
 
     /// An entry case for a vehicle whose plate held a permit at the sighting: the permit,

@@ -10,6 +10,8 @@ use crate::recording::Record;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Emitted {
     Blacklist(proto::BlacklistEvent),
+    /// What neighbouring provinces may know of a blacklist event (`tw.shared.overlimit`).
+    Shared(proto::SharedOverlimit),
     Case(proto::EnforcementCase),
     /// A record goes to the DLQ with this reason (a `DecodeError::reason` or `late`): the one
     /// processed, or offline, a record resolved evidence made.
@@ -38,6 +40,7 @@ pub enum Emitted {
 pub trait Sink {
     type Error;
     fn blacklist(&mut self, event: &proto::BlacklistEvent) -> Result<(), Self::Error>;
+    fn shared(&mut self, shared: &proto::SharedOverlimit) -> Result<(), Self::Error>;
     fn case(&mut self, case: &proto::EnforcementCase) -> Result<(), Self::Error>;
     fn dlq(
         &mut self,
@@ -60,6 +63,7 @@ impl Emitted {
     pub fn deliver<S: Sink + ?Sized>(&self, sink: &mut S) -> Result<(), S::Error> {
         match self {
             Emitted::Blacklist(e) => sink.blacklist(e),
+            Emitted::Shared(s) => sink.shared(s),
             Emitted::Case(c) => sink.case(c),
             Emitted::Dlq {
                 record,

@@ -1,13 +1,14 @@
 //! `blacklisted_entry` (Art. 16): positioned evidence inside Beijing of an out-of-town vehicle
 //! that was blacklisted before that instant and holds no valid entry permit at it. A non-site
 //! case, at most one per vehicle per Beijing day. The listing must predate the sighting: a
-//! record that lists the vehicle is never also its entry case. Cheap checks first; the polygon
-//! test last.
+//! record that lists the vehicle is never also its entry case. A neighbouring province's
+//! listing counts as ours (action plan item 32) unless `neighbour_listings` is off; the case
+//! then cites it. Cheap checks first; the polygon test last.
 
 use serde::{Deserialize, Serialize};
 
 use super::{non_negative, Invalid};
-use crate::engine::context::{day_label, measured, Context};
+use crate::engine::context::{day_label, measured, neighbour_evidence, Context};
 use crate::engine::state::Sighting;
 use crate::engine::VehicleState;
 use crate::model::{Position, RuleId, Secs};
@@ -19,6 +20,8 @@ pub struct Params {
     pub boundary: String,
     pub near_boundary_km: f64,
     pub fine_yuan: u32,
+    /// Whether a neighbouring province's listing counts as blacklisted.
+    pub neighbour_listings: bool,
 }
 
 impl Params {
@@ -107,12 +110,17 @@ fn remember(state: &mut VehicleState, t: Secs, position: Position) {
 /// has no case yet.
 fn enforce(cx: &mut Context, state: &mut VehicleState, t: Secs, position: Position) {
     let day = t.beijing_day();
-    if !state.listing().listed_before(t)
+    let own = state.listing().listed_before(t);
+    let neighbour = (!own && cx.rules.blacklisted_entry.neighbour_listings)
+        .then(|| cx.neighbours.iter().find(|n| n.listed_before(t.time())))
+        .flatten();
+    if (!own && neighbour.is_none())
         || permitted(state, t)
         || state.rare().days.blacklisted_entry.contains(day)
     {
         return;
     }
+    let cited = neighbour.map(neighbour_evidence);
     state.rare_mut().days.blacklisted_entry.insert(day);
     let fine = cx.rules.blacklisted_entry.fine_yuan;
     let evidence = cx.evidence(
@@ -128,12 +136,18 @@ fn enforce(cx: &mut Context, state: &mut VehicleState, t: Secs, position: Positi
         fine,
         evidence,
     );
+    if let Some(cited) = cited {
+        cx.cite(cited);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::engine::testkit::{fail_check, rules, sample, Vehicle, T0};
-    use crate::model::{EventKind, EventTime, Permit, Position, RuleId};
+    use crate::model::{
+        EventKind, EventTime, EvidenceSource, NeighbourListing, Permit, Position, RecordRef,
+        Region, RuleId,
+    };
 
     fn drive_at(v: &mut Vehicle, from: i64, lon: f64, lat: f64) {
         v.drive(from, from + 60, false, |t| {
@@ -190,6 +204,63 @@ mod tests {
         // The permit expires: the next positioned evidence inside Beijing is a case.
         drive_at(&mut permitted, T0 + 86_400, 116.3975, 39.9087);
         assert_eq!(permitted.cases(RuleId::BlacklistedEntry).len(), 1);
+    }
+
+    fn tianjin_listing(from: i64, until: Option<i64>) -> NeighbourListing {
+        NeighbourListing {
+            region: Region::Tianjin,
+            listed_at: EventTime::from_unix_secs(from),
+            delisted_at: until.map(EventTime::from_unix_secs),
+            rules: vec!["nox_over_limit".into()],
+            event_id: "tj-listing-1".into(),
+            case_refs: vec!["nox_over_limit:LGDCHA1G8MA127733:202611011200".into()],
+            record: RecordRef {
+                topic: "tianjin.tw.shared.overlimit".into(),
+                partition: 2,
+                offset: 41,
+            },
+        }
+    }
+
+    /// A truck Tianjin listed, not listed here, enters Beijing without a permit: the case
+    /// cites Tianjin's listing. Not when the listing ended before the sighting, began after
+    /// it, or neighbours' listings are switched off.
+    #[test]
+    fn a_neighbours_listing_counts_and_is_cited() {
+        let mut v = Vehicle::with_plate(rules(""), "津A12345");
+        v.neighbours = vec![tianjin_listing(T0 - 3_600, None)];
+        drive_at(&mut v, T0, 116.3975, 39.9087);
+        let cases = v.cases(RuleId::BlacklistedEntry);
+        assert_eq!(cases.len(), 1);
+        let cited = &cases[0].evidence[1];
+        assert_eq!(cited.source, EvidenceSource::NeighbourListing);
+        assert_eq!(cited.region, Some(Region::Tianjin));
+        assert_eq!(&*cited.record.topic, "tianjin.tw.shared.overlimit");
+        assert_eq!((cited.record.partition, cited.record.offset), (2, 41));
+        assert_eq!(cited.case_refs.len(), 1);
+        assert_eq!(
+            cases[0].first_evidence,
+            EventTime::from_unix_secs(T0),
+            "the sighting"
+        );
+
+        for (listing, why) in [
+            (
+                tianjin_listing(T0 - 7_200, Some(T0 - 3_600)),
+                "delisted before",
+            ),
+            (tianjin_listing(T0 + 3_600, None), "listed after"),
+        ] {
+            let mut v = Vehicle::with_plate(rules(""), "津A12345");
+            v.neighbours = vec![listing];
+            drive_at(&mut v, T0, 116.3975, 39.9087);
+            assert!(v.cases(RuleId::BlacklistedEntry).is_empty(), "{why}");
+        }
+        let off = rules("[blacklisted_entry]\nneighbour_listings = false");
+        let mut v = Vehicle::with_plate(off, "津A12345");
+        v.neighbours = vec![tianjin_listing(T0 - 3_600, None)];
+        drive_at(&mut v, T0, 116.3975, 39.9087);
+        assert!(v.cases(RuleId::BlacklistedEntry).is_empty(), "switched off");
     }
 
     #[test]
