@@ -25,6 +25,9 @@
 # Environment:
 #   TAILWATCH_KAFKA_HOME           cache folder (default <repo>/.kafka)
 #   TAILWATCH_KAFKA_PORT           client port (default 9092); the controller uses port+1
+#   TAILWATCH_KAFKA_LIBS           jar folder (default $TAILWATCH_KAFKA_HOME/libs); a second broker
+#                                  (another HOME and PORT) can use the first one's, e.g. <repo>/.kafka/libs,
+#                                  to fetch the jars once (fetch them with one broker before starting two)
 #   TAILWATCH_KAFKA_START_TIMEOUT  seconds to wait for readiness (default 60)
 #   TAILWATCH_KAFKA_HEAP_OPTS      broker heap (default "-Xms256m -Xmx512m")
 #   JAVA_HOME                      Java 17+ to use (default: `java` on PATH)
@@ -50,7 +53,7 @@ fi
 CONTROLLER_PORT=$((PORT + 1))
 BOOTSTRAP="$HOST:$PORT"
 
-LIBS="$KAFKA_HOME/libs"
+LIBS="${TAILWATCH_KAFKA_LIBS:-$KAFKA_HOME/libs}"
 CONFIG_DIR="$KAFKA_HOME/config"
 DATA_DIR="$KAFKA_HOME/data"
 LOG_DIR="$KAFKA_HOME/logs"
@@ -94,9 +97,9 @@ ensure_jars() {
   fi
   command -v mvn >/dev/null 2>&1 || die "mvn not found (needed once to fetch the Kafka jars)"
   say "fetching Kafka jars with Maven (scripts/kafka/pom.xml) into $LIBS ..."
-  local tmp="$KAFKA_HOME/libs.tmp.$$"
+  local tmp="$LIBS.tmp.$$"
   rm -rf "$tmp"
-  mkdir -p "$KAFKA_HOME"
+  mkdir -p "$KAFKA_HOME" "$(dirname "$LIBS")"
   local mvn_log="$KAFKA_HOME/maven.log"
   if ! mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
