@@ -5,7 +5,9 @@
 # (scripts/proto-compat.sh: buf, installed into .tools/bin from npm on Linux x86-64, else built
 # with Go). scripts/kafka-local.sh installs Apache Kafka from Maven Central and starts it on
 # 127.0.0.1:9092 for the real-broker tests, and stops it after (unless it was already
-# running). The protobuf schemas compile without a system protoc.
+# running); a second broker (Tianjin's, 127.0.0.1:29092, .kafka-tianjin/) and MirrorMaker 2
+# between them (scripts/mirror-local.sh, from Maven Central into .kafka-mirror/) serve the
+# sharing test. The protobuf schemas compile without a system protoc.
 # Then the chaos suite runs in its short mode (scripts/chaos.sh --short: a release build unless
 # TAILWATCH_BIN names one, its own broker on 127.0.0.1:19092 or the next free port pair, four
 # to five minutes), the Kubernetes manifests are rendered and validated
@@ -24,14 +26,32 @@ if ! scripts/kafka-local.sh status >/dev/null 2>&1; then
     scripts/kafka-local.sh start
     started_kafka=1
 fi
-stop_kafka() {
+# A neighbouring province's broker (Tianjin, same jars, its own folder and port) and
+# MirrorMaker 2 mirroring its shared topics into ours, for tests/sharing.rs.
+tianjin() {
+    TAILWATCH_KAFKA_HOME="$PWD/.kafka-tianjin" TAILWATCH_KAFKA_PORT=29092 \
+        TAILWATCH_KAFKA_LIBS="$PWD/.kafka/libs" scripts/kafka-local.sh "$@"
+}
+started_tianjin=0
+if ! tianjin status >/dev/null 2>&1; then
+    tianjin start
+    started_tianjin=1
+fi
+stop_all() {
+    scripts/mirror-local.sh stop >/dev/null 2>&1 || true
+    if [ "$started_tianjin" = 1 ]; then
+        tianjin stop || true
+    fi
     if [ "$started_kafka" = 1 ]; then
         scripts/kafka-local.sh stop || true
     fi
 }
-trap stop_kafka EXIT
+trap stop_all EXIT
+scripts/mirror-local.sh stop >/dev/null 2>&1 || true
+TAILWATCH_MIRROR_TOPICS='.*shared\.overlimit' scripts/mirror-local.sh start
 
-TAILWATCH_TEST_BROKERS="${TAILWATCH_TEST_BROKERS:-127.0.0.1:9092}" cargo test
+TAILWATCH_TEST_BROKERS="${TAILWATCH_TEST_BROKERS:-127.0.0.1:9092}" \
+    TAILWATCH_TEST_NEIGHBOUR_BROKERS=127.0.0.1:29092 cargo test
 # SIGKILLs, broker restarts, a rebalance storm and a produce quota while input streams, each
 # compared with the offline replay (RELIABILITY.md). Its broker is its own, in .kafka-chaos/ on
 # another port: the one above is left alone.

@@ -38,6 +38,8 @@ pub const PLATE_TABLE_RECORDS: &str = "tailwatch_plate_table_records_total";
 /// Time to restore the global plate table at start.
 pub const PLATE_TABLE_RESTORE_DURATION: &str = "tailwatch_plate_table_restore_duration_seconds";
 /// Failed transactions recovered in process (aborted, partitions rewound, producer renewed).
+/// Records on a neighbour's mirrored shared topic its table's readers skipped, by reason.
+pub const NEIGHBOUR_REJECTS: &str = "tailwatch_neighbour_rejects_total";
 pub const RECOVERIES: &str = "tailwatch_recoveries_total";
 /// Changelog records this release cannot read, by outcome (halted: the partition waits;
 /// dead_lettered: in the DLQ as `unreadable_state`).
@@ -108,7 +110,14 @@ fn describe() {
     describe_counter!(RECORDS_CONSUMED, "Input records taken for processing.");
     describe_counter!(DECODE_REJECTS, "Input records rejected at decoding.");
     describe_counter!(ABSENT_VALUES, "Data-stream values absent, by reason.");
-    describe_counter!(OUTPUTS, "Blacklist events and cases published.");
+    describe_counter!(
+        OUTPUTS,
+        "Blacklist events, shared listings and cases published."
+    );
+    describe_counter!(
+        NEIGHBOUR_REJECTS,
+        "Unreadable records on neighbours' mirrored shared topics, skipped."
+    );
     describe_counter!(DLQ_RECORDS, "Records sent to the dead-letter topic.");
     describe_counter!(LATE_RECORDS, "Evidence beyond the grace period.");
     describe_counter!(DUPLICATES, "Samples or evidence already seen, ignored.");

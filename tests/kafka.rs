@@ -7,19 +7,18 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 
 use tailwatch::config;
 use tailwatch::decode::frame::Dialect;
-use tailwatch::kafka::service::{self, Stats};
 use tailwatch::kafka::{admin, capture, produce, KafkaConfig};
 use tailwatch::pipeline::Processor;
 use tailwatch::proto;
@@ -28,7 +27,7 @@ use tailwatch::replay;
 use tailwatch::sim::{SimConfig, Simulation};
 use tailwatch::topics::{TopicKind, Topics};
 
-const PARTITIONS: i32 = 4;
+use common::{caught_up, run_in_process, PARTITIONS};
 
 fn brokers() -> String {
     std::env::var("TAILWATCH_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -128,31 +127,6 @@ fn online(cfg: &KafkaConfig) -> (Vec<String>, Vec<String>) {
     (blacklist, cases)
 }
 
-/// Whether the group has committed every input record.
-fn caught_up(cfg: &KafkaConfig) -> bool {
-    let mut c = cfg.plain_consumer();
-    c.set("group.id", &cfg.group_id);
-    let consumer: BaseConsumer = c.create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for kind in TopicKind::INPUTS {
-        for p in 0..PARTITIONS {
-            tpl.add_partition(&cfg.topics.name(kind), p);
-        }
-    }
-    let Ok(committed) = consumer.committed_offsets(tpl, Duration::from_secs(10)) else {
-        return false;
-    };
-    committed.elements().iter().all(|e| {
-        let (_, high) = consumer
-            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
-            .unwrap();
-        match e.offset() {
-            Offset::Offset(o) => o >= high,
-            _ => high == 0,
-        }
-    })
-}
-
 fn wait_caught_up(cfg: &KafkaConfig, limit: Duration) {
     let started = Instant::now();
     while !caught_up(cfg) {
@@ -162,30 +136,6 @@ fn wait_caught_up(cfg: &KafkaConfig, limit: Duration) {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-/// Runs the service in this process until it has consumed `count` records and committed every
-/// input (resolved plate-only evidence comes back as more input).
-fn run_in_process(cfg: &KafkaConfig, count: u64) -> Arc<Stats> {
-    let stats = Arc::new(Stats::default());
-    let (stop, shutdown) = tailwatch::shutdown::channel();
-    let handle = {
-        let (cfg, stats, shutdown) = (cfg.clone(), stats.clone(), shutdown.clone());
-        std::thread::spawn(move || service::run(cfg, config::default_rules(), shutdown, stats))
-    };
-    let started = Instant::now();
-    while stats.records.load(Ordering::Relaxed) < count || !caught_up(cfg) {
-        assert!(
-            !handle.is_finished(),
-            "service stopped: {:?}",
-            handle.join()
-        );
-        assert!(started.elapsed() < Duration::from_secs(120), "timed out");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    stop.stop();
-    handle.join().unwrap().unwrap();
-    stats
 }
 
 /// A `tailwatch run` child process, killed if a test fails before stopping it.

@@ -186,7 +186,10 @@ fn check(cfg: SimConfig, kinds: usize) -> BTreeMap<String, BTreeSet<RuleId>> {
     assert_eq!(dlq, expected_dlq, "DLQ by reason");
     assert_eq!(processor.held(), expected_held, "plate reads still held");
     assert!(resolved > 0 && held > 0, "{resolved} resolved, {held} held");
-    assert_eq!(shared, listings, "every blacklist event is shared with the neighbours");
+    assert_eq!(
+        shared, listings,
+        "every blacklist event is shared with the neighbours"
+    );
 
     let mut missed = Vec::new();
     let mut false_alarms = Vec::new();

@@ -331,10 +331,20 @@ impl Reader {
             return;
         }
         let options = decode::Options::default();
-        let inputs: Vec<Input> = batch
-            .iter()
-            .filter_map(|r| decode::record(r, &self.cfg.topics, &options).ok())
-            .collect();
+        let neighbours = matches!(self.feed, Feed::Neighbours(_));
+        let mut inputs = Vec::with_capacity(batch.len());
+        for r in batch.iter() {
+            match decode::record(r, &self.cfg.topics, &options) {
+                Ok(input) => inputs.push(input),
+                // The registry's and the permits' bad records are dead-lettered by the
+                // partitions that consume them as inputs; a neighbour's are read only here.
+                Err(e) if neighbours => {
+                    metrics::counter!(m::NEIGHBOUR_REJECTS, "reason" => e.reason()).increment(1);
+                    tracing::warn!(topic = %r.topic, partition = r.partition, offset = r.offset, reason = e.reason(), error = %e, "A neighbour's shared record is unreadable; skipped.");
+                }
+                Err(_) => {}
+            }
+        }
         match &self.feed {
             Feed::Plates(table, _) => {
                 let mut table = table.write().expect("plates lock");

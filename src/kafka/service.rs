@@ -229,12 +229,18 @@ impl Sink for Transaction<'_> {
         Ok(())
     }
 
+    /// Stamped with the listing's or delisting's own time, so that a neighbour replaying a
+    /// recording of its mirror meets it where it took effect, not where it was sent.
     fn shared(&mut self, s: &proto::SharedOverlimit) -> anyhow::Result<()> {
-        self.output(
-            TopicKind::SharedOverlimit,
-            s.vin.as_bytes(),
-            &s.encode_to_vec(),
-        )
+        let topic = self.topics.name(TopicKind::SharedOverlimit);
+        let value = s.encode_to_vec();
+        let mut message = BaseRecord::to(&topic)
+            .key(s.vin.as_bytes())
+            .payload(value.as_slice());
+        if let Some(t) = &s.event_time {
+            message = message.timestamp(t.seconds * 1000 + i64::from(t.nanos / 1_000_000));
+        }
+        send(self.producer, message)
     }
 
     fn case(&mut self, c: &proto::EnforcementCase) -> anyhow::Result<()> {
