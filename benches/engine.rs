@@ -52,7 +52,7 @@ fn throughput(c: &mut Criterion) {
                 let mut outputs = 0usize;
                 for (partition, event) in &events {
                     outputs += store.update(*partition, event.vin, |s| {
-                        let (next, out) = engine::evaluate(&rules, s, event, &[]);
+                        let (next, out) = engine::evaluate(&rules, s, event, &Default::default());
                         let n = out.len();
                         (next, n)
                     });

@@ -383,15 +383,14 @@ fn plate_table() {
         kafka::send(&producer, record).unwrap();
     }
     producer.flush(Duration::from_secs(120)).unwrap();
-    let table = Arc::new(std::sync::RwLock::new(tailwatch::plates::PlateTable::new()));
+    let tables = tailwatch::pipeline::Tables::default();
+    let table = tables.plates.clone();
     let stats = Arc::new(Stats::default());
     let (stop, shutdown) = tailwatch::shutdown::channel();
     let started = Instant::now();
     let readers = tailwatch::kafka::plate_table::start(
         &cfg,
-        table.clone(),
-        Arc::default(),
-        Arc::default(),
+        &tables,
         Arc::new(tailwatch::kafka::plate_table::Catchup::new(
             Duration::from_secs(5),
         )),

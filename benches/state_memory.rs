@@ -127,6 +127,7 @@ fn measure(partitions: i32) {
                 plate,
                 colour: None,
                 from: None,
+                profile: Default::default(),
             }),
             EventKind::Report(Report {
                 backfill: false,
@@ -142,7 +143,9 @@ fn measure(partitions: i32) {
                 source: source.clone(),
                 kind,
             };
-            store.update(partition, vin, |s| engine::evaluate(&rules, s, &event, &[]));
+            store.update(partition, vin, |s| {
+                engine::evaluate(&rules, s, &event, &Default::default())
+            });
         }
     }
     let after = resident_bytes();

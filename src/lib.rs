@@ -6,10 +6,11 @@
 //! - `decode`    — record bytes → validated `model::Event` (the input edge); `decode::frame`
 //!   is the raw terminal frame codec (GB 17691 / HJ 1239), `decode::raw` its events
 //! - `model`     — domain types: `Vin`, `Plate`, `EventTime`, readings, `Event`, `Output`
-//! - `engine`    — the pure rules engine: `evaluate(&Rules, &VehicleState, &Event, neighbours)`
+//! - `engine`    — the pure rules engine: `evaluate(&Rules, &VehicleState, &Event, &Facts)`
 //! - `state`     — `StateStore`: per-vehicle state over DashMap, partition-aware, TTL
 //! - `plates`    — the global plate table: which VIN carried a plate (and colour) when
 //! - `sharing`   — the global table of neighbouring provinces' listings
+//! - `alerts`    — the global tables of heavy-pollution alerts and registration profiles
 //! - `encode`    — `model::Output` → protobuf messages (the output edge)
 //! - `pipeline`  — the only place the stages meet: one record in, outputs out
 //! - `kafka`     — the Kafka edges: topics, produce/record, the exactly-once service
@@ -26,6 +27,7 @@
 //! `encode` on `model` and `proto`; `pipeline` on all of them; nothing depends on `app`.
 
 pub mod admin;
+pub mod alerts;
 pub mod app;
 pub mod config;
 pub mod decode;

@@ -83,6 +83,7 @@ fn value_to_json(kind: Option<TopicKind>, bytes: &[u8]) -> serde_json::Value {
         Some(TopicKind::Blacklist) => to_json::<proto::BlacklistEvent>(bytes),
         Some(TopicKind::Cases) => to_json::<proto::EnforcementCase>(bytes),
         Some(TopicKind::SharedOverlimit) => to_json::<proto::SharedOverlimit>(bytes),
+        Some(TopicKind::Alerts) => to_json::<proto::HeavyPollutionAlert>(bytes),
         Some(
             TopicKind::TelemetryRaw
             | TopicKind::Dlq
@@ -109,6 +110,7 @@ fn value_from_json(kind: Option<TopicKind>, value: serde_json::Value) -> Result<
         Some(TopicKind::Blacklist) => from_json::<proto::BlacklistEvent>(value),
         Some(TopicKind::Cases) => from_json::<proto::EnforcementCase>(value),
         Some(TopicKind::SharedOverlimit) => from_json::<proto::SharedOverlimit>(value),
+        Some(TopicKind::Alerts) => from_json::<proto::HeavyPollutionAlert>(value),
         Some(
             TopicKind::TelemetryRaw
             | TopicKind::Dlq

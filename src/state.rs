@@ -11,6 +11,7 @@ use std::sync::RwLock;
 
 use dashmap::DashMap;
 
+use crate::engine::state::DayMask;
 use crate::engine::VehicleState;
 use crate::model::Vin;
 
@@ -157,11 +158,19 @@ impl StateStore {
 
 /// Changelog encoding of a vehicle's state: a format byte, then postcard (compact, fixed field
 /// order). A new format gets a new byte; old ones stay readable.
-const STATE_FORMAT: u8 = 2;
+///
+/// Format 3 is format 2 with the `alert_restriction` case days appended: what later formats
+/// add goes after the layout before them, so that layout still reads whole.
+const STATE_FORMAT: u8 = 3;
+
+/// Format 2: the layout of `VehicleState` alone.
+const FORMAT_2: u8 = 2;
 
 pub fn encode_state(state: &VehicleState) -> Vec<u8> {
     let mut bytes = vec![STATE_FORMAT];
     bytes.extend(postcard::to_stdvec(state).expect("state always serialises"));
+    let appended = postcard::to_stdvec(&state.rare().alert_days).expect("days serialise");
+    bytes.extend(appended);
     bytes
 }
 
@@ -180,12 +189,20 @@ pub enum StateDecodeError {
     Corrupt(#[from] postcard::Error),
 }
 
-/// Decodes a changelog value of this format or the previous one (upgraded on read; written
+/// Decodes a changelog value of this format or an earlier one (upgraded on read; written
 /// back in this format with the vehicle's next change).
 pub fn decode_state(bytes: &[u8]) -> Result<VehicleState, StateDecodeError> {
     match bytes.split_first() {
         None => Err(StateDecodeError::Empty),
-        Some((&STATE_FORMAT, rest)) => whole(rest),
+        Some((&STATE_FORMAT, rest)) => {
+            let (mut state, appended): (VehicleState, _) = postcard::take_from_bytes(rest)?;
+            let alert_days: DayMask = whole(appended)?;
+            if alert_days != DayMask::default() {
+                state.rare_mut().alert_days = alert_days;
+            }
+            Ok(state)
+        }
+        Some((&FORMAT_2, rest)) => whole(rest),
         Some((&v1::FORMAT, rest)) => whole::<v1::VehicleState>(rest).map(v1::VehicleState::upgrade),
         Some((&other, _)) if other > STATE_FORMAT => Err(StateDecodeError::Newer(other)),
         Some((&other, _)) => Err(StateDecodeError::Format(other)),
@@ -363,6 +380,29 @@ mod tests {
 
     /// A rollback meets states a later release wrote: refused with a reason that says so,
     /// never read as something else.
+    /// The format 3 tail: `alert_restriction` case days survive the changelog, and a format 2
+    /// value (no tail) still reads, with none.
+    #[test]
+    fn alert_case_days_ride_after_the_format_2_layout() {
+        let mut state = VehicleState::default();
+        state.rare_mut().alert_days.insert(20_400);
+        let bytes = encode_state(&state);
+        assert_eq!(bytes[0], 3);
+        let back = decode_state(&bytes).unwrap();
+        assert!(back.rare().alert_days.contains(20_400));
+        assert_eq!(back, state);
+        let plain = VehicleState::default();
+        let mut format_2 = vec![2];
+        format_2.extend(postcard::to_stdvec(&plain).unwrap());
+        assert_eq!(decode_state(&format_2).unwrap(), plain);
+        let mut trailing = encode_state(&state);
+        trailing.push(0);
+        assert!(matches!(
+            decode_state(&trailing),
+            Err(StateDecodeError::Trailing(1))
+        ));
+    }
+
     #[test]
     fn states_of_later_formats_and_with_extra_bytes_are_refused() {
         let later = [STATE_FORMAT + 1, 1, 2];
@@ -530,7 +570,7 @@ mod format_2 {
     /// `rich()` as format 2 wrote it when it was the current format (issue 11). A change of
     /// `VehicleState`'s layout breaks this test: give the new layout a new format number and
     /// keep this one readable (as `v1` is), never change what these bytes mean.
-    const FORMAT_2: &str =
+    const FORMAT_2_RICH: &str =
         "02a0d6ea9303010546313233343500009088ea930396d6ea9303c0a907c0c407000000000000000000000000\
         80bae99303000000a880ea930300000080dfb39303d8a6ac0100788201ab020000fa018c01c80101959aef3a\
         e0bbde9303b8ceea930301000000000000effdb6f50da0ecb99303b8ceea9303acd2ea9303cdcce8429a991f\
@@ -539,14 +579,15 @@ mod format_2 {
         0000000000000000000000000000000000000000f4a5ac01a6a6ac01000000000000000000000090a5ac01e0\
         9de893039ca3e893038a05000000000000e0bbde9303000080bae99303000000c84c01c94c010000";
 
+    /// Format 3 is format 2's bytes and the alert case days after them (`0000`: none).
     #[test]
-    fn format_2_bytes_decode_to_the_same_state_and_are_written_alike() {
-        let bytes = crate::recording::unhex(FORMAT_2).unwrap();
+    fn format_2_bytes_decode_to_the_same_state_and_format_3_writes_them_then_its_tail() {
+        let bytes = crate::recording::unhex(FORMAT_2_RICH).unwrap();
         assert_eq!(decode_state(&bytes).unwrap(), rich());
         assert_eq!(
             crate::recording::hex(&encode_state(&rich())),
-            crate::recording::hex(&bytes),
-            "the current format still writes format 2 byte for byte"
+            format!("03{}0000", &FORMAT_2_RICH[2..]),
+            "format 3 writes format 2's layout byte for byte, then the alert days"
         );
     }
 }

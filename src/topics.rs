@@ -31,13 +31,16 @@ pub enum TopicKind {
     /// Internal repartition topic: plate-only evidence resolved to a VIN (protobuf
     /// `ResolvedEvidence`), keyed by VIN, co-partitioned with the inputs.
     EvidenceByVin,
+    /// protobuf `HeavyPollutionAlert`, keyed by alert id, compacted: held whole by every
+    /// instance (a global table), and consumed by the group too, which dead-letters bad ones.
+    Alerts,
     /// protobuf `SharedOverlimit`: what a neighbouring province may know of our listings,
     /// keyed by VIN, compacted; MirrorMaker 2 mirrors it to the neighbours.
     SharedOverlimit,
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 12] = [
+    pub const ALL: [TopicKind; 13] = [
         TopicKind::TelemetryRaw,
         TopicKind::Telemetry,
         TopicKind::Inspections,
@@ -49,11 +52,12 @@ impl TopicKind {
         TopicKind::Dlq,
         TopicKind::Changelog,
         TopicKind::EvidenceByVin,
+        TopicKind::Alerts,
         TopicKind::SharedOverlimit,
     ];
 
     /// Topics the processor consumes (besides the neighbours' shared topics, `Topics::neighbour`).
-    pub const INPUTS: [TopicKind; 7] = [
+    pub const INPUTS: [TopicKind; 8] = [
         TopicKind::TelemetryRaw,
         TopicKind::Telemetry,
         TopicKind::Inspections,
@@ -61,6 +65,7 @@ impl TopicKind {
         TopicKind::Registry,
         TopicKind::Permits,
         TopicKind::EvidenceByVin,
+        TopicKind::Alerts,
     ];
 
     /// The name without prefix.
@@ -77,22 +82,24 @@ impl TopicKind {
             TopicKind::Dlq => "dlq",
             TopicKind::Changelog => "changelog",
             TopicKind::EvidenceByVin => "evidence.by-vin",
+            TopicKind::Alerts => "alerts",
             TopicKind::SharedOverlimit => "shared.overlimit",
         }
     }
 
     /// Tie-break between records with the same timestamp, lowest first: reference data
-    /// (registrations, permits), then re-inspections and roadside evidence, then telemetry.
+    /// (registrations, permits, alerts), then re-inspections and roadside evidence, then telemetry.
     /// Offline replay and the live merge order records the same way.
     pub fn rank(self) -> usize {
         match self {
             TopicKind::Registry => 0,
             TopicKind::Permits => 1,
-            TopicKind::Reinspections => 2,
-            TopicKind::Inspections => 3,
-            TopicKind::EvidenceByVin => 4,
-            TopicKind::TelemetryRaw => 5,
-            TopicKind::Telemetry => 6,
+            TopicKind::Alerts => 2,
+            TopicKind::Reinspections => 3,
+            TopicKind::Inspections => 4,
+            TopicKind::EvidenceByVin => 5,
+            TopicKind::TelemetryRaw => 6,
+            TopicKind::Telemetry => 7,
             TopicKind::Blacklist
             | TopicKind::Cases
             | TopicKind::Dlq
@@ -102,7 +109,7 @@ impl TopicKind {
     }
 
     /// The rank of records of no input topic: after all others.
-    pub const UNRANKED: usize = 7;
+    pub const UNRANKED: usize = 8;
 
     /// Compacted topics keep the latest record per key.
     pub fn compacted(self) -> bool {
@@ -112,6 +119,7 @@ impl TopicKind {
                 | TopicKind::Permits
                 | TopicKind::Blacklist
                 | TopicKind::Changelog
+                | TopicKind::Alerts
                 | TopicKind::SharedOverlimit
         )
     }

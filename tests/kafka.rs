@@ -887,14 +887,57 @@ fn plate_reads(cfg: &KafkaConfig) -> Vec<Record> {
             value: Some(record),
         });
     }
+    on_partitions(&mut records);
+    records
+}
+
+/// Places each record on the partition a Java producer would give its key, with the offsets
+/// the broker will give it.
+fn on_partitions(records: &mut [Record]) {
     let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for r in &mut records {
+    for r in records {
         r.partition = tailwatch::topics::partition_for(r.key.as_deref().unwrap(), PARTITIONS);
         let offset = next.entry((r.topic.clone(), r.partition)).or_default();
         r.offset = *offset;
         *offset += 1;
     }
-    records
+}
+
+/// The hand-written alert recording (`tests/golden/alerts`) on Kafka: the alerts are a global
+/// table on the instance, and `tw.alerts` is consumed by the group too, which dead-letters the
+/// bad ones exactly once. Cases, listings and DLQ equal the offline replay.
+#[test]
+fn heavy_pollution_alerts_on_kafka_match_offline_replay() {
+    let cfg = fresh("alerts");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/alerts/input.jsonl"
+    );
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut records = tailwatch::recording::read(file, &cfg.topics).unwrap();
+    on_partitions(&mut records);
+    let processor =
+        Processor::new(config::default_rules(), cfg.topics.clone()).with_partitions(PARTITIONS);
+    let mut ordered = records.clone();
+    replay::order(&mut ordered, &cfg.topics);
+    let out = replay::run(&processor, &cfg.topics, &ordered);
+    assert_eq!(out.summary.cases_by_rule.get("alert_restriction"), Some(&3));
+    let expected_dlq = dlq_reasons(
+        out.dlq
+            .iter()
+            .map(|l| Record::from_line(l, &cfg.topics).unwrap()),
+    );
+    let expected = offline(&cfg, &records);
+    let sent = produce::produce_records(&cfg, &records, None).unwrap();
+    run_in_process(&cfg, sent);
+    assert_same(&cfg, &expected);
+    let dlq = capture::capture(
+        &cfg,
+        &[cfg.topics.name(TopicKind::Dlq)],
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert_eq!(dlq_reasons(dlq), expected_dlq);
 }
 
 /// DLQ records as (reason, source topic, partition, offset), sorted.

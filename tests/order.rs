@@ -211,6 +211,7 @@ fn generate(seed: u64) -> Vec<Record> {
             plate,
             colour: None,
             from: None,
+            profile: Default::default(),
         }),
     );
     if permit {
@@ -364,7 +365,7 @@ fn verdicts(rules: &Rules, records: &[&Record]) -> (BTreeSet<String>, (u32, u16)
     let mut cases = BTreeSet::new();
     let mut odd = Vec::new();
     for record in records {
-        let (next, outputs) = engine::evaluate(rules, &state, &record.event, &[]);
+        let (next, outputs) = engine::evaluate(rules, &state, &record.event, &Default::default());
         state = next;
         for output in outputs {
             match output {

@@ -248,7 +248,7 @@ proptest! {
         let rules = config::default_rules();
         let mut state = VehicleState::default();
         for e in &events {
-            let (next, _) = engine::evaluate(&rules, &state, e, &[]);
+            let (next, _) = engine::evaluate(&rules, &state, e, &Default::default());
             state = next;
         }
     }
@@ -360,6 +360,7 @@ fn event_strategy() -> impl Strategy<Value = Event> {
             plate: Plate::parse("冀F12345").unwrap(),
             colour: None,
             from: None,
+            profile: Default::default(),
         })),
         (time.clone(), time.clone()).prop_map(|(a, b)| EventKind::Permit(Permit {
             valid_from: EventTime::from_unix_secs(a),

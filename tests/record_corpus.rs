@@ -171,6 +171,7 @@ fn shape(fuzzed: &Fuzzed, input: &Input) -> &'static str {
         Input::Plate(_) => "plate read",
         Input::Deregistration { .. } => "deregistration",
         Input::NeighbourListing { .. } | Input::NeighbourForgot { .. } => "neighbour listing",
+        Input::Alert(_) | Input::AlertWithdrawn { .. } => "alert",
         Input::Vehicle(_) if fuzzed.record.value.is_none() => "permit tombstone",
         Input::Vehicle(_) if !fuzzed.record.headers.is_empty() => "dialect header",
         Input::Vehicle(_) => "event",
@@ -239,7 +240,11 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         let records = recording::read(BufReader::new(file), &topics).unwrap();
         let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
         for (line, r) in records.into_iter().enumerate() {
-            named.push((format!("{name}-line{}", line + 1), r, DialectChoice::Auto));
+            // A neighbour's mirrored topic is not one of this deployment's (its decode is
+            // covered by the sharing golden replay).
+            if topics.kind(&r.topic).is_some() {
+                named.push((format!("{name}-line{}", line + 1), r, DialectChoice::Auto));
+            }
         }
     }
 

@@ -27,7 +27,7 @@ use tailwatch::topics::{TopicKind, Topics};
 /// (`FrameError::REASONS`). [`reason_of`] below matches `DecodeError` exhaustively, so a new
 /// variant does not compile here until it is named; the stable replay demands an input in the
 /// corpus for each reason listed.
-pub const DECODE_REASONS: [&str; 10] = [
+pub const DECODE_REASONS: [&str; 13] = [
     "unknown_topic",
     "tombstone",
     "bad_header",
@@ -38,6 +38,9 @@ pub const DECODE_REASONS: [&str; 10] = [
     "impossible_time",
     "invalid_plate",
     "unknown_command",
+    "unknown_alert_level",
+    "bad_area",
+    "unknown_fuel",
 ];
 
 /// A topic under the deployment's prefix that names no role at all.
@@ -239,6 +242,10 @@ fn reason_of(e: &DecodeError) -> &'static str {
         DecodeError::UnknownCommand(_) => "unknown_command",
         // Only on a neighbour's shared topic, which this deployment (no neighbours) has not.
         DecodeError::Region { .. } => "region_mismatch",
+        DecodeError::AlertKey { .. } => "key_mismatch",
+        DecodeError::AlertLevel(_) => "unknown_alert_level",
+        DecodeError::AlertArea(_) => "bad_area",
+        DecodeError::AlertFuel(_) => "unknown_fuel",
     }
 }
 
@@ -251,6 +258,7 @@ fn message_of(kind: TopicKind) -> Option<&'static str> {
         TopicKind::Registry => Some("VehicleRegistration"),
         TopicKind::Permits => Some("EntryPermit"),
         TopicKind::EvidenceByVin => Some("ResolvedEvidence"),
+        TopicKind::Alerts => Some("HeavyPollutionAlert"),
         TopicKind::TelemetryRaw
         | TopicKind::Blacklist
         | TopicKind::Cases
@@ -359,6 +367,14 @@ fn rejected(f: &Fuzzed, e: &DecodeError) -> Result<(), String> {
         }
         DecodeError::UnknownCommand(_) => input == Some(TopicKind::Telemetry),
         DecodeError::Region { .. } => false,
+        DecodeError::AlertKey { key, id } => {
+            input == Some(TopicKind::Alerts)
+                && record.key.as_deref().is_some_and(|k| k != id.as_bytes())
+                && *key == String::from_utf8_lossy(record.key.as_deref().unwrap_or_default())
+        }
+        DecodeError::AlertLevel(_) | DecodeError::AlertArea(_) | DecodeError::AlertFuel(_) => {
+            input == Some(TopicKind::Alerts) && value.is_some()
+        }
         DecodeError::InvalidVin { .. }
         | DecodeError::MissingField(_)
         | DecodeError::ImpossibleTime(_)
@@ -410,6 +426,21 @@ fn decoded(f: &Fuzzed, input: &Input) -> Result<(), String> {
         }
         Input::NeighbourListing { .. } | Input::NeighbourForgot { .. } => {
             Err("a neighbour's listing from one of our own topics".into())
+        }
+        Input::Alert(alert) => {
+            if kind != TopicKind::Alerts || tombstone || alert.until <= alert.from {
+                return Err(format!("alert {alert:?}"));
+            }
+            match record.key.as_deref() {
+                Some(k) if k != alert.id.as_bytes() => Err("an alert keyed by another id".into()),
+                _ => Ok(()),
+            }
+        }
+        Input::AlertWithdrawn { .. } => {
+            if kind != TopicKind::Alerts {
+                return Err("an alert withdrawn on another topic".into());
+            }
+            Ok(())
         }
         Input::Deregistration { vin: v, at } => {
             if kind != TopicKind::Registry || !tombstone || *at != EventTime(record.timestamp) {
@@ -476,6 +507,7 @@ fn kind_fits(kind: TopicKind, tombstone: bool, event: &EventKind) -> Result<(), 
         | TopicKind::Cases
         | TopicKind::Dlq
         | TopicKind::Changelog
+        | TopicKind::Alerts
         | TopicKind::SharedOverlimit => false,
     };
     if fits && (!tombstone || kind == TopicKind::Permits) {

@@ -9,7 +9,7 @@ mod protobuf;
 pub mod raw;
 
 use crate::model::{
-    Event, EventTime, NeighbourListing, PlateRead, RecordRef, Region, Vin, VinError,
+    Alert, Event, EventTime, NeighbourListing, PlateRead, RecordRef, Region, Vin, VinError,
 };
 use crate::recording::Record;
 use crate::topics::{TopicKind, Topics};
@@ -51,6 +51,14 @@ pub enum DecodeError {
     UnknownCommand(i32),
     #[error("a record mirrored from {alias} names region code {code:?}")]
     Region { alias: &'static str, code: String },
+    #[error("record key {key:?} is not the alert id {id:?}")]
+    AlertKey { key: String, id: String },
+    #[error("unknown alert level {0}")]
+    AlertLevel(i32),
+    #[error("alert area: {0}")]
+    AlertArea(String),
+    #[error("unknown fuel type {0:?} in an alert's restrictions")]
+    AlertFuel(String),
 }
 
 /// A decoded input record.
@@ -66,6 +74,10 @@ pub enum Input {
     NeighbourListing { vin: Vin, listing: NeighbourListing },
     /// A tombstone on a neighbour's shared topic: it holds nothing on the vehicle any more.
     NeighbourForgot { vin: Vin, region: Region },
+    /// A heavy-pollution alert, new or changed.
+    Alert(Alert),
+    /// An alert revoked (or its tombstone).
+    AlertWithdrawn { id: String },
 }
 
 impl DecodeError {
@@ -84,6 +96,10 @@ impl DecodeError {
             DecodeError::InvalidPlate { .. } | DecodeError::PlateColour { .. } => "invalid_plate",
             DecodeError::UnknownCommand(_) => "unknown_command",
             DecodeError::Region { .. } => "region_mismatch",
+            DecodeError::AlertKey { .. } => "key_mismatch",
+            DecodeError::AlertLevel(_) => "unknown_alert_level",
+            DecodeError::AlertArea(_) => "bad_area",
+            DecodeError::AlertFuel(_) => "unknown_fuel",
         }
     }
 }
@@ -125,6 +141,16 @@ pub fn record(record: &Record, topics: &Topics, options: &Options) -> Result<Inp
         | Input::NeighbourListing { vin, .. }
         | Input::NeighbourForgot { vin, .. } => *vin,
         Input::Plate(_) => return Ok(input),
+        Input::Alert(alert) => {
+            return match &record.key {
+                Some(key) if key.as_slice() != alert.id.as_bytes() => Err(DecodeError::AlertKey {
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    id: alert.id.clone(),
+                }),
+                _ => Ok(input),
+            }
+        }
+        Input::AlertWithdrawn { .. } => return Ok(input),
     };
     if let Some(key) = &record.key {
         if key.as_slice() != vin.as_bytes() {

@@ -5,15 +5,16 @@
 use prost::Message;
 
 use super::{plausible, DecodeError, Input};
+use crate::model::{normalise, Alert, AlertLevel, Boundary, NeighbourListing, Profile, Region};
 use crate::model::{
     Absent, Celsius, Event, EventKind, EventTime, Fuel, Kilometres, Kmh, ManualCheck, Obd, Percent,
     Permit, Plate, PlateColour, PlateRead, Position, Ppm, Reading, RecordRef, Registration,
     Reinspection, RemoteSensing, Report, Rpm, Sample, Vin,
 };
-use crate::model::{NeighbourListing, Region};
 use crate::proto;
 use crate::recording::Record;
 use crate::topics::TopicKind;
+use std::sync::Arc;
 
 fn message<M: Message + Default>(bytes: &[u8], name: &'static str) -> Result<M, DecodeError> {
     M::decode(bytes).map_err(|e| DecodeError::Protobuf {
@@ -109,6 +110,11 @@ pub(super) fn input(
                     .as_ref()
                     .map(|t| time(Some(t), "registered_from"))
                     .transpose()?,
+                profile: Profile {
+                    stage: normalise(&m.emission_stage),
+                    fuel: Fuel::parse(&m.fuel_type),
+                    category: normalise(&m.category),
+                },
             });
             (m.vin, EventTime(ts), kind)
         }
@@ -124,6 +130,7 @@ pub(super) fn input(
             }
             (m.vin, EventTime(ts), kind)
         }
+        TopicKind::Alerts => return alert(bytes, source),
         TopicKind::EvidenceByVin => {
             let m: proto::ResolvedEvidence = message(bytes, "ResolvedEvidence")?;
             use proto::resolved_evidence::Evidence;
@@ -200,6 +207,10 @@ fn plate_of(text: &str, colour: i32, time: EventTime) -> Result<PlateRead, Decod
 /// registration ends; elsewhere it means nothing.
 fn tombstone(kind: TopicKind, record: &Record, source: RecordRef) -> Result<Input, DecodeError> {
     let key = record.key.as_deref().ok_or(DecodeError::Tombstone)?;
+    if kind == TopicKind::Alerts {
+        let id = String::from_utf8_lossy(key).into_owned();
+        return Ok(Input::AlertWithdrawn { id });
+    }
     if !matches!(kind, TopicKind::Permits | TopicKind::Registry) {
         return Err(DecodeError::Tombstone);
     }
@@ -390,6 +401,72 @@ fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeErr
             }),
         )),
     }
+}
+
+/// A heavy-pollution alert: its level known, its times in range and in order, its area a
+/// boundary, every fuel and VIN it names readable. Nothing in it is guessed.
+fn alert(bytes: &[u8], source: RecordRef) -> Result<Input, DecodeError> {
+    let m: proto::HeavyPollutionAlert = message(bytes, "HeavyPollutionAlert")?;
+    if m.alert_id.is_empty() {
+        return Err(DecodeError::MissingField("alert_id"));
+    }
+    if m.revoked {
+        return Ok(Input::AlertWithdrawn { id: m.alert_id });
+    }
+    use proto::AlertLevel as L;
+    let level = match L::try_from(m.level) {
+        Ok(L::AlertBlue) => AlertLevel::Blue,
+        Ok(L::AlertYellow) => AlertLevel::Yellow,
+        Ok(L::AlertOrange) => AlertLevel::Orange,
+        Ok(L::AlertRed) => AlertLevel::Red,
+        Ok(L::Unspecified) | Err(_) => return Err(DecodeError::AlertLevel(m.level)),
+    };
+    // An alert is announced ahead of its start: its times are checked for range, not against
+    // the record's timestamp.
+    let in_range = |t: EventTime| match t.secs() {
+        Some(_) => Ok(t),
+        None => Err(DecodeError::ImpossibleTime(t.rfc3339())),
+    };
+    let from = in_range(time(m.from.as_ref(), "from")?)?;
+    let until = in_range(time(m.until.as_ref(), "until")?)?;
+    if until <= from {
+        return Err(DecodeError::ImpossibleTime(format!(
+            "alert until {} is not after its from {}",
+            until.rfc3339(),
+            from.rfc3339()
+        )));
+    }
+    let area = match m.area_geojson.trim() {
+        "" => None,
+        text => Some(Arc::new(
+            Boundary::from_geojson(text).map_err(DecodeError::AlertArea)?,
+        )),
+    };
+    let fuels = m
+        .restricted_fuel_types
+        .iter()
+        .map(|f| Fuel::parse(f).ok_or_else(|| DecodeError::AlertFuel(f.clone())))
+        .collect::<Result<_, _>>()?;
+    let exempt_vins = m
+        .exempt_vins
+        .iter()
+        .map(|v| vin(v))
+        .collect::<Result<_, _>>()?;
+    let normalised = |texts: &[String]| texts.iter().map(|t| normalise(t)).collect();
+    Ok(Input::Alert(Alert {
+        id: m.alert_id,
+        level,
+        area,
+        from,
+        until,
+        stages: normalised(&m.restricted_emission_stages),
+        fuels,
+        categories: normalised(&m.restricted_categories),
+        exempt_new_energy: m.exempt_new_energy,
+        exempt_categories: normalised(&m.exempt_categories),
+        exempt_vins,
+        record: source,
+    }))
 }
 
 /// A neighbouring province's shared over-limit record, mirrored in from `region`'s cluster. A

@@ -6,13 +6,13 @@ use crate::model::{
     Position, Priority, RuleId, Secs,
 };
 
-use super::{Rules, VehicleState};
+use super::{Facts, Rules, VehicleState};
 
 pub(crate) struct Context<'a> {
     pub rules: &'a Rules,
     pub event: &'a Event,
-    /// Neighbouring provinces' listings of the vehicle, as known when the event is evaluated.
-    pub neighbours: &'a [NeighbourListing],
+    /// What global tables say of the vehicle.
+    pub facts: Facts<'a>,
     pub now: Secs,
     /// The vehicle's newest event time, this event included: fill periods run on it.
     pub watermark: Secs,
@@ -23,14 +23,14 @@ impl<'a> Context<'a> {
     pub fn new(
         rules: &'a Rules,
         event: &'a Event,
-        neighbours: &'a [NeighbourListing],
+        facts: Facts<'a>,
         now: Secs,
         watermark: Secs,
     ) -> Context<'a> {
         Context {
             rules,
             event,
-            neighbours,
+            facts,
             now,
             watermark,
             outputs: Vec::new(),
@@ -135,6 +135,13 @@ pub(crate) fn neighbour_evidence(listing: &NeighbourListing) -> Evidence {
 }
 
 impl Context<'_> {
+    /// Makes the case just raised `HIGH` priority.
+    pub fn escalate(&mut self) {
+        if let Some(Output::Case(case)) = self.outputs.last_mut() {
+            case.priority = Priority::High;
+        }
+    }
+
     /// Adds evidence another authority holds to the case just raised.
     pub fn cite(&mut self, evidence: Evidence) {
         if let Some(Output::Case(case)) = self.outputs.last_mut() {

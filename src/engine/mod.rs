@@ -1,11 +1,10 @@
-//! The rules engine: `evaluate(&Rules, &VehicleState, &Event, &[NeighbourListing]) ->
-//! (VehicleState, Vec<Output>)`.
+//! The rules engine: `evaluate(&Rules, &VehicleState, &Event, &Facts) -> (VehicleState,
+//! Vec<Output>)`.
 //!
 //! Pure and deterministic: no I/O, no clock, no randomness, no hash-map iteration. The same
 //! function runs live, in offline replay, in the golden tests and in the benchmarks. Rules see
 //! only validated domain types; decoding and validation happen at the edge (`crate::decode`).
 
-pub mod boundary;
 mod context;
 mod coverage;
 mod episodes;
@@ -19,13 +18,26 @@ pub mod state;
 pub(crate) mod testkit;
 mod windows;
 
-pub use boundary::Boundary;
+pub use crate::model::Boundary;
 pub use rules::{Rules, Span};
 pub use state::VehicleState;
 
-use crate::model::{Event, EventKind, NeighbourListing, Output, Permit, Secs};
+use crate::model::{Alert, Event, EventKind, NeighbourListing, Output, Permit, Profile, Secs};
 use context::Context;
 use state::PermitState;
+
+/// What global tables (read whole by every instance, not partitioned with the vehicle) say of
+/// the vehicle when an event is evaluated. Live and offline alike, they are fed in the order
+/// their records arrive, so the engine stays a function of its inputs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// Neighbouring provinces' listings of the vehicle: they count for `blacklisted_entry`.
+    pub neighbours: &'a [NeighbourListing],
+    /// Heavy-pollution alerts known (in force or not): `alert_restriction`.
+    pub alerts: &'a [Alert],
+    /// The vehicle's registration facts that alerts restrict by.
+    pub profile: Option<&'a Profile>,
+}
 
 /// Applies one event to one vehicle's state.
 ///
@@ -34,20 +46,19 @@ use state::PermitState;
 /// Within grace, the order in which a vehicle's evidence arrives does not change its verdicts:
 /// each rule keeps its evidence by event time and raises a case once no evidence still to come
 /// can change it.
-/// `neighbours`: neighbouring provinces' listings of the vehicle as known at the event (from
-/// their shared topics, a global table); they count for `blacklisted_entry`.
+/// `facts`: what global tables say of the vehicle when the event is evaluated.
 pub fn evaluate(
     rules: &Rules,
     state: &VehicleState,
     event: &Event,
-    neighbours: &[NeighbourListing],
+    facts: &Facts,
 ) -> (VehicleState, Vec<Output>) {
     let now = event.time.secs().unwrap_or_default();
     if is_late(rules, state, now) {
         return (state.clone(), vec![Output::Late]);
     }
     let mut next = state.clone();
-    let mut cx = Context::new(rules, event, neighbours, now, state.last_seen.max(now));
+    let mut cx = Context::new(rules, event, *facts, now, state.last_seen.max(now));
     match &event.kind {
         EventKind::Login | EventKind::Logout => {
             let logout = matches!(event.kind, EventKind::Logout);
@@ -57,6 +68,7 @@ pub fn evaluate(
         EventKind::Report(report) => report::apply(&mut cx, &mut next, report),
         EventKind::RemovalAlarm { position } => {
             rules::blacklisted_entry::check(&mut cx, &mut next, now, *position);
+            rules::alert_restriction::check(&mut cx, &mut next, now, *position);
             rules::terminal_tamper::removal_alarm(&mut cx, &mut next, *position);
         }
         EventKind::Housekeeping => {}
@@ -64,11 +76,13 @@ pub fn evaluate(
             adopt_plate(&mut next, check.plate);
             // Entry first: the listing this check may make cannot also be its entry case.
             rules::blacklisted_entry::check(&mut cx, &mut next, now, check.position);
+            rules::alert_restriction::check(&mut cx, &mut next, now, check.position);
             rules::roadside_fail::apply(&mut cx, &mut next, check);
         }
         EventKind::RemoteSensing(pass) => {
             adopt_plate(&mut next, pass.plate);
             rules::blacklisted_entry::check(&mut cx, &mut next, now, pass.position);
+            rules::alert_restriction::check(&mut cx, &mut next, now, pass.position);
             rules::remote_sensing_repeat::apply(&mut cx, &mut next, pass);
         }
         EventKind::Reinspection(test) => listing::reinspection(&mut cx, &mut next, test),

@@ -6,7 +6,8 @@ use crate::model::{Output, Report};
 
 use super::context::Context;
 use super::rules::{
-    blacklisted_entry, data_gap, mil_emission_fault, reagent_empty, terminal_tamper,
+    alert_restriction, blacklisted_entry, data_gap, mil_emission_fault, reagent_empty,
+    terminal_tamper,
 };
 use super::{windows, VehicleState};
 
@@ -15,6 +16,7 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report)
     data_gap::decide(cx, state);
     let mut duplicates = 0u32;
     let mut entry_checked = false;
+    let mut alert_checked = false;
     for sample in &report.samples {
         let Some(t) = sample.time.secs() else {
             continue;
@@ -30,9 +32,13 @@ pub(crate) fn apply(cx: &mut Context, state: &mut VehicleState, report: &Report)
             .ok()
             .map_or(0, |km| (km.0 * 10.0 + 0.5) as u32);
         state.coverage.add(t, odometer, !report.backfill);
-        if !entry_checked {
-            if let Some(position) = sample.position.filter(|p| p.valid) {
+        if let Some(position) = sample.position.filter(|p| p.valid) {
+            if !entry_checked {
                 entry_checked = blacklisted_entry::check(cx, state, t, Some(position));
+            }
+            if !alert_checked {
+                alert_restriction::check(cx, state, t, Some(position));
+                alert_checked = true;
             }
         }
     }

@@ -44,6 +44,10 @@ pub struct Rare {
     pub remote_sensing: [[Secs; 2]; 3],
     /// Beijing days of the cases of once-a-day rules.
     pub days: CaseDays,
+    /// Beijing days of `alert_restriction` cases. Not in the postcard layout of this struct:
+    /// the changelog appends it (format 3), so format 2 reads unchanged.
+    #[serde(skip)]
+    pub alert_days: DayMask,
 }
 
 static EMPTY: std::sync::LazyLock<Rare> = std::sync::LazyLock::new(Rare::default);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::rules_from_str;
-use crate::engine::{evaluate, Rules, VehicleState};
+use crate::engine::{evaluate, Facts, Rules, VehicleState};
 use crate::model::{
     BlacklistEvent, Case, Celsius, Event, EventKind, EventTime, Kilometres, Kmh, Obd, Output,
     Percent, Plate, Position, Ppm, RecordRef, Registration, Report, Rpm, RuleId, Sample, Vin,
@@ -56,6 +56,9 @@ pub struct Vehicle {
     pub outputs: Vec<Output>,
     /// Neighbouring provinces' listings, given to every evaluation.
     pub neighbours: Vec<crate::model::NeighbourListing>,
+    /// Alerts and the registration profile, given to every evaluation.
+    pub alerts: Vec<crate::model::Alert>,
+    pub profile: Option<crate::model::Profile>,
     offset: i64,
 }
 
@@ -80,6 +83,8 @@ impl Vehicle {
             state: VehicleState::default(),
             outputs: Vec::new(),
             neighbours: Vec::new(),
+            alerts: Vec::new(),
+            profile: None,
             offset: 0,
         }
     }
@@ -92,6 +97,7 @@ impl Vehicle {
                 plate: Plate::parse(plate).unwrap(),
                 colour: None,
                 from: None,
+                profile: Default::default(),
             }),
         );
         v
@@ -110,7 +116,16 @@ impl Vehicle {
             kind,
         };
         self.offset += 1;
-        let (next, outputs) = evaluate(&self.rules, &self.state, &event, &self.neighbours);
+        let (next, outputs) = evaluate(
+            &self.rules,
+            &self.state,
+            &event,
+            &Facts {
+                neighbours: &self.neighbours,
+                alerts: &self.alerts,
+                profile: self.profile.as_ref(),
+            },
+        );
         self.state = next;
         self.outputs.extend(outputs.iter().cloned());
         outputs

@@ -67,7 +67,7 @@ pub(super) struct Bounds {
 /// What an input topic carries, for the trip of plate-only evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
-    /// Evidence keyed by VIN only.
+    /// Evidence keyed by VIN only (and alerts, keyed by their id, which wait for nothing).
     Vehicle,
     /// May carry plate-only evidence (inspections, permits).
     PlateKeyed,
@@ -86,6 +86,7 @@ impl Role {
                 | TopicKind::Telemetry
                 | TopicKind::Reinspections
                 | TopicKind::Registry
+                | TopicKind::Alerts
                 | TopicKind::Blacklist
                 | TopicKind::Cases
                 | TopicKind::Dlq

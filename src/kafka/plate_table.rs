@@ -20,9 +20,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::restore::QuietEof;
 use super::status::Stats;
 use super::{record_of, KafkaConfig};
+use crate::alerts::{AlertTable, Profiles};
 use crate::decode::{self, Input};
 use crate::metrics as m;
 use crate::model::EventKind;
+use crate::pipeline::Tables;
 use crate::pipeline::{self, PlatesCurrent};
 use crate::plates::{PlatePermits, PlateTable};
 use crate::sharing::NeighbourTable;
@@ -99,24 +101,23 @@ impl PlatesCurrent for Catchup {
     }
 }
 
-/// What a reader keeps: the plate table (from `tw.registry`) or the plate permits (from
-/// `tw.permits`).
+/// What a reader keeps: the plate table and the profiles (from `tw.registry`), the plate
+/// permits (from `tw.permits`), the alerts (from `tw.alerts`) or neighbours' listings.
 #[derive(Clone)]
 enum Feed {
-    Plates(Arc<RwLock<PlateTable>>, Arc<Catchup>),
+    Plates(Arc<RwLock<PlateTable>>, Arc<Catchup>, Arc<RwLock<Profiles>>),
     Permits(Arc<RwLock<PlatePermits>>),
+    Alerts(Arc<RwLock<AlertTable>>),
     /// A neighbouring province's shared topic, mirrored in.
     Neighbours(Arc<RwLock<NeighbourTable>>),
 }
 
-/// Starts the readers of `tw.registry` and `tw.permits` and waits until the tables hold both
-/// topics as they stood at start (or `shutdown` is set). The readers go on until `shutdown`;
-/// the registry's reader answers `catchup`.
+/// Starts the readers of the global tables' topics and waits until the tables hold them as
+/// they stood at start (or `shutdown` is set). The readers go on until `shutdown`; the
+/// registry's reader answers `catchup`.
 pub fn start(
     cfg: &KafkaConfig,
-    plates: Arc<RwLock<PlateTable>>,
-    permits: Arc<RwLock<PlatePermits>>,
-    neighbours: Arc<RwLock<NeighbourTable>>,
+    tables: &Tables,
     catchup: Arc<Catchup>,
     stats: Arc<Stats>,
     shutdown: Shutdown,
@@ -128,12 +129,22 @@ pub fn start(
     let mut feeds = vec![
         (
             topics.name(TopicKind::Registry),
-            Feed::Plates(plates, catchup),
+            Feed::Plates(tables.plates.clone(), catchup, tables.profiles.clone()),
         ),
-        (topics.name(TopicKind::Permits), Feed::Permits(permits)),
+        (
+            topics.name(TopicKind::Permits),
+            Feed::Permits(tables.permits.clone()),
+        ),
+        (
+            topics.name(TopicKind::Alerts),
+            Feed::Alerts(tables.alerts.clone()),
+        ),
     ];
     for (_, topic) in topics.neighbours() {
-        feeds.push((topic.to_string(), Feed::Neighbours(neighbours.clone())));
+        feeds.push((
+            topic.to_string(),
+            Feed::Neighbours(tables.neighbours.clone()),
+        ));
     }
     for (topic, feed) in feeds {
         let (handle, ready) = spawn(cfg, topic, feed, stats.clone(), shutdown.clone())?;
@@ -208,7 +219,7 @@ fn spawn(
         tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
     }
     consumer.assign(&tpl)?;
-    if let Feed::Plates(table, _) = &feed {
+    if let Feed::Plates(table, _, _) = &feed {
         table
             .write()
             .expect("plates lock")
@@ -288,7 +299,7 @@ impl Reader {
                 self.restored = true;
                 let _ = ready.send(());
             }
-            if let Feed::Plates(_, catchup) = &self.feed {
+            if let Feed::Plates(_, catchup, _) = &self.feed {
                 // A new question is checked at once, one still open every `RECHECK`.
                 let due = |(asked, at): (u64, Instant)| {
                     Some(asked) != catchup.open() || at.elapsed() >= RECHECK
@@ -346,19 +357,37 @@ impl Reader {
             }
         }
         match &self.feed {
-            Feed::Plates(table, _) => {
+            Feed::Plates(table, _, profiles) => {
                 let mut table = table.write().expect("plates lock");
+                let mut profiles = profiles.write().expect("profiles lock");
                 for input in &inputs {
                     match input {
                         Input::Vehicle(event) => {
                             if let EventKind::Registration(r) = &event.kind {
                                 pipeline::register(&mut table, event.vin, r);
+                                profiles.register(event.vin, r.profile.clone());
                             }
                         }
                         Input::Deregistration { vin, at } => {
                             table.deregister(*vin, at.secs().unwrap_or_default());
                         }
                         Input::Plate(_)
+                        | Input::NeighbourListing { .. }
+                        | Input::NeighbourForgot { .. }
+                        | Input::Alert(_)
+                        | Input::AlertWithdrawn { .. } => {}
+                    }
+                }
+            }
+            Feed::Alerts(table) => {
+                let mut table = table.write().expect("alerts lock");
+                for input in inputs {
+                    match input {
+                        Input::Alert(alert) => table.apply(alert),
+                        Input::AlertWithdrawn { id } => table.withdraw(&id),
+                        Input::Vehicle(_)
+                        | Input::Plate(_)
+                        | Input::Deregistration { .. }
                         | Input::NeighbourListing { .. }
                         | Input::NeighbourForgot { .. } => {}
                     }
@@ -370,7 +399,11 @@ impl Reader {
                     match input {
                         Input::NeighbourListing { vin, listing } => table.apply(vin, listing),
                         Input::NeighbourForgot { vin, region } => table.forget(vin, region),
-                        Input::Vehicle(_) | Input::Plate(_) | Input::Deregistration { .. } => {}
+                        Input::Vehicle(_)
+                        | Input::Plate(_)
+                        | Input::Deregistration { .. }
+                        | Input::Alert(_)
+                        | Input::AlertWithdrawn { .. } => {}
                     }
                 }
             }
@@ -393,7 +426,7 @@ impl Reader {
 
     /// The registry reader's counts, for `/v1/status` and the metrics.
     fn publish(&self) {
-        let Feed::Plates(table, _) = &self.feed else {
+        let Feed::Plates(table, _, _) = &self.feed else {
             return;
         };
         let (plates, vehicles) = {

@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -51,13 +51,11 @@ use super::{message_of, record_of, send, KafkaConfig};
 use crate::engine::Rules;
 use crate::metrics as m;
 use crate::model::Vin;
-use crate::pipeline::{Emitted, Processor, Sink};
-use crate::plates::{PlatePermits, PlateTable};
+use crate::pipeline::{Emitted, Processor, Sink, Tables};
 use crate::proto;
 use crate::recording::Record;
 use crate::replay::dlq_record;
 use crate::settings::UnreadableState;
-use crate::sharing::NeighbourTable;
 use crate::shutdown::Shutdown;
 use crate::state::encode_state;
 use crate::topics::{TopicKind, Topics};
@@ -1113,16 +1111,12 @@ pub fn run(
         tracing::info!("Stopped before the broker answered.");
         return Ok(());
     };
-    let plates = Arc::new(RwLock::new(PlateTable::new()));
-    let permits = Arc::new(RwLock::new(PlatePermits::default()));
-    let neighbours = Arc::new(RwLock::new(NeighbourTable::default()));
+    let tables = Tables::default();
     // Long enough for the reader's loop and a round trip per registry partition.
     let catchup = Arc::new(super::plate_table::Catchup::new(Duration::from_secs(5)));
     let plate_readers = super::plate_table::start(
         &cfg,
-        plates.clone(),
-        permits.clone(),
-        neighbours.clone(),
+        &tables,
         catchup.clone(),
         stats.clone(),
         shutdown.clone(),
@@ -1130,8 +1124,7 @@ pub fn run(
     let processor = Processor::new(rules, cfg.topics.clone())
         .with_decode(cfg.decode)
         .with_partitions(partitions)
-        .with_global_plates(plates, permits, catchup)
-        .with_global_neighbours(neighbours)
+        .with_global_tables(tables, catchup)
         .with_region(cfg.region);
     // A second start in one process (tests) keeps the first store visible: harmless.
     let _ = stats.store.set(processor.shared_store());

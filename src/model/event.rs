@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::{
-    Celsius, EventTime, Kilometres, Kmh, Percent, Plate, PlateColour, Ppm, Reading, Region, Rpm,
-    Vin,
+    Celsius, EventTime, Kilometres, Kmh, Percent, Plate, PlateColour, Ppm, Profile, Reading,
+    Region, Rpm, Vin,
 };
 
 /// Where the record came from: Kafka coordinates, carried into case evidence.
@@ -132,6 +132,8 @@ pub struct Registration {
     pub colour: Option<PlateColour>,
     /// Since when the vehicle carries the plate; `None`: since ever.
     pub from: Option<EventTime>,
+    /// Emission stage, fuel and category: what heavy-pollution alerts restrict by.
+    pub profile: Profile,
 }
 
 /// Evidence that names its vehicle by plate only (remote sensing, cameras, permits issued to a

@@ -3,6 +3,8 @@
 //!
 //! Pure data and validation. No I/O, no protobuf, no Kafka.
 
+mod alert;
+mod boundary;
 mod event;
 mod fuel;
 mod output;
@@ -12,6 +14,8 @@ mod region;
 mod time;
 mod vin;
 
+pub use alert::{normalise, Alert, AlertLevel, Profile};
+pub use boundary::Boundary;
 pub use event::{
     Event, EventKind, ManualCheck, NeighbourListing, Obd, Permit, PlateRead, Position, RecordRef,
     Registration, Reinspection, RemoteSensing, Report, Sample,

@@ -16,10 +16,11 @@ pub enum RuleId {
     RemoteSensingRepeat,
     BlacklistedEntry,
     RepeatOffender,
+    AlertRestriction,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 10] = [
+    pub const ALL: [RuleId; 11] = [
         RuleId::NoxOverLimit,
         RuleId::ScrIneffective,
         RuleId::ReagentEmpty,
@@ -30,6 +31,7 @@ impl RuleId {
         RuleId::RemoteSensingRepeat,
         RuleId::BlacklistedEntry,
         RuleId::RepeatOffender,
+        RuleId::AlertRestriction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +46,7 @@ impl RuleId {
             RuleId::RemoteSensingRepeat => "remote_sensing_repeat",
             RuleId::BlacklistedEntry => "blacklisted_entry",
             RuleId::RepeatOffender => "repeat_offender",
+            RuleId::AlertRestriction => "alert_restriction",
         }
     }
 
@@ -60,6 +63,7 @@ impl RuleId {
     pub fn legal_basis(self) -> &'static str {
         match self {
             RuleId::BlacklistedEntry => "Beijing Motor Vehicle and Non-road Mobile Machinery Emission Pollution Prevention Regulation, Art. 16",
+            RuleId::AlertRestriction => "Beijing Heavy Pollution Weather Emergency Plan: traffic restrictions of the alert in force",
             _ => "Beijing Motor Vehicle and Non-road Mobile Machinery Emission Pollution Prevention Regulation, Art. 15",
         }
     }

@@ -12,9 +12,10 @@ mod plate_reads;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::alerts::{AlertTable, Profiles};
 use crate::decode::{self, DecodeError, Input};
 use crate::encode;
-use crate::engine::{self, Rules};
+use crate::engine::{self, Facts, Rules};
 use crate::model::{
     Absent, BlacklistEvent, Case, Event, EventKind, EventTime, Output, Region, RuleId, Sample,
     Secs, Vin, VinCheck,
@@ -70,6 +71,22 @@ pub struct Processed {
     pub withheld: u32,
 }
 
+/// The global tables: reference data every instance holds whole, not partitioned with the
+/// vehicles (as Kafka Streams' GlobalKTable).
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    /// Which VIN carried a plate when (`tw.registry`).
+    pub plates: Arc<RwLock<PlateTable>>,
+    /// Entry permits issued to plates (`tw.permits`).
+    pub permits: Arc<RwLock<PlatePermits>>,
+    /// Neighbouring provinces' listings (their mirrored `tw.shared.overlimit`).
+    pub neighbours: Arc<RwLock<NeighbourTable>>,
+    /// Heavy-pollution alerts (`tw.alerts`).
+    pub alerts: Arc<RwLock<AlertTable>>,
+    /// Registration profiles alerts restrict by (`tw.registry`).
+    pub profiles: Arc<RwLock<Profiles>>,
+}
+
 /// Whether the plate table holds every registration there is yet. Live, the table is kept by
 /// its own reader, which can lag behind the partitions' processing: before held evidence is
 /// given up as unknown, the reader is asked to catch up with the broker, so that a registration
@@ -88,20 +105,15 @@ pub struct Processor {
     store: Arc<StateStore>,
     /// Per partition: the next event time at which to sweep for expired vehicles.
     next_sweep: Mutex<BTreeMap<i32, Secs>>,
-    plates: Arc<RwLock<PlateTable>>,
-    /// Entry permits issued to plates (fed like `plates`).
-    permits: Arc<RwLock<PlatePermits>>,
-    /// Registrations processed here update `plates` (offline); live, the global table's own
-    /// reader does.
-    feeds_plates: bool,
+    tables: Tables,
+    /// Reference records processed here update the global tables (offline); live, the
+    /// tables' own readers do.
+    feeds_tables: bool,
     /// Partitions of `tw.evidence.by-vin` (co-partitioned with the inputs).
     partitions: i32,
     reads: Mutex<PlateReads>,
     /// Live: whether the global plate table's reader has caught up.
     catchup: Option<Arc<dyn PlatesCurrent>>,
-    /// Neighbouring provinces' listings; fed here offline, by its own readers live.
-    neighbours: Arc<RwLock<NeighbourTable>>,
-    feeds_neighbours: bool,
     /// The region our listings are shared as.
     region: Region,
 }
@@ -113,35 +125,20 @@ impl Processor {
             decode: decode::Options::default(),
             store: Arc::default(),
             next_sweep: Mutex::default(),
-            plates: Arc::default(),
-            permits: Arc::default(),
-            feeds_plates: true,
+            tables: Tables::default(),
+            feeds_tables: true,
             partitions: 1,
             reads: Mutex::new(PlateReads::new(rules.plate_reads.clone())),
             catchup: None,
-            neighbours: Arc::default(),
-            feeds_neighbours: true,
             region: Region::Beijing,
             rules,
         }
-    }
-
-    /// Judges by neighbours' listings from a table kept by someone else (the service's
-    /// readers of the mirrored shared topics); their records processed here leave it alone.
-    pub fn with_global_neighbours(mut self, neighbours: Arc<RwLock<NeighbourTable>>) -> Processor {
-        self.neighbours = neighbours;
-        self.feeds_neighbours = false;
-        self
     }
 
     /// The region our listings are shared as (default Beijing).
     pub fn with_region(mut self, region: Region) -> Processor {
         self.region = region;
         self
-    }
-
-    pub fn neighbours(&self) -> &RwLock<NeighbourTable> {
-        &self.neighbours
     }
 
     /// The input topics' partition count: where resolved evidence is re-keyed to.
@@ -151,24 +148,21 @@ impl Processor {
         self
     }
 
-    /// Resolves plates through tables kept by someone else (the service's global table
-    /// reader, which answers `catchup`); registrations and plate permits processed here then
-    /// leave them alone.
-    pub fn with_global_plates(
+    /// Reads the global tables kept by someone else (the service's readers; the plate
+    /// table's answers `catchup`); reference records processed here then leave them alone.
+    pub fn with_global_tables(
         mut self,
-        plates: Arc<RwLock<PlateTable>>,
-        permits: Arc<RwLock<PlatePermits>>,
+        tables: Tables,
         catchup: Arc<dyn PlatesCurrent>,
     ) -> Processor {
-        self.plates = plates;
-        self.permits = permits;
+        self.tables = tables;
         self.catchup = Some(catchup);
-        self.feeds_plates = false;
+        self.feeds_tables = false;
         self
     }
 
     pub fn plates(&self) -> &RwLock<PlateTable> {
-        &self.plates
+        &self.tables.plates
     }
 
     /// Plate-only evidence waiting for its registration.
@@ -186,14 +180,14 @@ impl Processor {
     /// Then gives up what is due and still unknown (held while the table was catching up).
     pub fn release_where(&self, active: &dyn Fn(i32) -> bool) -> Vec<Emitted> {
         let (mut out, due) = {
-            let table = self.plates.read().expect("plates lock");
+            let table = self.tables.plates.read().expect("plates lock");
             let mut reads = self.reads.lock().expect("reads lock");
             let released = reads.release(&table, &self.topics, self.partitions, active);
             (released, reads.due_partitions(active))
         };
         // Asked with no lock held: the reader takes the table's to catch up.
         if !due.is_empty() && self.plates_current() {
-            let table = self.plates.read().expect("plates lock");
+            let table = self.tables.plates.read().expect("plates lock");
             let mut reads = self.reads.lock().expect("reads lock");
             out.extend(reads.release(&table, &self.topics, self.partitions, active));
             for p in due {
@@ -263,35 +257,57 @@ impl Processor {
                 event.time
             }
             Input::Plate(read) => {
-                if let (Some(permit), true) = (read.permit, self.feeds_plates) {
-                    let mut permits = self.permits.write().expect("permits lock");
+                if let (Some(permit), true) = (read.permit, self.feeds_tables) {
+                    let mut permits = self.tables.permits.write().expect("permits lock");
                     note_permit(&mut permits, &read, &permit);
                 }
-                let table = self.plates.read().expect("plates lock");
+                let table = self.tables.plates.read().expect("plates lock");
                 let mut reads = self.reads.lock().expect("reads lock");
                 let emitted = reads.resolve(&table, &self.topics, self.partitions, record, read);
                 processed.emitted.extend(emitted);
                 read.time
             }
             Input::Deregistration { vin, at } => {
-                if self.feeds_plates {
-                    let mut table = self.plates.write().expect("plates lock");
+                if self.feeds_tables {
+                    let mut table = self.tables.plates.write().expect("plates lock");
                     table.deregister(vin, at.secs().unwrap_or_default());
                 }
                 at
             }
             // A neighbour's partitions are not ours: its records move no partition's clock.
             Input::NeighbourListing { vin, listing } => {
-                if self.feeds_neighbours {
-                    let mut table = self.neighbours.write().expect("neighbours lock");
+                if self.feeds_tables {
+                    let mut table = self.tables.neighbours.write().expect("neighbours lock");
                     table.apply(vin, listing);
                 }
                 return processed;
             }
             Input::NeighbourForgot { vin, region } => {
-                if self.feeds_neighbours {
-                    let mut table = self.neighbours.write().expect("neighbours lock");
+                if self.feeds_tables {
+                    let mut table = self.tables.neighbours.write().expect("neighbours lock");
                     table.forget(vin, region);
+                }
+                return processed;
+            }
+            // Alerts are no partition's evidence either: live, this only checks them (bad ones
+            // go to the DLQ here, exactly once); the table is the readers'.
+            Input::Alert(alert) => {
+                if self.feeds_tables {
+                    self.tables
+                        .alerts
+                        .write()
+                        .expect("alerts lock")
+                        .apply(alert);
+                }
+                return processed;
+            }
+            Input::AlertWithdrawn { id } => {
+                if self.feeds_tables {
+                    self.tables
+                        .alerts
+                        .write()
+                        .expect("alerts lock")
+                        .withdraw(&id);
                 }
                 return processed;
             }
@@ -305,7 +321,7 @@ impl Processor {
                 .expect("reads lock")
                 .advance(record.partition, now);
             if due && self.plates_current() {
-                let table = self.plates.read().expect("plates lock");
+                let table = self.tables.plates.read().expect("plates lock");
                 let mut reads = self.reads.lock().expect("reads lock");
                 processed.emitted.extend(reads.give_up_due(
                     record.partition,
@@ -331,15 +347,23 @@ impl Processor {
         if let EventKind::Report(report) = &event.kind {
             count_absent(&report.samples, &mut processed.absent);
         }
-        if let (EventKind::Registration(r), true) = (&event.kind, self.feeds_plates) {
-            let mut table = self.plates.write().expect("plates lock");
+        if let (EventKind::Registration(r), true) = (&event.kind, self.feeds_tables) {
+            let mut table = self.tables.plates.write().expect("plates lock");
             register(&mut table, event.vin, r);
+            let mut profiles = self.tables.profiles.write().expect("profiles lock");
+            profiles.register(event.vin, r.profile.clone());
         }
         let outputs = {
-            let neighbours = self.neighbours.read().expect("neighbours lock");
-            let listings = neighbours.listings(&event.vin);
+            let neighbours = self.tables.neighbours.read().expect("neighbours lock");
+            let alerts = self.tables.alerts.read().expect("alerts lock");
+            let profiles = self.tables.profiles.read().expect("profiles lock");
+            let facts = Facts {
+                neighbours: neighbours.listings(&event.vin),
+                alerts: alerts.alerts(),
+                profile: profiles.get(&event.vin),
+            };
             self.store.update(record.partition, event.vin, |state| {
-                engine::evaluate(&self.rules, state, event, listings)
+                engine::evaluate(&self.rules, state, event, &facts)
             })
         };
         let cases: Vec<&Case> = outputs
@@ -384,7 +408,12 @@ impl Processor {
     /// and the cases the same evidence raised under the listing's rules as references.
     fn shared(&self, e: &BlacklistEvent, cases: &[&Case]) -> proto::SharedOverlimit {
         let at = e.event_time.secs().unwrap_or_default();
-        let plate = self.plates.read().expect("plates lock").carried(&e.vin, at);
+        let plate = self
+            .tables
+            .plates
+            .read()
+            .expect("plates lock")
+            .carried(&e.vin, at);
         let refs = cases
             .iter()
             .filter(|c| e.reasons.contains(&c.rule) || c.rule == RuleId::RepeatOffender)
@@ -402,12 +431,13 @@ impl Processor {
         }
         let at = case.first_evidence.secs().unwrap_or_default();
         let plate = self
+            .tables
             .plates
             .read()
             .expect("plates lock")
             .carried(&case.vin, at);
         plate.is_some_and(|(plate, colour)| {
-            let permits = self.permits.read().expect("permits lock");
+            let permits = self.tables.permits.read().expect("permits lock");
             permits.valid_at(plate, colour, at)
         })
     }
@@ -564,7 +594,13 @@ mod tests {
             let plates = Arc::new(RwLock::new(PlateTable::new()));
             let reader = Arc::new(Reader::default());
             let processor = Processor::new(crate::config::default_rules(), topics.clone())
-                .with_global_plates(plates.clone(), Arc::default(), reader.clone());
+                .with_global_tables(
+                    Tables {
+                        plates: plates.clone(),
+                        ..Tables::default()
+                    },
+                    reader.clone(),
+                );
             let out = processor.process(&read).emitted;
             assert!(matches!(out[..], [Emitted::Held { value: Some(_), .. }]));
             let out = processor.process(&clock).emitted;
@@ -619,7 +655,13 @@ mod tests {
         let plates = Arc::new(RwLock::new(PlateTable::new()));
         let reader = Arc::new(Reader(true.into()));
         let processor = Processor::new(crate::config::default_rules(), topics.clone())
-            .with_global_plates(plates.clone(), Arc::default(), reader);
+            .with_global_tables(
+                Tables {
+                    plates: plates.clone(),
+                    ..Tables::default()
+                },
+                reader,
+            );
         processor.process(&line(9));
         apply_registration(&plates, &line(10), &topics);
         let out = processor.process(&line(19)).emitted;

@@ -12,10 +12,14 @@ use rand::Rng;
 use crate::model::{Plate, RuleId, Vin};
 
 /// The faults the simulator can inject. `RepeatOffender` is a consequence of three listings,
-/// not a fault of its own.
+/// not a fault of its own, and `AlertRestriction` needs an alert, which the simulated fleet
+/// does not publish.
 pub const INJECTABLE: &[RuleId] = match RuleId::ALL.split_last() {
-    Some((RuleId::RepeatOffender, evidence_rules)) => evidence_rules,
-    _ => panic!("repeat_offender closes the rule catalogue"),
+    Some((RuleId::AlertRestriction, rest)) => match rest.split_last() {
+        Some((RuleId::RepeatOffender, evidence_rules)) => evidence_rules,
+        _ => panic!("repeat_offender comes before alert_restriction"),
+    },
+    _ => panic!("alert_restriction closes the rule catalogue"),
 };
 
 /// Shares of the fleet with incidental (non-fault) behaviour: passing roadside checks,

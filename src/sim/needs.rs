@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use super::fleet::INJECTABLE;
 use super::plan::{MIN, REISSUE_PER_TICK};
 use crate::engine::Rules;
 use crate::model::RuleId;
@@ -181,7 +182,9 @@ impl Needs {
                     after: 2 * MIN,
                 }
             }
-            RuleId::RepeatOffender => unreachable!("repeat_offender is not injectable"),
+            RuleId::RepeatOffender | RuleId::AlertRestriction => {
+                unreachable!("{} is not injectable", fault.as_str())
+            }
         }
     }
 
@@ -325,7 +328,7 @@ const SLOWEST_PUBLICATION: u32 = 15 * 60;
 pub fn unmodelled(rules: &Rules, defaults: &Rules) -> Vec<String> {
     let mut changed: Vec<String> = RuleId::ALL
         .iter()
-        .filter(|&&rule| rule != RuleId::RepeatOffender)
+        .filter(|rule| INJECTABLE.contains(rule))
         .flat_map(|&rule| {
             let ours = rules.parameters(rule);
             defaults

@@ -240,7 +240,9 @@ impl Plan {
                 let stop = plan.stop(at, failing(rng), rng);
                 plan.stops.push(stop);
             }
-            RuleId::RepeatOffender => unreachable!("repeat_offender is not injectable"),
+            RuleId::RepeatOffender | RuleId::AlertRestriction => {
+                unreachable!("{} is not injectable", fault.as_str())
+            }
         }
         plan.undecidable = !fits;
         plan
@@ -500,7 +502,7 @@ mod tests {
                 let [a, b] = [plan.passes[0].tick, plan.passes[1].tick];
                 (b - a) * 10 + 9 <= 183 * 86_400 && by(b + s.after, plan.session_at(b).unwrap().end)
             }
-            RuleId::RepeatOffender => unreachable!(),
+            RuleId::RepeatOffender | RuleId::AlertRestriction => unreachable!(),
         }
     }
 

@@ -112,7 +112,12 @@ fn enforce(cx: &mut Context, state: &mut VehicleState, t: Secs, position: Positi
     let day = t.beijing_day();
     let own = state.listing().listed_before(t);
     let neighbour = (!own && cx.rules.blacklisted_entry.neighbour_listings)
-        .then(|| cx.neighbours.iter().find(|n| n.listed_before(t.time())))
+        .then(|| {
+            cx.facts
+                .neighbours
+                .iter()
+                .find(|n| n.listed_before(t.time()))
+        })
         .flatten();
     if (!own && neighbour.is_none())
         || permitted(state, t)

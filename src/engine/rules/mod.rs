@@ -3,6 +3,7 @@
 //!
 //! Pure. Rules read the event and the vehicle's state and append outputs through `Effects`.
 
+pub mod alert_restriction;
 pub mod blacklisted_entry;
 pub mod data_gap;
 pub mod mil_emission_fault;
@@ -20,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::RuleId;
 
-use super::boundary::Boundary;
+use crate::model::Boundary;
 
 /// A duration in whole seconds, written as a humantime string ("30m", "7d").
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -102,6 +103,7 @@ pub struct Rules {
     pub remote_sensing_repeat: remote_sensing_repeat::Params,
     pub blacklisted_entry: blacklisted_entry::Params,
     pub repeat_offender: repeat_offender::Params,
+    pub alert_restriction: alert_restriction::Params,
     /// Loaded from `blacklisted_entry.boundary` by the config loader.
     #[serde(skip)]
     pub boundary: Boundary,
@@ -161,6 +163,7 @@ impl Rules {
             }
             RuleId::BlacklistedEntry => flatten(rule.as_str(), &self.blacklisted_entry, &mut out),
             RuleId::RepeatOffender => flatten(rule.as_str(), &self.repeat_offender, &mut out),
+            RuleId::AlertRestriction => flatten(rule.as_str(), &self.alert_restriction, &mut out),
         }
         out.sort();
         out
@@ -198,6 +201,7 @@ impl Rules {
         self.roadside_fail.validate()?;
         self.remote_sensing_repeat.validate()?;
         self.blacklisted_entry.validate()?;
+        self.alert_restriction.validate()?;
         self.repeat_offender.validate()?;
         Ok(())
     }

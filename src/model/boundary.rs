@@ -1,5 +1,5 @@
-//! The Beijing municipal boundary as data: point-in-polygon with a bounding-box pre-check, and
-//! distance to the boundary so evidence near it can be marked.
+//! A boundary as data (the Beijing municipal boundary, an alert's area): point-in-polygon with a
+//! bounding-box pre-check, and distance to the boundary so evidence near it can be marked.
 //!
 //! Pure. Parsing takes GeoJSON text; reading the file is the config loader's job.
 
