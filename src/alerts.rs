@@ -22,7 +22,7 @@ impl AlertTable {
         }
     }
 
-    /// A revoked or withdrawn alert.
+    /// An alert's tombstone: it is gone, for evidence of any time.
     pub fn withdraw(&mut self, id: &str) {
         self.alerts.retain(|a| a.id != id);
     }

@@ -24,9 +24,17 @@ impl NeighbourTable {
     /// A listing or delisting, as its neighbour shared it. A record for a listing already held
     /// replaces it (the newer record knows more: its cases, its end), unless it says nothing
     /// new: MirrorMaker 2 delivers at least once, and the first record stays the one cited.
+    /// A neighbour has one current listing per vehicle: a record of it (its start may move
+    /// back when late evidence arrives, or a delisting may name the moved start) supersedes
+    /// the region's other open listings, so none is left open after its delisting.
     pub fn apply(&mut self, vin: Vin, listing: NeighbourListing) {
         self.records += 1;
         let listings = self.by_vin.entry(vin).or_default();
+        listings.retain(|l| {
+            l.region != listing.region
+                || l.delisted_at.is_some()
+                || l.listed_at == listing.listed_at
+        });
         match listings
             .iter_mut()
             .find(|l| l.region == listing.region && l.listed_at == listing.listed_at)
@@ -122,6 +130,27 @@ mod tests {
         assert_eq!(table.listings(&vin).len(), 1);
         table.forget(vin, Region::Hebei);
         assert_eq!(table.vehicles(), 0);
+    }
+
+    /// Late evidence moved the neighbour's listing start back (a new LISTED with an earlier
+    /// `listed_at`), then it delisted naming that start: nothing stays open.
+    #[test]
+    fn a_listing_whose_start_moved_back_is_closed_by_its_delisting() {
+        let vin = Vin::parse("LGDCHA1G8MA127733").unwrap();
+        let mut table = NeighbourTable::default();
+        table.apply(vin, listing(Region::Tianjin, 2_000, None));
+        table.apply(vin, listing(Region::Tianjin, 1_000, None));
+        assert_eq!(table.listings(&vin).len(), 1, "one current listing");
+        table.apply(vin, listing(Region::Tianjin, 1_000, Some(5_000)));
+        let at = EventTime::from_unix_secs;
+        assert!(table
+            .listings(&vin)
+            .iter()
+            .all(|l| !l.listed_before(at(6_000))));
+        assert!(table
+            .listings(&vin)
+            .iter()
+            .any(|l| l.listed_before(at(3_000))));
     }
 
     #[test]

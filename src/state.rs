@@ -378,8 +378,6 @@ mod tests {
         assert!(decode_state(&[]).is_err());
     }
 
-    /// A rollback meets states a later release wrote: refused with a reason that says so,
-    /// never read as something else.
     /// The format 3 tail: `alert_restriction` case days survive the changelog, and a format 2
     /// value (no tail) still reads, with none.
     #[test]
@@ -403,6 +401,8 @@ mod tests {
         ));
     }
 
+    /// A rollback meets states a later release wrote: refused with a reason that says so,
+    /// never read as something else.
     #[test]
     fn states_of_later_formats_and_with_extra_bytes_are_refused() {
         let later = [STATE_FORMAT + 1, 1, 2];

@@ -144,10 +144,16 @@ impl KafkaArgs {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--region: {e}"))?,
         };
-        Ok((
-            Topics::with_prefix(prefix).with_neighbours(&neighbours.0),
-            region,
-        ))
+        let list = &neighbours.0;
+        anyhow::ensure!(
+            !list.contains(&region),
+            "--neighbours names this deployment's own region {region}"
+        );
+        anyhow::ensure!(
+            !(1..list.len()).any(|i| list[..i].contains(&list[i])),
+            "--neighbours names a region twice"
+        );
+        Ok((Topics::with_prefix(prefix).with_neighbours(list), region))
     }
 }
 

@@ -76,7 +76,8 @@ pub enum Input {
     NeighbourForgot { vin: Vin, region: Region },
     /// A heavy-pollution alert, new or changed.
     Alert(Alert),
-    /// An alert revoked (or its tombstone).
+    /// An alert's tombstone: removed whole (a revoked alert is an `Alert` ending at its
+    /// revocation).
     AlertWithdrawn { id: String },
 }
 

@@ -130,7 +130,7 @@ pub(super) fn input(
             }
             (m.vin, EventTime(ts), kind)
         }
-        TopicKind::Alerts => return alert(bytes, source),
+        TopicKind::Alerts => return alert(bytes, source, ts),
         TopicKind::EvidenceByVin => {
             let m: proto::ResolvedEvidence = message(bytes, "ResolvedEvidence")?;
             use proto::resolved_evidence::Evidence;
@@ -404,14 +404,12 @@ fn inspection(m: &proto::Inspection) -> Result<(EventTime, EventKind), DecodeErr
 }
 
 /// A heavy-pollution alert: its level known, its times in range and in order, its area a
-/// boundary, every fuel and VIN it names readable. Nothing in it is guessed.
-fn alert(bytes: &[u8], source: RecordRef) -> Result<Input, DecodeError> {
+/// boundary, every fuel and VIN it names readable. Nothing in it is guessed. A revoked alert
+/// ends at its record's timestamp (a tombstone removes it whole).
+fn alert(bytes: &[u8], source: RecordRef, timestamp: i64) -> Result<Input, DecodeError> {
     let m: proto::HeavyPollutionAlert = message(bytes, "HeavyPollutionAlert")?;
     if m.alert_id.is_empty() {
         return Err(DecodeError::MissingField("alert_id"));
-    }
-    if m.revoked {
-        return Ok(Input::AlertWithdrawn { id: m.alert_id });
     }
     use proto::AlertLevel as L;
     let level = match L::try_from(m.level) {
@@ -452,7 +450,21 @@ fn alert(bytes: &[u8], source: RecordRef) -> Result<Input, DecodeError> {
         .iter()
         .map(|v| vin(v))
         .collect::<Result<_, _>>()?;
-    let normalised = |texts: &[String]| texts.iter().map(|t| normalise(t)).collect();
+    // An empty entry would match every vehicle whose registration leaves it empty.
+    let normalised = |texts: &[String]| {
+        texts
+            .iter()
+            .map(|t| normalise(t))
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    // Revoked: in force until the revocation was published, not after; evidence from while
+    // it was in force still counts (event time).
+    let until = if m.revoked {
+        until.min(EventTime(timestamp).max(from))
+    } else {
+        until
+    };
     Ok(Input::Alert(Alert {
         id: m.alert_id,
         level,
@@ -529,6 +541,41 @@ pub(super) fn shared(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A revoked alert ends at its revoking record's timestamp, so evidence from while it was
+    /// in force still counts in a replay; one revoked before it starts is never in force.
+    #[test]
+    fn a_revoked_alert_ends_when_the_revocation_was_published() {
+        let at = |seconds| Some(pbjson_types::Timestamp { seconds, nanos: 0 });
+        let m = proto::HeavyPollutionAlert {
+            alert_id: "A1".into(),
+            level: proto::AlertLevel::AlertRed as i32,
+            from: at(1_793_000_000),
+            until: at(1_793_100_000),
+            restricted_emission_stages: vec!["China V".into(), " ".into()],
+            revoked: true,
+            ..Default::default()
+        };
+        let source = RecordRef {
+            topic: "tw.alerts".into(),
+            partition: 0,
+            offset: 0,
+        };
+        let decoded =
+            |published_s: i64| match alert(&m.encode_to_vec(), source.clone(), published_s * 1000)
+                .unwrap()
+            {
+                Input::Alert(a) => a,
+                other => panic!("{other:?}"),
+            };
+        let a = decoded(1_793_050_000);
+        assert_eq!(a.until, EventTime(1_793_050_000_000));
+        assert!(a.in_force(EventTime(1_793_049_000_000)));
+        assert!(!a.in_force(EventTime(1_793_051_000_000)));
+        assert_eq!(a.stages, ["chinav"], "a blank stage names nobody");
+        let early = decoded(1_792_000_000);
+        assert!(!early.in_force(EventTime(1_793_000_000_000)));
+    }
 
     fn diesel(fuel_type: &str) -> bool {
         let pass = proto::RemoteSensing {

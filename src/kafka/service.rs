@@ -228,7 +228,9 @@ impl Sink for Transaction<'_> {
     }
 
     /// Stamped with the listing's or delisting's own time, so that a neighbour replaying a
-    /// recording of its mirror meets it where it took effect, not where it was sent.
+    /// recording of its mirror meets it where it took effect, not where it was sent; never
+    /// later than now (evidence may be dated up to a day ahead, and a broker refuses records
+    /// more than `message.timestamp.after.max.ms` ahead of its clock, here or at the mirror).
     fn shared(&mut self, s: &proto::SharedOverlimit) -> anyhow::Result<()> {
         let topic = self.topics.name(TopicKind::SharedOverlimit);
         let value = s.encode_to_vec();
@@ -236,7 +238,11 @@ impl Sink for Transaction<'_> {
             .key(s.vin.as_bytes())
             .payload(value.as_slice());
         if let Some(t) = &s.event_time {
-            message = message.timestamp(t.seconds * 1000 + i64::from(t.nanos / 1_000_000));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(i64::MAX, |d| d.as_millis() as i64);
+            let at = t.seconds * 1000 + i64::from(t.nanos / 1_000_000);
+            message = message.timestamp(at.min(now));
         }
         send(self.producer, message)
     }

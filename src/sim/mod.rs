@@ -51,7 +51,7 @@ use crate::engine::Rules;
 use crate::model::{unix_secs_from_civil, EventTime, PlateColour, RuleId, Vin};
 use crate::recording::Record;
 use crate::topics::Topics;
-use fleet::INJECTABLE;
+pub use fleet::INJECTABLE;
 use needs::Needs;
 use registry::{Papers, Sighting};
 use vehicle::{Key, Out, Pending, Run, Vehicle};

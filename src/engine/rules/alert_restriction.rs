@@ -45,14 +45,16 @@ pub(crate) fn check(
     }
     let at = t.time();
     let vin = cx.event.vin;
-    let Some(alert) = facts.alerts.iter().find(|a| {
+    // The most severe alert in force that restricts the vehicle here (then the first by id).
+    let restricting = facts.alerts.iter().filter(|a| {
         a.in_force(at)
             && a.restricts(&vin, profile)
             && a.area
                 .as_deref()
                 .unwrap_or(&cx.rules.boundary)
                 .contains(position.lon, position.lat)
-    }) else {
+    });
+    let Some(alert) = restricting.rev().max_by_key(|a| a.level) else {
         return;
     };
     state.rare_mut().alert_days.insert(day);
