@@ -931,13 +931,13 @@ fn heavy_pollution_alerts_on_kafka_match_offline_replay() {
     let sent = produce::produce_records(&cfg, &records, None).unwrap();
     run_in_process(&cfg, sent);
     assert_same(&cfg, &expected);
-    let dlq = capture::capture(
-        &cfg,
-        &[cfg.topics.name(TopicKind::Dlq)],
-        Duration::from_secs(2),
-    )
-    .unwrap();
-    assert_eq!(dlq_reasons(dlq), expected_dlq);
+    assert_eq!(dead_letters(&cfg), expected_dlq);
+}
+
+/// `tw.dlq` on the broker (read_committed), as `dlq_reasons` gives it.
+fn dead_letters(cfg: &KafkaConfig) -> Vec<(String, String, String, String)> {
+    let dlq = cfg.topics.name(TopicKind::Dlq);
+    dlq_reasons(capture::capture(cfg, &[dlq], Duration::from_secs(2)).unwrap())
 }
 
 /// DLQ records as (reason, source topic, partition, offset), sorted.
@@ -1037,13 +1037,7 @@ fn plate_only_evidence_resolves_through_the_repartition_topic_across_kills() {
     eprintln!("{}", std::fs::read_to_string(child.1.path()).unwrap());
     eprintln!("expected: {expected:#?}\ngot: {:#?}", online(&cfg));
     assert_same(&cfg, &expected);
-    let dlq = capture::capture(
-        &cfg,
-        &[cfg.topics.name(TopicKind::Dlq)],
-        Duration::from_secs(2),
-    )
-    .unwrap();
-    assert_eq!(dlq_reasons(dlq), expected_dlq);
+    assert_eq!(dead_letters(&cfg), expected_dlq);
 }
 
 /// Waits until `/readyz` answers `code`; returns its body.

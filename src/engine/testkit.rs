@@ -132,6 +132,19 @@ impl Vehicle {
     }
 
     /// Sends samples `make(t)` for `t` in `from..to` as 10-sample reports.
+    /// A minute's live drive from `from` at one valid position.
+    pub fn drive_at(&mut self, from: i64, lon: f64, lat: f64) {
+        self.drive(from, from + 60, false, |t| {
+            let mut s = sample(t);
+            s.position = Some(crate::model::Position {
+                valid: true,
+                lon,
+                lat,
+            });
+            s
+        });
+    }
+
     pub fn drive(&mut self, from: i64, to: i64, backfill: bool, make: impl Fn(i64) -> Sample) {
         let mut t = from;
         while t < to {

@@ -83,10 +83,10 @@ pub(crate) fn check(
 mod tests {
     use std::sync::Arc;
 
-    use crate::engine::testkit::{fail_check, rules, sample, Vehicle, T0};
+    use crate::engine::testkit::{fail_check, rules, Vehicle, T0};
     use crate::model::{
-        normalise, Alert, AlertLevel, Boundary, EventTime, Fuel, Position, Priority, Profile,
-        RecordRef, RuleId,
+        normalise, Alert, AlertLevel, Boundary, EventTime, Fuel, Priority, Profile, RecordRef,
+        RuleId,
     };
 
     fn orange(from: i64, until: i64) -> Alert {
@@ -118,30 +118,18 @@ mod tests {
         }
     }
 
-    fn drive_at(v: &mut Vehicle, from: i64, lon: f64, lat: f64) {
-        v.drive(from, from + 60, false, |t| {
-            let mut s = sample(t);
-            s.position = Some(Position {
-                valid: true,
-                lon,
-                lat,
-            });
-            s
-        });
-    }
-
     #[test]
     fn a_restricted_vehicle_inside_the_area_during_the_alert_gets_one_case_a_day() {
         let mut v = Vehicle::with_plate(rules(""), "京A12345");
         v.profile = Some(diesel("China V"));
         v.alerts = vec![orange(T0, T0 + 2 * 86_400)];
-        drive_at(&mut v, T0 - 3_600, 116.3975, 39.9087);
+        v.drive_at(T0 - 3_600, 116.3975, 39.9087);
         assert!(
             v.cases(RuleId::AlertRestriction).is_empty(),
             "before the alert"
         );
-        drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
-        drive_at(&mut v, T0 + 3_600, 116.3975, 39.9087);
+        v.drive_at(T0 + 60, 116.3975, 39.9087);
+        v.drive_at(T0 + 3_600, 116.3975, 39.9087);
         let cases = v.cases(RuleId::AlertRestriction);
         assert_eq!(cases.len(), 1, "once a day");
         assert_eq!(
@@ -150,9 +138,9 @@ mod tests {
         );
         assert_eq!(cases[0].priority, Priority::Normal);
         assert_eq!(cases[0].evidence[0].case_refs, ["2026-orange-7"]);
-        drive_at(&mut v, T0 + 86_400, 116.3975, 39.9087);
+        v.drive_at(T0 + 86_400, 116.3975, 39.9087);
         assert_eq!(v.cases(RuleId::AlertRestriction).len(), 2, "the next day");
-        drive_at(&mut v, T0 + 3 * 86_400, 116.3975, 39.9087);
+        v.drive_at(T0 + 3 * 86_400, 116.3975, 39.9087);
         assert_eq!(
             v.cases(RuleId::AlertRestriction).len(),
             2,
@@ -166,7 +154,7 @@ mod tests {
         let mut outside = Vehicle::with_plate(rules(""), "京A12345");
         outside.profile = Some(diesel("China V"));
         outside.alerts = vec![alert.clone()];
-        drive_at(&mut outside, T0 + 60, 117.20, 39.12);
+        outside.drive_at(T0 + 60, 117.20, 39.12);
         assert!(
             outside.cases(RuleId::AlertRestriction).is_empty(),
             "Tianjin"
@@ -175,12 +163,12 @@ mod tests {
         let mut vi = Vehicle::with_plate(rules(""), "京A12345");
         vi.profile = Some(diesel("China VI"));
         vi.alerts = vec![alert.clone()];
-        drive_at(&mut vi, T0 + 60, 116.3975, 39.9087);
+        vi.drive_at(T0 + 60, 116.3975, 39.9087);
         assert!(vi.cases(RuleId::AlertRestriction).is_empty(), "China VI");
 
         let mut unknown = Vehicle::with_plate(rules(""), "京A12345");
         unknown.alerts = vec![alert.clone()];
-        drive_at(&mut unknown, T0 + 60, 116.3975, 39.9087);
+        unknown.drive_at(T0 + 60, 116.3975, 39.9087);
         assert!(
             unknown.cases(RuleId::AlertRestriction).is_empty(),
             "no registration profile: nothing is guessed"
@@ -194,12 +182,12 @@ mod tests {
             area: Some(Arc::new(Boundary::from_geojson(square).unwrap())),
             ..alert
         }];
-        drive_at(&mut ring, T0 + 60, 116.30, 40.02);
+        ring.drive_at(T0 + 60, 116.30, 40.02);
         assert!(
             ring.cases(RuleId::AlertRestriction).is_empty(),
             "outside the area"
         );
-        drive_at(&mut ring, T0 + 3_600, 116.3975, 39.9087);
+        ring.drive_at(T0 + 3_600, 116.3975, 39.9087);
         assert_eq!(ring.cases(RuleId::AlertRestriction).len(), 1, "inside it");
     }
 
@@ -209,7 +197,7 @@ mod tests {
         v.profile = Some(diesel("China IV"));
         v.alerts = vec![orange(T0, T0 + 86_400)];
         fail_check(&mut v, T0);
-        drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
+        v.drive_at(T0 + 60, 116.3975, 39.9087);
         let cases = v.cases(RuleId::AlertRestriction);
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0].priority, Priority::High);

@@ -148,35 +148,22 @@ fn enforce(cx: &mut Context, state: &mut VehicleState, t: Secs, position: Positi
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::testkit::{fail_check, rules, sample, Vehicle, T0};
+    use crate::engine::testkit::{fail_check, rules, Vehicle, T0};
     use crate::model::{
-        EventKind, EventTime, EvidenceSource, NeighbourListing, Permit, Position, RecordRef,
-        Region, RuleId,
+        EventKind, EventTime, EvidenceSource, NeighbourListing, Permit, RecordRef, Region, RuleId,
     };
-
-    fn drive_at(v: &mut Vehicle, from: i64, lon: f64, lat: f64) {
-        v.drive(from, from + 60, false, |t| {
-            let mut s = sample(t);
-            s.position = Some(Position {
-                valid: true,
-                lon,
-                lat,
-            });
-            s
-        });
-    }
 
     #[test]
     fn listed_out_of_town_without_permit_inside_beijing() {
         let mut v = Vehicle::with_plate(rules(""), "冀F12345");
         fail_check(&mut v, T0);
-        drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
-        drive_at(&mut v, T0 + 3600, 116.3975, 39.9087);
+        v.drive_at(T0 + 60, 116.3975, 39.9087);
+        v.drive_at(T0 + 3600, 116.3975, 39.9087);
         let cases = v.cases(RuleId::BlacklistedEntry);
         assert_eq!(cases.len(), 1, "once per day");
         assert_eq!(cases[0].id, "blacklisted_entry:LGDCHA1G8MA127733:20261102");
         assert!(cases[0].rule.legal_basis().contains("Art. 16"));
-        drive_at(&mut v, T0 + 16 * 3600, 116.3975, 39.9087);
+        v.drive_at(T0 + 16 * 3600, 116.3975, 39.9087);
         assert_eq!(
             v.cases(RuleId::BlacklistedEntry).len(),
             2,
@@ -188,12 +175,12 @@ mod tests {
     fn no_case_outside_beijing_for_beijing_plates_or_with_a_permit() {
         let mut outside = Vehicle::with_plate(rules(""), "冀F12345");
         fail_check(&mut outside, T0);
-        drive_at(&mut outside, T0 + 60, 117.20, 39.12);
+        outside.drive_at(T0 + 60, 117.20, 39.12);
         assert!(outside.cases(RuleId::BlacklistedEntry).is_empty());
 
         let mut local = Vehicle::with_plate(rules(""), "京A12345");
         fail_check(&mut local, T0);
-        drive_at(&mut local, T0 + 60, 116.3975, 39.9087);
+        local.drive_at(T0 + 60, 116.3975, 39.9087);
         assert!(local.cases(RuleId::BlacklistedEntry).is_empty());
 
         let mut permitted = Vehicle::with_plate(rules(""), "冀F12345");
@@ -204,10 +191,10 @@ mod tests {
         };
         permitted.send(T0, EventKind::Permit(permit));
         fail_check(&mut permitted, T0);
-        drive_at(&mut permitted, T0 + 60, 116.3975, 39.9087);
+        permitted.drive_at(T0 + 60, 116.3975, 39.9087);
         assert!(permitted.cases(RuleId::BlacklistedEntry).is_empty());
         // The permit expires: the next positioned evidence inside Beijing is a case.
-        drive_at(&mut permitted, T0 + 86_400, 116.3975, 39.9087);
+        permitted.drive_at(T0 + 86_400, 116.3975, 39.9087);
         assert_eq!(permitted.cases(RuleId::BlacklistedEntry).len(), 1);
     }
 
@@ -234,7 +221,7 @@ mod tests {
     fn a_neighbours_listing_counts_and_is_cited() {
         let mut v = Vehicle::with_plate(rules(""), "津A12345");
         v.neighbours = vec![tianjin_listing(T0 - 3_600, None)];
-        drive_at(&mut v, T0, 116.3975, 39.9087);
+        v.drive_at(T0, 116.3975, 39.9087);
         let cases = v.cases(RuleId::BlacklistedEntry);
         assert_eq!(cases.len(), 1);
         let cited = &cases[0].evidence[1];
@@ -258,13 +245,13 @@ mod tests {
         ] {
             let mut v = Vehicle::with_plate(rules(""), "津A12345");
             v.neighbours = vec![listing];
-            drive_at(&mut v, T0, 116.3975, 39.9087);
+            v.drive_at(T0, 116.3975, 39.9087);
             assert!(v.cases(RuleId::BlacklistedEntry).is_empty(), "{why}");
         }
         let off = rules("[blacklisted_entry]\nneighbour_listings = false");
         let mut v = Vehicle::with_plate(off, "津A12345");
         v.neighbours = vec![tianjin_listing(T0 - 3_600, None)];
-        drive_at(&mut v, T0, 116.3975, 39.9087);
+        v.drive_at(T0, 116.3975, 39.9087);
         assert!(v.cases(RuleId::BlacklistedEntry).is_empty(), "switched off");
     }
 
@@ -275,7 +262,7 @@ mod tests {
             "冀F12345",
         );
         fail_check(&mut v, T0);
-        drive_at(&mut v, T0 + 60, 116.3975, 39.9087);
+        v.drive_at(T0 + 60, 116.3975, 39.9087);
         assert!(v.cases(RuleId::BlacklistedEntry)[0].evidence[0].near_boundary);
     }
 }
