@@ -62,6 +62,7 @@ METRICS = {
     "tailwatch_absent_values_total": {"field", "reason"},
     "tailwatch_outputs_total": {"kind", "rule"},
     "tailwatch_dlq_records_total": {"reason"},
+    "tailwatch_neighbour_rejects_total": {"reason"},
     "tailwatch_late_records_total": set(),
     "tailwatch_transactions_total": {"outcome"},
     "tailwatch_commit_duration_seconds": set(),
