@@ -17,7 +17,6 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::frame::{self, DialectChoice};
-use crate::model::Region;
 use crate::proto;
 use crate::topics::{TopicKind, Topics};
 
@@ -198,9 +197,9 @@ pub fn retarget(topic: &str, topics: &Topics) -> Result<String, String> {
     }
     // A neighbour's shared topic as mirrored in: `<alias>.<its name under some prefix>`.
     let shared = TopicKind::SharedOverlimit;
-    if let Some((alias, rest)) = topic.split_once('.') {
-        if Region::from_alias(alias).is_some() && rest.ends_with(shared.suffix()) {
-            return Ok(format!("{alias}.{}", topics.name(shared)));
+    if let Some((region, rest)) = crate::topics::mirrored(topic) {
+        if rest.ends_with(shared.suffix()) {
+            return Ok(format!("{region}.{}", topics.name(shared)));
         }
     }
     TopicKind::ALL

@@ -168,9 +168,7 @@ impl Topics {
     /// `SharedOverlimit`.
     pub fn value_kind(&self, topic: &str) -> Option<TopicKind> {
         let shared = TopicKind::SharedOverlimit;
-        let mirrored = topic.split_once('.').is_some_and(|(alias, rest)| {
-            Region::from_alias(alias).is_some() && *rest == *self.shared_name(shared)
-        });
+        let mirrored = mirrored(topic).is_some_and(|(_, rest)| *rest == *self.shared_name(shared));
         self.kind(topic).or(mirrored.then_some(shared))
     }
 
@@ -207,6 +205,13 @@ impl Topics {
         let i = self.names.iter().position(|n| &**n == topic)?;
         Some(TopicKind::ALL[i])
     }
+}
+
+/// A topic as MirrorMaker 2's default replication policy names a province's topic in another
+/// cluster, `<alias>.<topic>`: the province and the topic's own name.
+pub fn mirrored(topic: &str) -> Option<(Region, &str)> {
+    let (alias, rest) = topic.split_once('.')?;
+    Some((Region::from_alias(alias)?, rest))
 }
 
 /// The partition Kafka's default partitioner picks for a keyed record: murmur2 of the key bytes,

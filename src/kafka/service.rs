@@ -209,12 +209,20 @@ struct Transaction<'a> {
 
 impl Transaction<'_> {
     /// Sends an output keyed by `key`, partitioned by the producer.
-    fn output(&self, kind: TopicKind, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+    /// `timestamp`: the record's, in ms (`None`: the producer's clock).
+    fn output(
+        &self,
+        kind: TopicKind,
+        key: &[u8],
+        value: &[u8],
+        timestamp: Option<i64>,
+    ) -> anyhow::Result<()> {
         let topic = self.topics.name(kind);
-        send(
-            self.producer,
-            BaseRecord::to(&topic).key(key).payload(value),
-        )
+        let mut message = BaseRecord::to(&topic).key(key).payload(value);
+        if let Some(t) = timestamp {
+            message = message.timestamp(t);
+        }
+        send(self.producer, message)
     }
 }
 
@@ -222,7 +230,12 @@ impl Sink for Transaction<'_> {
     type Error = anyhow::Error;
 
     fn blacklist(&mut self, e: &proto::BlacklistEvent) -> anyhow::Result<()> {
-        self.output(TopicKind::Blacklist, e.vin.as_bytes(), &e.encode_to_vec())?;
+        self.output(
+            TopicKind::Blacklist,
+            e.vin.as_bytes(),
+            &e.encode_to_vec(),
+            None,
+        )?;
         self.stats.blacklist_events.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -232,23 +245,28 @@ impl Sink for Transaction<'_> {
     /// later than now (evidence may be dated up to a day ahead, and a broker refuses records
     /// more than `message.timestamp.after.max.ms` ahead of its clock, here or at the mirror).
     fn shared(&mut self, s: &proto::SharedOverlimit) -> anyhow::Result<()> {
-        let topic = self.topics.name(TopicKind::SharedOverlimit);
-        let value = s.encode_to_vec();
-        let mut message = BaseRecord::to(&topic)
-            .key(s.vin.as_bytes())
-            .payload(value.as_slice());
-        if let Some(t) = &s.event_time {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(i64::MAX, |d| d.as_millis() as i64);
-            let at = t.seconds * 1000 + i64::from(t.nanos / 1_000_000);
-            message = message.timestamp(at.min(now));
-        }
-        send(self.producer, message)
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(i64::MAX, |d| d.as_millis() as i64);
+        let at = s
+            .event_time
+            .as_ref()
+            .map(|t| (t.seconds * 1000 + i64::from(t.nanos / 1_000_000)).min(now));
+        self.output(
+            TopicKind::SharedOverlimit,
+            s.vin.as_bytes(),
+            &s.encode_to_vec(),
+            at,
+        )
     }
 
     fn case(&mut self, c: &proto::EnforcementCase) -> anyhow::Result<()> {
-        self.output(TopicKind::Cases, c.case_id.as_bytes(), &c.encode_to_vec())?;
+        self.output(
+            TopicKind::Cases,
+            c.case_id.as_bytes(),
+            &c.encode_to_vec(),
+            None,
+        )?;
         self.stats.cases.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

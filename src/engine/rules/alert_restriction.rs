@@ -8,7 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Invalid;
 use crate::engine::context::{day_label, measured, Context};
 use crate::engine::VehicleState;
 use crate::model::{Position, RuleId, Secs};
@@ -17,12 +16,6 @@ use crate::model::{Position, RuleId, Secs};
 #[serde(deny_unknown_fields)]
 pub struct Params {
     pub fine_yuan: u32,
-}
-
-impl Params {
-    pub(crate) fn validate(&self) -> Result<(), Invalid> {
-        Ok(())
-    }
 }
 
 /// Positioned evidence at `t` (one position per report is enough: cases are per day).

@@ -201,7 +201,6 @@ impl Rules {
         self.roadside_fail.validate()?;
         self.remote_sensing_repeat.validate()?;
         self.blacklisted_entry.validate()?;
-        self.alert_restriction.validate()?;
         self.repeat_offender.validate()?;
         Ok(())
     }
